@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite: set up .venv if needed, lint with ruff, then run pytest.
+# Extra arguments are passed to pytest.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/venv.sh
+.venv/bin/ruff check src tests
+set +e
+.venv/bin/python -m pytest -n "${QCHUNK_TEST_WORKERS:-auto}" "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+  echo "error: pytest collected no tests" >&2
+  exit 1
+fi
+exit "$rc"
