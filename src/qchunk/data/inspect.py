@@ -1,0 +1,141 @@
+"""Validate a dataset file or shard directory and summarise it (``qchunk data inspect``)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from qchunk.data.ogbench_data import read_npz
+from qchunk.envs.registry import parse_task
+from qchunk.errors import QchunkError
+
+_SHARD_NAME = re.compile(r"^(?P<dataset>.+-play-v0)(?:-\d+)?(?:-val)?\.npz$")
+
+
+@dataclass
+class FileSummary:
+    """What :func:`inspect_path` finds in one npz file."""
+
+    path: Path
+    transitions: int
+    """Rows in the file (steps; OGBench makes one transition fewer per episode)."""
+    episodes: int
+    episode_lengths: tuple[int, int]
+    """(shortest, longest) episode in steps."""
+    observation_dim: int
+    action_dim: int
+    action_range: tuple[float, float]
+    keys: dict[str, str]
+    """key -> "dtype shape"."""
+    rewards: dict[int, dict[str, float]] = field(default_factory=dict)
+    """task -> reward statistics after OGBench's relabelling (mean, min, max, success fraction)."""
+    problems: list[str] = field(default_factory=list)
+
+
+def _domain_of(path: Path) -> str | None:
+    m = _SHARD_NAME.match(path.name)
+    if m:
+        try:
+            return parse_task(m["dataset"]).domain.name
+        except QchunkError:
+            return None
+    return None
+
+
+def _relabel_stats(domain: str, path: Path) -> dict[int, dict[str, float]]:
+    import ogbench
+    from ogbench.relabel_utils import relabel_dataset
+    from ogbench.utils import load_dataset
+
+    data = load_dataset(str(path), add_info=True)
+    stats = {}
+    for task in range(1, 6):
+        env = ogbench.make_env_and_datasets(f"{domain}-play-singletask-task{task}-v0", env_only=True)
+        relabel_dataset(env.spec.id, env, data)
+        r = data["rewards"]
+        stats[task] = {"mean": float(r.mean()), "min": float(r.min()), "max": float(r.max()),
+                       "success_frac": float((data["masks"] == 0).mean())}
+        env.close()
+    return stats
+
+
+def summarize_file(path: Path, relabel: bool = True) -> FileSummary:
+    """Check ``path`` (raises :class:`QchunkError` on fatal problems) and summarise it."""
+    arrays = read_npz(path)
+    terms = arrays["terminals"].astype(bool)
+    ends = np.flatnonzero(terms)
+    lengths = np.diff(np.concatenate([[-1], ends]))
+    actions = arrays["actions"]
+    s = FileSummary(
+        path=path, transitions=len(terms), episodes=len(ends),
+        episode_lengths=(int(lengths.min()), int(lengths.max())),
+        observation_dim=int(arrays["observations"].shape[1]), action_dim=int(actions.shape[1]),
+        action_range=(float(actions.min()), float(actions.max())),
+        keys={k: f"{v.dtype} {tuple(v.shape)}" for k, v in arrays.items()},
+    )
+    if s.action_range[0] < -1.0 or s.action_range[1] > 1.0:
+        s.problems.append(f"actions leave [-1, 1] (range {s.action_range[0]:.3f}..{s.action_range[1]:.3f}); "
+                          "agents sample chunks in [-1, 1]")
+    if lengths.min() < 2:
+        s.problems.append("an episode has fewer than 2 steps (no transition)")
+    domain = _domain_of(path)
+    if domain is None:
+        s.problems.append("file name does not name a known OGBench dataset; rewards were not relabelled")
+    else:
+        if "qpos" not in arrays:
+            s.problems.append("no 'qpos': OGBench cannot relabel rewards for single-task use")
+        elif relabel:
+            s.rewards = _relabel_stats(domain, path)
+    return s
+
+
+def inspect_path(path: str | Path) -> list[FileSummary]:
+    """Summaries of a dataset file (plus its ``-val`` file if present) or of every shard in a directory.
+
+    Rewards are relabelled for tasks 1..5 of the file's domain (for a shard directory: the first shard).
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        shards = sorted(p for p in path.glob("*.npz") if not p.name.endswith("-val.npz"))
+        if not shards:
+            raise QchunkError(f"{path} holds no .npz dataset files")
+        return [summarize_file(p, relabel=i == 0) for i, p in enumerate(shards)]
+    if not path.exists():
+        raise QchunkError(f"{path} does not exist; give a dataset .npz file or a shard directory")
+    out = [summarize_file(path)]
+    val = path.with_name(path.name.replace(".npz", "-val.npz"))
+    if not path.name.endswith("-val.npz"):
+        if val.is_file():
+            out.append(summarize_file(val, relabel=False))
+        elif _domain_of(path) is not None:
+            out[0].problems.append(f"no validation file {val.name} beside it")
+    return out
+
+
+def format_summary(summaries: list[FileSummary]) -> str:
+    """Human-readable text of :func:`inspect_path`'s result."""
+    lines = []
+    for s in summaries:
+        lines.append(f"{s.path}")
+        lines.append(f"  steps {s.transitions:,} in {s.episodes:,} episodes "
+                     f"(length {s.episode_lengths[0]}..{s.episode_lengths[1]}); "
+                     f"{s.transitions - s.episodes:,} transitions")
+        lines.append(f"  observation dim {s.observation_dim}, action dim {s.action_dim}, "
+                     f"action range [{s.action_range[0]:.3f}, {s.action_range[1]:.3f}]")
+        lines.append("  keys: " + ", ".join(f"{k} ({v})" for k, v in s.keys.items()))
+        for task, r in s.rewards.items():
+            lines.append(f"  task{task}: reward mean {r['mean']:.3f} (min {r['min']:.0f}, max {r['max']:.0f}), "
+                         f"success in {100 * r['success_frac']:.2f}% of transitions")
+        lines.extend(f"  problem: {p}" for p in s.problems)
+        if not s.problems:
+            lines.append("  ok")
+    if len(summaries) > 1:
+        lines.append(f"total: {sum(s.transitions for s in summaries):,} steps in "
+                     f"{sum(s.episodes for s in summaries):,} episodes over {len(summaries)} files")
+    return "\n".join(lines)
+
+
+__all__ = ["FileSummary", "format_summary", "inspect_path", "summarize_file"]

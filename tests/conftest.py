@@ -1,0 +1,23 @@
+"""Shared fixtures: tiny real OGBench datasets generated once per test session with OGBench's oracles."""
+
+import os
+import warnings
+
+import pytest
+
+os.environ.setdefault("MUJOCO_GL", "disable")  # no rendering in tests; avoids GLFW display probing
+warnings.filterwarnings("ignore", message=".*DISPLAY environment variable is missing.*")
+warnings.filterwarnings("ignore", message=".*precision lowered by casting to float32.*")
+
+TINY_TASK = "puzzle-3x3-play-singletask-task2-v0"
+
+
+@pytest.fixture(scope="session")
+def tiny_ogbench_dir(tmp_path_factory):
+    """A directory holding `puzzle-3x3-play-v0.npz` (+ `-val`): 3 episodes of 201 steps, seed 0."""
+    from qchunk.data.generate import generate_ogbench
+
+    out = tmp_path_factory.mktemp("ogbench")
+    generate_ogbench("puzzle-3x3-play-v0", episodes=3, episode_steps=201, seed=0, out_dir=out, workers=1,
+                     progress=False)
+    return out

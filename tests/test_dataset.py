@@ -1,0 +1,171 @@
+"""The chunk sampler against hand-computed windows: episode ends, terminations, data end, wrap-around."""
+
+import numpy as np
+import pytest
+
+from qchunk.data import Dataset, ReplayBuffer
+from qchunk.errors import QchunkError
+
+# Three episodes, ten transitions. Transition i: s_i = i, a_i = 10 i, r_i = i + 1, s'_i = 100 + i.
+#   episode 0: 0..3, ends at 3 by time limit (mask 1)
+#   episode 1: 4..5, terminates at 5 by success (mask 0)
+#   episode 2: 6..9, success state at 7 without ending (mask 0, as in OGBench play data), ends at 9
+TERMINALS = np.array([0, 0, 0, 1, 0, 1, 0, 0, 0, 1], np.float32)
+MASKS = np.array([1, 1, 1, 1, 1, 0, 1, 0, 1, 1], np.float32)
+
+
+def toy(cls=Dataset):
+    i = np.arange(10, dtype=np.float32)
+    return Dataset(observations=i[:, None], actions=10 * i[:, None], rewards=i + 1, terminals=TERMINALS,
+                   next_observations=100 + i[:, None], masks=MASKS, source="toy")
+
+
+def window(ds, start, h, gamma=0.5):
+    return ds.chunks_at(np.array([start]), h, gamma)
+
+
+def test_window_inside_an_episode():
+    b = window(toy(), 6, 3)
+    np.testing.assert_array_equal(b["observations"], [[6]])
+    np.testing.assert_array_equal(b["actions"][0, :, 0], [60, 70, 80])
+    np.testing.assert_allclose(b["rewards"][0], [7, 7 + 0.5 * 8, 7 + 0.5 * 8 + 0.25 * 9])
+    np.testing.assert_array_equal(b["valid"][0], [1, 1, 1])
+    # success state at step 7 -> no bootstrap from the window's end (cumulative)
+    np.testing.assert_array_equal(b["masks"][0], [1, 0, 0])
+    np.testing.assert_array_equal(b["next_observations"][0, :, 0], [106, 107, 108])
+
+
+def test_episode_boundary_inside_window():
+    b = window(toy(), 2, 3)  # steps 2, 3 | episode ends at 3 (time limit)
+    np.testing.assert_array_equal(b["valid"][0], [1, 1, 0])
+    # the reward of the next episode (r_4 = 5) is never added
+    np.testing.assert_allclose(b["rewards"][0], [3, 3 + 0.5 * 4, 3 + 0.5 * 4])
+    np.testing.assert_array_equal(b["masks"][0], [1, 1, 1])  # a time limit is not a termination
+    np.testing.assert_array_equal(b["actions"][0, :, 0], [20, 30, 30])  # invalid steps repeat the last
+    np.testing.assert_array_equal(b["next_observations"][0, :, 0], [102, 103, 103])
+
+
+def test_success_termination_inside_window():
+    b = window(toy(), 4, 3)  # steps 4, 5 | terminates (mask 0) at 5
+    np.testing.assert_array_equal(b["valid"][0], [1, 1, 0])
+    np.testing.assert_allclose(b["rewards"][0], [5, 5 + 0.5 * 6, 5 + 0.5 * 6])
+    np.testing.assert_array_equal(b["masks"][0], [1, 0, 0])
+
+
+def test_window_at_the_very_end_of_the_data():
+    ds = toy()
+    b = window(ds, 9, 3)  # the newest transition closes an episode, so a window may start there
+    np.testing.assert_array_equal(b["valid"][0], [1, 0, 0])
+    np.testing.assert_allclose(b["rewards"][0], [10, 10, 10])
+    np.testing.assert_array_equal(b["next_observations"][0, :, 0], [109, 109, 109])
+    starts = ds.sample_starts(10_000, 3, np.random.default_rng(0))
+    assert starts.min() == 0 and starts.max() == 9  # every transition can start a window
+
+
+def test_horizon_one_is_one_step_td():
+    ds = toy()
+    b = ds.chunks_at(np.arange(10), 1, 0.99)
+    np.testing.assert_array_equal(b["rewards"][:, 0], np.arange(10) + 1)
+    np.testing.assert_array_equal(b["masks"][:, 0], MASKS)
+    np.testing.assert_array_equal(b["valid"], np.ones((10, 1)))
+    np.testing.assert_array_equal(b["next_observations"][:, 0, 0], 100 + np.arange(10))
+
+
+def test_sample_shapes_and_dtypes():
+    ds = toy()
+    b = ds.sample_chunks(7, 3, 0.99, np.random.default_rng(1))
+    shapes = {k: v.shape for k, v in b.items()}
+    assert shapes == {"observations": (7, 1), "actions": (7, 3, 1), "rewards": (7, 3), "masks": (7, 3),
+                      "valid": (7, 3), "next_observations": (7, 3, 1)}
+    assert all(v.dtype == np.float32 for v in b.values())
+
+
+def test_sampling_is_reproducible_from_the_generator():
+    ds = toy()
+    a = ds.sample_chunks(32, 3, 0.99, np.random.default_rng(5))
+    b = ds.sample_chunks(32, 3, 0.99, np.random.default_rng(5))
+    c = ds.sample_chunks(32, 3, 0.99, np.random.default_rng(6))
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert not np.array_equal(a["observations"], c["observations"])
+
+
+def _add_steps(buf, values, terminal_at=()):
+    for v in values:
+        buf.add([v], [10 * v], v + 1, v in terminal_at, 1.0, [100 + v])
+
+
+def test_ring_buffer_never_stitches_newest_to_oldest():
+    buf = ReplayBuffer(capacity=5, observation_dim=1, action_dim=1)
+    _add_steps(buf, range(7))  # one unfinished episode; slots now hold 5, 6, 2, 3, 4
+    np.testing.assert_array_equal(buf.arrays()["observations"][:, 0], [2, 3, 4, 5, 6])
+    b = buf.sample_chunks(2000, 3, 1.0, np.random.default_rng(0))
+    seqs = b["actions"][:, :, 0] / 10
+    assert {int(s) for s in b["observations"][:, 0]} == {2, 3, 4}
+    np.testing.assert_array_equal(np.diff(seqs, axis=1), np.ones((2000, 2)))  # consecutive, never 6 -> 2
+    np.testing.assert_array_equal(b["valid"], np.ones((2000, 3)))
+
+
+def test_ring_buffer_wrapped_with_closed_episode():
+    buf = ReplayBuffer(capacity=4, observation_dim=1, action_dim=1)
+    _add_steps(buf, range(6), terminal_at={5})  # holds 2, 3, 4, 5 and 5 closes the episode
+    b = buf.chunks_at(np.array([3]), 2, 0.5)  # window at the newest transition
+    np.testing.assert_array_equal(b["observations"][:, 0], [5])
+    np.testing.assert_array_equal(b["valid"][0], [1, 0])
+    np.testing.assert_array_equal(b["next_observations"][0, :, 0], [105, 105])
+
+
+def test_buffer_never_reads_uninitialised_slots():
+    buf = ReplayBuffer(capacity=10, observation_dim=1, action_dim=1)
+    _add_steps(buf, [1, 2, 3, 4])  # slots 4..9 are unwritten zeros
+    b = buf.sample_chunks(2000, 2, 0.99, np.random.default_rng(0))
+    assert b["observations"].min() >= 1 and b["actions"].min() >= 10
+    assert b["next_observations"].max() <= 104
+
+
+def test_buffer_from_dataset_appends_after_the_offline_data():
+    buf = ReplayBuffer.from_dataset(toy(), capacity=12)
+    assert (buf.size, buf.capacity) == (10, 12)
+    _add_steps(buf, [20, 21, 22], terminal_at={22})  # the third add overwrites transition 0
+    np.testing.assert_array_equal(buf.arrays()["observations"][:, 0], [*range(1, 10), 20, 21, 22])
+    b = buf.chunks_at(np.array([8]), 3, 0.5)  # logical 8 = transition 9 (closes ep 2), then 20, 21
+    np.testing.assert_array_equal(b["valid"][0], [1, 0, 0])
+    b = buf.chunks_at(np.array([9]), 3, 0.5)  # 20, 21, 22
+    np.testing.assert_allclose(b["rewards"][0], [21, 21 + 0.5 * 22, 21 + 0.5 * 22 + 0.25 * 23])
+
+
+def test_buffer_state_round_trip():
+    buf = ReplayBuffer.from_dataset(toy(), capacity=12)
+    _add_steps(buf, [20, 21, 22])
+    again = ReplayBuffer.from_state_dict(buf.state_dict())
+    a = buf.sample_chunks(64, 3, 0.9, np.random.default_rng(3))
+    b = again.sample_chunks(64, 3, 0.9, np.random.default_rng(3))
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(batch_size=0, horizon=2), "batch_size"),
+        (dict(batch_size=4, horizon=0), "horizon"),
+        (dict(batch_size=4, horizon=5), "longer than every episode"),
+        (dict(batch_size=-3, horizon=2), "batch_size"),
+    ],
+)
+def test_bad_sample_arguments(kwargs, match):
+    with pytest.raises(QchunkError, match=match):
+        toy().sample_chunks(discount=0.99, rng=np.random.default_rng(0), **kwargs)
+
+
+def test_bad_arrays():
+    i = np.arange(4, dtype=np.float32)
+    good = dict(observations=i[:, None], actions=i[:, None], rewards=i, terminals=np.array([0, 0, 0, 1]),
+                next_observations=i[:, None])
+    Dataset.from_dict(good)
+    with pytest.raises(QchunkError, match="'rewards' has 3 rows"):
+        Dataset.from_dict({**good, "rewards": i[:3]})
+    with pytest.raises(QchunkError, match="NaN or inf"):
+        Dataset.from_dict({**good, "actions": np.array([[0], [np.nan], [0], [0]], np.float32)})
+    with pytest.raises(QchunkError, match="missing keys"):
+        Dataset.from_dict({k: v for k, v in good.items() if k != "actions"})
+    with pytest.raises(QchunkError, match="only 0 and 1"):
+        Dataset.from_dict({**good, "terminals": np.array([0, 2, 0, 1])})

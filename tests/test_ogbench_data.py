@@ -1,0 +1,103 @@
+"""Loading real (locally generated) OGBench datasets: relabelling, sparse rewards, shards, bad files."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import TINY_TASK
+from qchunk.data.ogbench_data import ShardedDataset, dataset_files, load_ogbench, read_npz
+from qchunk.errors import QchunkError
+
+
+def test_load_relabels_rewards_through_ogbench(tiny_ogbench_dir):
+    ds = load_ogbench(TINY_TASK, tiny_ogbench_dir)
+    a = ds.arrays()
+    assert ds.size == 3 * 200  # 3 episodes of 201 steps -> 200 transitions each
+    assert ds.observation_dim == 55 and ds.action_dim == 5
+    np.testing.assert_array_equal(ds.episode_lengths(), [200, 200, 200])
+    # puzzle reward = (#buttons in the target state) - 9 <= 0; success (mask 0) exactly when it is 0
+    assert a["rewards"].max() <= 0 and np.all(a["rewards"] == np.round(a["rewards"]))
+    np.testing.assert_array_equal(a["masks"], (a["rewards"] != 0).astype(np.float32))
+    assert np.abs(a["actions"]).max() <= 1.0
+
+
+def test_sparse_transform(tiny_ogbench_dir):
+    dense = load_ogbench(TINY_TASK, tiny_ogbench_dir).arrays()["rewards"]
+    sparse = load_ogbench(TINY_TASK, tiny_ogbench_dir, sparse=True).arrays()["rewards"]
+    np.testing.assert_array_equal(sparse, np.where(dense != 0, -1.0, 0.0))
+
+
+def test_chunks_on_real_data_respect_episode_ends(tiny_ogbench_dir):
+    ds = load_ogbench(TINY_TASK, tiny_ogbench_dir, sparse=True)
+    b = ds.chunks_at(np.array([0, 197, 198, 199, 200]), 5, 0.99)
+    # transition 199 ends episode 0: windows from 197, 198, 199 lose 2, 3, 4 steps
+    np.testing.assert_array_equal(b["valid"].sum(1), [5, 3, 2, 1, 5])
+    a = ds.arrays()
+    np.testing.assert_array_equal(b["observations"][4], a["observations"][200])
+    np.testing.assert_array_equal(b["next_observations"][0], a["next_observations"][0:5])
+    expected = sum(0.99**k * a["rewards"][k] for k in range(5))
+    np.testing.assert_allclose(b["rewards"][0, -1], expected, rtol=1e-6)
+
+
+def test_missing_dataset_names_the_generation_command(tmp_path):
+    with pytest.raises(QchunkError, match="qchunk data ogbench puzzle-3x3-play-v0"):
+        load_ogbench(TINY_TASK, tmp_path)
+
+
+def test_unknown_and_non_singletask_names(tiny_ogbench_dir):
+    with pytest.raises(QchunkError, match="unknown OGBench task"):
+        load_ogbench("antmaze-large-navigate-singletask-v0", tiny_ogbench_dir)
+    with pytest.raises(QchunkError, match="single-task name"):
+        load_ogbench("puzzle-3x3-play-v0", tiny_ogbench_dir)
+    with pytest.raises(QchunkError, match="out of range"):
+        load_ogbench("puzzle-3x3-play-singletask-task9-v0", tiny_ogbench_dir)
+
+
+def _rewrite(src, dst, **changes):
+    with np.load(src) as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays.update(changes)
+    for k in [k for k, v in changes.items() if v is None]:
+        del arrays[k]
+    np.savez(dst, **arrays)
+
+
+def test_bad_files_give_one_clear_error(tiny_ogbench_dir, tmp_path):
+    src = tiny_ogbench_dir / "puzzle-3x3-play-v0.npz"
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    with pytest.raises(QchunkError, match="truncated or corrupt"):
+        read_npz(truncated)
+    with np.load(src) as f:
+        obs, terms = f["observations"].copy(), f["terminals"].copy()
+    cases = {
+        "missing keys": dict(actions=None),
+        "has 602 rows": dict(terminals=terms[:-1]),
+        "NaN or inf": dict(observations=np.where(np.arange(len(obs))[:, None] == 7, np.nan, obs)),
+        "unfinished": dict(terminals=np.where(np.arange(len(terms)) == len(terms) - 1, False, terms)),
+    }
+    for match, change in cases.items():
+        bad = tmp_path / f"{match.replace(' ', '_')}.npz"
+        _rewrite(src, bad, **change)
+        with pytest.raises(QchunkError, match=match):
+            read_npz(bad)
+        with pytest.raises(QchunkError, match=match):
+            load_ogbench(TINY_TASK, dataset_path=bad)
+
+
+def test_sharded_directory_swaps_one_shard_at_a_time(tiny_ogbench_dir, tmp_path):
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    src = tiny_ogbench_dir / "puzzle-3x3-play-v0.npz"
+    shutil.copy(src, shards / "puzzle-3x3-play-v0-000.npz")
+    shutil.copy(src, shards / "puzzle-3x3-play-v0-001.npz")
+    shutil.copy(tiny_ogbench_dir / "puzzle-3x3-play-v0-val.npz", shards / "puzzle-3x3-play-v0-000-val.npz")
+    files = dataset_files(TINY_TASK, shards)
+    assert [f.name for f in files] == ["puzzle-3x3-play-v0-000.npz", "puzzle-3x3-play-v0-001.npz"]
+    sharded = ShardedDataset(TINY_TASK, files, sparse=True)
+    first = sharded.dataset
+    assert sharded.index == 0 and first.source.endswith("000.npz")
+    second = sharded.next_shard()
+    assert sharded.index == 1 and second.source.endswith("001.npz") and sharded.dataset is second
+    assert sharded.next_shard().source.endswith("000.npz")  # cycles
