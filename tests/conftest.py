@@ -1,13 +1,6 @@
 """Shared fixtures: tiny real OGBench datasets generated once per test session with OGBench's oracles."""
 
-import os
-import warnings
-
 import pytest
-
-os.environ.setdefault("MUJOCO_GL", "disable")  # no rendering in tests; avoids GLFW display probing
-warnings.filterwarnings("ignore", message=".*DISPLAY environment variable is missing.*")
-warnings.filterwarnings("ignore", message=".*precision lowered by casting to float32.*")
 
 TINY_TASK = "puzzle-3x3-play-singletask-task2-v0"
 

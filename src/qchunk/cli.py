@@ -77,6 +77,8 @@ class _Command:
 
 
 COMMANDS: dict[str, _Command] = {
+    "train": _Command("offline-to-online training with evaluation, logging, checkpoints and resume",
+                      "qchunk.training.cli_args:TrainArgs", "qchunk.training.cli_args:run_train"),
     "quickstart": _Command("the main job: a quick run on an embedded default (no download)",
                            "qchunk.quickstart:QuickstartArgs", "qchunk.quickstart:main"),
     "data ogbench": _Command("generate an OGBench play dataset locally with OGBench's oracles",
@@ -86,6 +88,16 @@ COMMANDS: dict[str, _Command] = {
     "bench": _Command("benchmark agent updates (updates/s, compile time, acting latency)",
                       "qchunk.bench.update:BenchArgs", "qchunk.bench.update:main"),
 }
+
+
+def _interrupted() -> type[BaseException]:
+    """The trainer's clean-stop exception, without importing JAX for commands that don't train."""
+    mod = sys.modules.get("qchunk.training.loop")
+    return mod.RunInterrupted if mod is not None else _NeverRaised
+
+
+class _NeverRaised(Exception):
+    pass
 
 
 def _load(ref: str):
@@ -128,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except _interrupted() as e:
+        print(f"interrupted: {e}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -289,6 +289,19 @@ class ReplayBuffer(Dataset):
         if terminal:
             self._open_episode_len = 0
 
+    def extend(self, rows: Mapping[str, np.ndarray]) -> None:
+        """Append many transitions at once (``rows`` as returned by :meth:`arrays`), oldest first."""
+        n = len(rows["observations"])
+        for start in range(0, n, self._capacity):  # chunks no larger than the ring
+            part = {k: np.asarray(rows[k][start:start + self._capacity]) for k in self._data}
+            m = len(part["observations"])
+            idx = (self._ptr + np.arange(m)) % self._capacity
+            for k, v in part.items():
+                self._data[k][idx] = v
+            self._ptr = int((self._ptr + m) % self._capacity)
+            self._size = min(self._size + m, self._capacity)
+        self._reset_episode_stats()
+
     def state_dict(self) -> dict[str, np.ndarray]:
         """Everything needed to restore the buffer exactly (for checkpoints)."""
         return {**{k: v[: self._size] if self._size < self._capacity else v for k, v in self._data.items()},

@@ -1,5 +1,18 @@
-"""Environments: the explicit registry of supported tasks (no substring dispatch)."""
+"""Environments: the explicit registry of supported tasks, env construction, open-loop chunk execution."""
 
+import ctypes.util
+import os
+import warnings
+
+# MuJoCo picks its OpenGL backend at import. EGL renders offscreen without a display (CPU or GPU); without
+# libEGL rendering is disabled, which training and evaluation never need. An explicit MUJOCO_GL wins.
+if "MUJOCO_GL" not in os.environ:
+    os.environ["MUJOCO_GL"] = "egl" if ctypes.util.find_library("EGL") else "disable"
+# OGBench builds float64 Box spaces (its action_space property, on every reset); gymnasium warns each time.
+warnings.filterwarnings("ignore", message=".*precision lowered by casting to float32.*", category=UserWarning)
+
+from qchunk.envs.chunk_executor import ChunkExecutor
+from qchunk.envs.make import make_env
 from qchunk.envs.registry import DOMAINS, OGBenchDomain, TaskSpec, parse_task
 
-__all__ = ["DOMAINS", "OGBenchDomain", "TaskSpec", "parse_task"]
+__all__ = ["DOMAINS", "ChunkExecutor", "OGBenchDomain", "TaskSpec", "make_env", "parse_task"]

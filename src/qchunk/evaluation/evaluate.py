@@ -1,0 +1,78 @@
+"""Evaluation: success rate over parallel episodes, chunks executed open-loop, one batched query per chunk."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from qchunk.envs.chunk_executor import ChunkExecutor
+from qchunk.evaluation.pool import EnvPool
+
+#: ``policy(observations (n, obs)) -> chunks (n, h, A)``.
+BatchPolicy = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Means over the evaluation episodes."""
+
+    success: float
+    """Fraction of episodes that solved the task."""
+    episode_return: float
+    """Undiscounted return (of the reward the agent trains on)."""
+    episode_length: float
+    episodes: int
+    policy_queries: int
+    """Batched policy calls (each plans one chunk for every env that needs one)."""
+    seconds: float
+
+
+def evaluation_seeds(seed: int, round_index: int, episodes: int) -> list[int]:
+    """Per-episode reset seeds of evaluation round ``round_index``: fixed, distinct from training's."""
+    ss = np.random.SeedSequence([seed, 0x5EED, round_index])
+    return [int(s) for s in ss.generate_state(episodes)]
+
+
+def run_episodes(policy: BatchPolicy, pool: EnvPool, seeds: Sequence[int]) -> EvalResult:
+    """One episode per environment of ``pool`` (seeded by ``seeds``), all stepped together.
+
+    Every environment queues the chunk planned for it and executes it fully before the policy is asked
+    again; because all episodes start together, those moments coincide and the policy sees one batch
+    ``(n, obs)`` (finished environments ride along with their last observation, so the batch shape, and
+    hence the compiled policy, never changes).
+    """
+    t0 = time.perf_counter()
+    n = pool.n
+    obs = pool.reset(seeds)
+    executors = [ChunkExecutor() for _ in range(n)]
+    active = np.ones(n, bool)
+    returns, lengths, success = np.zeros(n), np.zeros(n, np.int64), np.zeros(n, bool)
+    queries = 0
+    actions = None
+    while active.any():
+        if any(active[i] and executors[i].pending == 0 for i in range(n)):
+            chunks = np.asarray(policy(obs))
+            queries += 1
+            for i in range(n):
+                if active[i] and executors[i].pending == 0:
+                    executors[i].push(chunks[i])
+        if actions is None:
+            actions = np.zeros((n, chunks.shape[-1]), np.float32)
+        for i in range(n):
+            if active[i]:
+                actions[i] = executors[i].pop()
+        next_obs, reward, terminated, truncated, solved = pool.step(actions, active)
+        returns[active] += reward[active]
+        lengths[active] += 1
+        done = active & (terminated | truncated)
+        success[done] = solved[done]
+        for i in np.flatnonzero(done):
+            executors[i].reset()
+        obs = np.where(active[:, None], next_obs, obs)
+        active &= ~done
+    return EvalResult(success=float(success.mean()), episode_return=float(returns.mean()),
+                      episode_length=float(lengths.mean()), episodes=n, policy_queries=queries,
+                      seconds=time.perf_counter() - t0)

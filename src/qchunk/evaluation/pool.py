@@ -1,0 +1,122 @@
+"""A pool of environments stepped together, spread over worker processes.
+
+Episodes are seeded individually, so results do not depend on how many workers run them. Worker
+processes are started with ``spawn`` (never ``fork``: the parent holds JAX's threads).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections.abc import Sequence
+
+import numpy as np
+
+
+class _LocalEnvs:
+    """Environments in this process (one worker, or the inside of a worker process)."""
+
+    def __init__(self, task: str, sparse: bool, n: int, episode_length: int | None = None):
+        from qchunk.envs.make import make_env
+
+        self.envs = [make_env(task, sparse, episode_length) for _ in range(n)]
+
+    def reset(self, seeds: Sequence[int]) -> np.ndarray:
+        return np.stack([env.reset(seed=int(s))[0] for env, s in zip(self.envs, seeds, strict=True)])
+
+    def step(self, actions: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, ...]:
+        n = len(self.envs)
+        obs = np.zeros((n, *self.envs[0].observation_space.shape), np.float32)
+        rew, term, trunc, success = np.zeros(n, np.float32), np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool)
+        for i, env in enumerate(self.envs):
+            if active[i]:
+                obs[i], rew[i], term[i], trunc[i], info = env.step(actions[i])
+                success[i] = bool(info.get("success", False))
+        return obs, rew, term, trunc, success
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+def _worker(conn, task: str, sparse: bool, n: int, episode_length: int | None) -> None:
+    envs = _LocalEnvs(task, sparse, n, episode_length)
+    conn.send("ready")
+    while True:
+        cmd, payload = conn.recv()
+        if cmd == "reset":
+            conn.send(envs.reset(payload))
+        elif cmd == "step":
+            conn.send(envs.step(*payload))
+        else:
+            envs.close()
+            conn.close()
+            return
+
+
+class EnvPool:
+    """``n`` copies of a task's environment, stepped in lock-step across ``workers`` processes.
+
+    Args:
+        task: single-task name.
+        sparse: the paper's sparse reward transform.
+        n: number of environments.
+        workers: processes to spread them over (1: all in this process).
+        episode_length: time limit (default: the task's).
+    """
+
+    def __init__(self, task: str, sparse: bool, n: int, workers: int = 1, episode_length: int | None = None):
+        self.n = n
+        workers = max(1, min(workers, n))
+        self._local = _LocalEnvs(task, sparse, n, episode_length) if workers == 1 else None
+        self._conns, self._procs, self._splits = [], [], []
+        if workers > 1:
+            ctx = mp.get_context("spawn")
+            sizes = [n // workers + (i < n % workers) for i in range(workers)]
+            start = 0
+            for size in sizes:
+                parent, child = ctx.Pipe()
+                proc = ctx.Process(target=_worker, args=(child, task, sparse, size, episode_length), daemon=True)
+                proc.start()
+                self._conns.append(parent)
+                self._procs.append(proc)
+                self._splits.append(slice(start, start + size))
+                start += size
+            for conn in self._conns:
+                conn.recv()
+
+    def reset(self, seeds: Sequence[int]) -> np.ndarray:
+        """Reset every env with its own seed; returns observations ``(n, obs)``."""
+        if self._local is not None:
+            return self._local.reset(seeds)
+        for conn, sl in zip(self._conns, self._splits, strict=True):
+            conn.send(("reset", list(seeds[sl])))
+        return np.concatenate([conn.recv() for conn in self._conns])
+
+    def step(self, actions: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Step the ``active`` envs; returns (obs, reward, terminated, truncated, success), each ``(n, ...)``."""
+        if self._local is not None:
+            return self._local.step(actions, active)
+        for conn, sl in zip(self._conns, self._splits, strict=True):
+            conn.send(("step", (actions[sl], active[sl])))
+        parts = [conn.recv() for conn in self._conns]
+        return tuple(np.concatenate(x) for x in zip(*parts, strict=True))
+
+    def close(self) -> None:
+        if self._local is not None:
+            self._local.close()
+        for conn in self._conns:
+            try:
+                conn.send(("close", None))
+            except (BrokenPipeError, OSError):
+                pass
+        for proc in self._procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
+        self._conns, self._procs = [], []
+
+    def __enter__(self) -> EnvPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

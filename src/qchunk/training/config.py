@@ -1,0 +1,165 @@
+"""The typed configuration of a training run, its presets, and the agent-field overrides.
+
+``TrainConfig`` is what ``qchunk train`` parses (every field is a flag). Fields left at ``None`` take the
+value of the chosen ``preset`` (see :data:`RUN_PRESETS`); agent fields (``--lr``, ``--num-samples``,
+``--horizon``, ...) override the agent preset for the run's domain.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import textwrap
+import typing
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import tyro
+
+from qchunk.agents.config import FlowAgentConfig
+from qchunk.errors import QchunkError, require
+
+#: Run-length defaults per preset (the agent's network sizes etc. come from the agent preset of the
+#: same name). ``paper`` is the paper's protocol; ``quick`` is sized for a CPU demo.
+RUN_PRESETS: dict[str, dict[str, Any]] = {
+    "paper": dict(offline_steps=1_000_000, online_steps=1_000_000, eval_every=100_000, log_every=5_000,
+                  checkpoint_every=100_000, buffer_size=2_000_000),
+    "quick": dict(offline_steps=20_000, online_steps=20_000, eval_every=5_000, log_every=500,
+                  checkpoint_every=5_000, buffer_size=None),
+}
+
+#: Agent fields that are not run settings: they record how the config was resolved, or have their own flag.
+_NOT_OVERRIDABLE = {"agent", "preset", "domain", "utd_ratio"}
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstrings written under the fields of dataclass ``cls`` (as tyro shows them)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs = {}
+    for node, nxt in zip(body, body[1:], strict=False):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str)):
+            docs[node.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+def _make_overrides_class() -> type:
+    docs = field_docs(FlowAgentConfig)
+    hints = typing.get_type_hints(FlowAgentConfig)
+    fields = []
+    for f in dataclasses.fields(FlowAgentConfig):
+        if f.name in _NOT_OVERRIDABLE:
+            continue
+        typ = Annotated[hints[f.name] | None, tyro.conf.arg(help=docs.get(f.name, ""))]
+        fields.append((f.name, typ, None))
+    cls = dataclasses.make_dataclass("AgentOverrides", fields, frozen=True)
+    cls.__doc__ = "Agent fields to override (None: the preset's value for the run's domain)."
+    cls.__module__ = __name__
+    return cls
+
+
+AgentOverrides = _make_overrides_class()
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """An offline-to-online training run (``qchunk train``). ``None`` fields take the preset's value."""
+
+    agent: str = "qc"
+    """Agent: qc, qc-fql, bfn, bfn-n, fql or fql-n."""
+    env: str = "puzzle-3x3-play-singletask-task2-v0"
+    """OGBench single-task name, e.g. `cube-double-play-singletask-task2-v0`."""
+    sparse: bool | None = None
+    """Train on the sparse reward (r' = -1 if r != 0 else 0). Default: the paper's choice for the domain
+    (sparse for scene and puzzle-3x3, dense for the cube domains)."""
+    preset: Literal["paper", "quick"] = "paper"
+    """Agent and run-length preset: `paper` (the paper's protocol) or `quick` (CPU-sized)."""
+    offline_steps: int | None = None
+    """Gradient steps on the offline dataset (paper: 1M)."""
+    online_steps: int | None = None
+    """Environment steps of online fine-tuning (paper: 1M)."""
+    eval_every: int | None = None
+    """Evaluate every this many steps of each phase, and at the end of each phase (paper: 100K)."""
+    eval_episodes: int = 50
+    """Episodes per evaluation."""
+    episode_length: int | None = None
+    """Time limit of online and evaluation episodes (default: the task's: 500 puzzle-3x3 and cube-double,
+    750 scene, 1000 cube-triple and cube-quadruple)."""
+    utd: int = 1
+    """Gradient updates per environment step online (update-to-data ratio)."""
+    start_training: int = 5000
+    """Online environment steps before online updates begin."""
+    seed: int = 0
+    """Seed of everything (network init, sampling, environments)."""
+    dataset_dir: str | None = None
+    """Directory of the OGBench dataset file(s) (default `~/.ogbench/data`); a directory of shards is
+    used one shard at a time."""
+    shard_swap_every: int = 1000
+    """With a shard directory: load the next shard every this many offline gradient steps."""
+    buffer_size: int | None = None
+    """Replay buffer capacity (paper: 2M; None: offline dataset + online steps, so nothing is overwritten)."""
+    log_every: int | None = None
+    """Write a train.csv row (losses, Q statistics, throughput) every this many steps."""
+    checkpoint_every: int | None = None
+    """Checkpoint every this many steps (online: at the next episode end)."""
+    eval_workers: int | None = None
+    """Processes that run evaluation episodes (default: all cores)."""
+    tensorboard: bool = True
+    """Write TensorBoard event files to RUN_DIR/tb."""
+    wandb: bool = False
+    """Also log to Weights & Biases (offline mode unless WANDB_MODE says otherwise; needs qchunk[wandb])."""
+    progress: bool = True
+    """Show a live progress bar."""
+    resume: bool = False
+    """Continue the run in the run directory from its newest checkpoint (same settings required)."""
+    overrides: Annotated[AgentOverrides, tyro.conf.OmitArgPrefixes] = field(  # type: ignore[valid-type]
+        default_factory=AgentOverrides)
+    """Agent fields to override."""
+
+    def agent_overrides(self) -> dict[str, Any]:
+        """The agent fields set on the command line (non-None overrides) plus the UTD ratio."""
+        out = {k: v for k, v in dataclasses.asdict(self.overrides).items() if v is not None}
+        out["utd_ratio"] = self.utd
+        return out
+
+    def resolved(self) -> TrainConfig:
+        """A copy with every preset-dependent ``None`` filled in, validated (raises QchunkError)."""
+        from qchunk.envs.registry import parse_task
+
+        spec = parse_task(self.env)
+        require(spec.singletask, f"--env needs a single-task name such as {spec.domain.name}-play-singletask-task2-v0")
+        preset = RUN_PRESETS[self.preset]
+        changes = {k: preset[k] for k in ("offline_steps", "online_steps", "eval_every", "log_every",
+                                          "checkpoint_every") if getattr(self, k) is None}
+        if self.sparse is None:
+            changes["sparse"] = spec.domain.sparse
+        if self.buffer_size is None and preset["buffer_size"] is not None:
+            changes["buffer_size"] = preset["buffer_size"]
+        cfg = dataclasses.replace(self, **changes)
+        for name in ("offline_steps", "online_steps", "start_training"):
+            require(getattr(cfg, name) >= 0, f"--{name.replace('_', '-')} must be >= 0, got {getattr(cfg, name)}")
+        for name in ("eval_every", "eval_episodes", "utd", "log_every", "checkpoint_every", "shard_swap_every"):
+            require(getattr(cfg, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
+        require(cfg.buffer_size is None or cfg.buffer_size >= 1, f"--buffer-size must be >= 1, got {cfg.buffer_size}")
+        require(cfg.episode_length is None or cfg.episode_length >= 1, "--episode-length must be >= 1")
+        require(cfg.eval_workers is None or cfg.eval_workers >= 1, "--eval-workers must be >= 1")
+        require(cfg.offline_steps + cfg.online_steps > 0, "nothing to do: --offline-steps and --online-steps are 0")
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["overrides"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in d["overrides"].items()}
+        return d
+
+
+def config_from_dict(d: dict[str, Any]) -> TrainConfig:
+    """Inverse of :meth:`TrainConfig.to_dict` (for reading RUN_DIR/config.json)."""
+    d = dict(d)
+    try:
+        overrides = AgentOverrides(**{k: (tuple(v) if isinstance(v, list) else v)
+                                      for k, v in d.pop("overrides", {}).items()})
+        return TrainConfig(**d, overrides=overrides)
+    except TypeError as e:
+        raise QchunkError(f"config.json does not describe a qchunk run ({e})") from None
