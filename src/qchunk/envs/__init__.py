@@ -11,8 +11,8 @@ if "MUJOCO_GL" not in os.environ:
 # OGBench builds float64 Box spaces (its action_space property, on every reset); gymnasium warns each time.
 warnings.filterwarnings("ignore", message=".*precision lowered by casting to float32.*", category=UserWarning)
 
-from qchunk.envs.chunk_executor import ChunkExecutor
-from qchunk.envs.make import make_env
-from qchunk.envs.registry import DOMAINS, OGBenchDomain, TaskSpec, parse_task
+from qchunk.envs.chunk_executor import ChunkExecutor  # noqa: E402 - after MUJOCO_GL is set
+from qchunk.envs.make import make_env  # noqa: E402
+from qchunk.envs.registry import DOMAINS, OGBenchDomain, TaskSpec, parse_task  # noqa: E402
 
 __all__ = ["DOMAINS", "ChunkExecutor", "OGBenchDomain", "TaskSpec", "make_env", "parse_task"]
