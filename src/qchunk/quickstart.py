@@ -1,87 +1,117 @@
-"""The README's main job: generate a small OGBench play dataset locally and exercise the chunk sampler.
+"""The README's main job: a quick offline-to-online run on an embedded default, no download needed.
 
-No download is needed: the dataset is made with OGBench's own scripted oracles into ``data/quickstart``
-(reused on later runs), loaded for a single task with the paper's sparse reward, and sampled in chunks.
+1. Generate a small OGBench play dataset with OGBench's own scripted oracles into ``data/quickstart``
+   (once; later runs reuse it).
+2. Show what the chunk sampler feeds the agent.
+3. Train: offline pre-training, then online fine-tuning with open-loop chunk execution, evaluating as it
+   goes, into ``runs/quickstart``. Running it again continues an interrupted run or, if it finished,
+   prints its summary (``--fresh`` starts over).
 """
 
 from __future__ import annotations
 
-import time
+import dataclasses
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from qchunk.data.dataset import Dataset
 from qchunk.envs.registry import parse_task
 from qchunk.errors import QchunkError
 
 
 @dataclass
 class QuickstartArgs:
-    """Generate a small OGBench dataset (if not there yet), load it for one task and sample chunk batches."""
+    """A quick offline-to-online run on a locally generated OGBench dataset (the README's main command)."""
 
-    task: str = "puzzle-3x3-play-singletask-task2-v0"
+    task: str = "puzzle-3x3-play-singletask-task1-v0"
     """OGBench single-task name."""
-    episodes: int = 20
-    """Training episodes to generate (1001 steps each) if the dataset is not there yet."""
+    agent: str = "qc"
+    """Agent (see `qchunk train --help`)."""
+    episodes: int = 100
+    """Training episodes of 1001 steps to generate if the dataset is not there yet."""
+    offline_steps: int = 20_000
+    """Offline gradient steps."""
+    online_steps: int = 20_000
+    """Online environment steps."""
+    eval_every: int = 5_000
+    """Evaluate every this many steps of each phase (and at each phase's end)."""
+    eval_episodes: int = 50
+    """Episodes per evaluation."""
     dataset_dir: str = "data/quickstart"
-    """Where the generated dataset lives (kept apart from `~/.ogbench/data` so it never shadows the official
-    files)."""
+    """Where the generated dataset lives (kept apart from `~/.ogbench/data` so it never shadows official files)."""
+    run_dir: str = "runs/quickstart"
+    """Run directory."""
     seed: int = 0
-    """Seed for generation and sampling."""
+    """Seed of generation and training."""
     workers: int | None = None
-    """Generation worker processes (default: all cores)."""
-    horizon: int = 5
-    """Chunk length h."""
-    batch_size: int = 256
-    """Chunks per batch."""
-    discount: float = 0.99
-    """Discount gamma."""
+    """Processes for dataset generation and evaluation (default: all cores)."""
+    fresh: bool = False
+    """Delete an existing quickstart run and start over."""
+    progress: bool = True
+    """Show progress bars."""
 
 
-def _load_or_generate(args: QuickstartArgs) -> Dataset:
+def _ensure_dataset(args: QuickstartArgs) -> None:
     from qchunk.data.generate import generate_ogbench
-    from qchunk.data.ogbench_data import load_ogbench
+    from qchunk.data.ogbench_data import read_npz
 
     spec = parse_task(args.task)
     path = Path(args.dataset_dir) / f"{spec.dataset}.npz"
     if path.is_file():
         try:
-            ds = load_ogbench(args.task, args.dataset_dir, sparse=spec.domain.sparse)
-            print(f"[quickstart] reusing {path} ({ds.size:,} transitions)")
-            return ds
+            n = len(read_npz(path)["terminals"])
+            print(f"[quickstart] reusing {path} ({n:,} steps)")
+            return
         except QchunkError as e:
             print(f"[quickstart] {e}; generating it again")
-    print(f"[quickstart] generating {args.episodes} episodes of {spec.dataset} with OGBench's plan oracles "
-          f"into {args.dataset_dir}")
+    print(f"[quickstart] generating {args.episodes} episodes of {spec.dataset} with OGBench's plan oracles into "
+          f"{args.dataset_dir}")
     generate_ogbench(spec.dataset, episodes=args.episodes, seed=args.seed, out_dir=args.dataset_dir,
-                     workers=args.workers)
-    return load_ogbench(args.task, args.dataset_dir, sparse=spec.domain.sparse)
+                     workers=args.workers, progress=args.progress)
+
+
+def _describe_batches(config, agent_horizon: int, discount: float) -> None:
+    from qchunk.data.ogbench_data import load_ogbench
+
+    ds = load_ogbench(config.env, config.dataset_dir, sparse=config.resolved().sparse)
+    b = ds.sample_chunks(256, agent_horizon, discount, np.random.default_rng(config.seed))
+    print(f"[quickstart] {ds.size:,} transitions; a batch holds {b['actions'].shape[0]} chunks of "
+          f"{agent_horizon} actions (actions {tuple(b['actions'].shape)}, rewards {tuple(b['rewards'].shape)}); "
+          f"{100 * (b['valid'][:, -1] == 0).mean():.1f}% cross an episode end, "
+          f"{100 * (b['masks'][:, -1] == 0).mean():.1f}% reach the goal")
+
+
+def quickstart_config(args: QuickstartArgs):
+    """The :class:`~qchunk.training.TrainConfig` of the quickstart run."""
+    from qchunk.training import TrainConfig
+
+    return TrainConfig(agent=args.agent, env=args.task, preset="quick", offline_steps=args.offline_steps,
+                       online_steps=args.online_steps, eval_every=args.eval_every, eval_episodes=args.eval_episodes,
+                       dataset_dir=args.dataset_dir, seed=args.seed, eval_workers=args.workers,
+                       progress=args.progress)
 
 
 def main(args: QuickstartArgs) -> int:
-    """Run the quickstart and print a summary of the chunked batches; returns the exit code."""
-    spec = parse_task(args.task)
-    t0 = time.perf_counter()
-    ds = _load_or_generate(args)
-    rng = np.random.default_rng(args.seed)
-    batch = ds.sample_chunks(args.batch_size, args.horizon, args.discount, rng)
-    n = 200
-    t1 = time.perf_counter()
-    for _ in range(n):
-        ds.sample_chunks(args.batch_size, args.horizon, args.discount, rng)
-    rate = n / (time.perf_counter() - t1)
-    lengths = ds.episode_lengths()
-    print(f"\ndataset  {ds.source}: {ds.size:,} transitions, {len(lengths)} episodes of {lengths.max()} "
-          f"transitions, obs dim {ds.observation_dim}, action dim {ds.action_dim}")
-    print(f"task     {args.task} ({'sparse' if spec.domain.sparse else 'dense'} reward): "
-          f"success (mask 0) in {100 * (ds.arrays()['masks'] == 0).mean():.2f}% of transitions")
-    print(f"batch    h={args.horizon}, B={args.batch_size}, gamma={args.discount}:")
-    for k, v in batch.items():
-        print(f"  {k:<18} {v.dtype} {tuple(v.shape)}  mean {v.mean():+.3f}")
-    print(f"  windows crossing an episode end: {100 * (batch['valid'][:, -1] == 0).mean():.1f}%; "
-          f"with a termination: {100 * (batch['masks'][:, -1] == 0).mean():.1f}%")
-    print(f"sampling {rate:,.0f} batches/s ({args.batch_size}x{args.horizon} chunks); "
-          f"total {time.perf_counter() - t0:.1f}s")
+    """Generate (if needed), then train or continue the quickstart run; print its summary."""
+    from qchunk.agents import agent_config
+    from qchunk.training import train
+
+    config = quickstart_config(args)
+    config.resolved()  # bad arguments fail before any work
+    _ensure_dataset(args)
+    acfg = agent_config(config.agent, "quick", parse_task(config.env).domain.name)
+    _describe_batches(config, acfg.horizon, acfg.discount)
+    run_dir = Path(args.run_dir)
+    if args.fresh and run_dir.exists():
+        shutil.rmtree(run_dir)
+    resume = (run_dir / "config.json").is_file()
+    if resume:
+        print(f"[quickstart] continuing the run in {run_dir} (--fresh starts over)")
+    print(f"[quickstart] training {config.agent} on {config.env}: {config.offline_steps:,} offline steps, then "
+          f"{config.online_steps:,} online steps; evaluation every {config.eval_every:,} steps "
+          f"({config.eval_episodes} episodes)")
+    result = train(dataclasses.replace(config, resume=resume), run_dir)
+    print("\n" + result.summary)
     return 0

@@ -41,7 +41,7 @@ class OGBenchDomain:
 DOMAINS: dict[str, OGBenchDomain] = {
     d.name: d
     for d in (
-        OGBenchDomain("scene", "scene-v0", 750, True, 1000, (0.0, 0.0), ("cube", "button", "drawer", "window")),
+        OGBenchDomain("scene", "scene-v0", 750, True, 1000, (0.5, 0.5), ("cube", "button", "drawer", "window")),
         OGBenchDomain("puzzle-3x3", "puzzle-3x3-v0", 500, True, 1000, None, ("button",)),
         OGBenchDomain("cube-double", "cube-double-v0", 500, False, 1000, (0.0, 0.25), ("cube",)),
         OGBenchDomain("cube-triple", "cube-triple-v0", 1000, False, 3000, (0.05, 0.35), ("cube",)),
