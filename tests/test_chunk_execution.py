@@ -73,3 +73,33 @@ def test_evaluation_does_not_depend_on_worker_count():
     a, b = results
     assert (a.success, a.episode_return, a.episode_length) == (b.success, b.episode_return, b.episode_length)
     assert a.episode_return < 0  # dense puzzle reward: minus the buttons out of place
+
+
+class StaggeredPool:
+    """Environments whose episodes end after 7, 8, 9 and 10 steps (control logic of run_episodes alone)."""
+
+    n = 4
+
+    def __init__(self):
+        self.t = 0
+        self.stepped = []
+
+    def reset(self, seeds):
+        self.t = 0
+        return np.zeros((self.n, 3), np.float32)
+
+    def step(self, actions, active):
+        self.t += 1
+        self.stepped.append(active.copy())
+        done = np.array([self.t >= 7 + i for i in range(self.n)])
+        obs = np.full((self.n, 3), self.t, np.float32)
+        return obs, -np.ones(self.n, np.float32), done, np.zeros(self.n, bool), done & (np.arange(self.n) % 2 == 0)
+
+
+def test_episodes_ending_at_different_times():
+    pool, policy = StaggeredPool(), CountingPolicy(4)
+    res = run_episodes(policy, pool, [0, 1, 2, 3])
+    stepped = np.array(pool.stepped)
+    assert stepped.sum(0).tolist() == [7, 8, 9, 10]  # a finished env is never stepped again
+    assert res.policy_queries == math.ceil(10 / 4)  # queries at steps 0, 4, 8 for everyone still running
+    assert res.episode_length == np.mean([7, 8, 9, 10]) and res.success == 0.5

@@ -169,3 +169,36 @@ def test_bad_arrays():
         Dataset.from_dict({k: v for k, v in good.items() if k != "actions"})
     with pytest.raises(QchunkError, match="only 0 and 1"):
         Dataset.from_dict({**good, "terminals": np.array([0, 2, 0, 1])})
+
+
+def test_end_episode_cuts_the_open_episode():
+    buf = ReplayBuffer(capacity=6, observation_dim=1, action_dim=1)
+    _add_steps(buf, [1, 2, 3])
+    buf.end_episode()  # e.g. a run stopped mid-episode: the next episode must not continue this one
+    _add_steps(buf, [4, 5])
+    b = buf.chunks_at(np.array([1]), 3, 1.0)  # 2, 3 | 4
+    np.testing.assert_array_equal(b["valid"][0], [1, 1, 0])
+    np.testing.assert_array_equal(b["masks"][0], [1, 1, 1])  # a cut is not a termination
+
+
+def test_success_on_the_last_step_of_the_window():
+    b = window(toy(), 4, 2)  # steps 4, 5; success termination at 5 -> bootstrap nothing, reward counts
+    np.testing.assert_array_equal(b["valid"][0], [1, 1])
+    np.testing.assert_array_equal(b["masks"][0], [1, 0])
+    np.testing.assert_allclose(b["rewards"][0], [5, 5 + 0.5 * 6])
+
+
+def test_open_last_episode_limits_starts():
+    i = np.arange(6, dtype=np.float32)
+    ds = Dataset(i[:, None], i[:, None], i, np.array([0, 1, 0, 0, 0, 0]), i[:, None])  # last episode open
+    assert ds.sample_starts(5000, 3, np.random.default_rng(0)).max() == 6 - 3
+
+
+def test_online_data_never_continues_the_offline_last_episode():
+    i = np.arange(4, dtype=np.float32)
+    ds = Dataset(i[:, None], i[:, None], i, np.zeros(4), i[:, None])  # offline data ends mid-episode
+    buf = ReplayBuffer.from_dataset(ds, capacity=10)
+    buf.end_episode()  # what the trainer does before the first online step
+    _add_steps(buf, [500, 501])
+    b = buf.chunks_at(np.array([2]), 3, 1.0)
+    np.testing.assert_array_equal(b["valid"][0], [1, 1, 0])

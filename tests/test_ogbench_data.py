@@ -101,3 +101,10 @@ def test_sharded_directory_swaps_one_shard_at_a_time(tiny_ogbench_dir, tmp_path)
     second = sharded.next_shard()
     assert sharded.index == 1 and second.source.endswith("001.npz") and sharded.dataset is second
     assert sharded.next_shard().source.endswith("000.npz")  # cycles
+
+
+def test_shard_lookup_ignores_other_domains(tiny_ogbench_dir, tmp_path):
+    shutil.copy(tiny_ogbench_dir / "puzzle-3x3-play-v0.npz", tmp_path / "scene-play-v0.npz")
+    (tmp_path / "notes.npz").write_bytes(b"")
+    with pytest.raises(QchunkError, match="not found"):
+        dataset_files("cube-double-play-singletask-task2-v0", tmp_path)

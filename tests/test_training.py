@@ -30,12 +30,12 @@ def tiny_config(dataset_dir, **changes):
     return TrainConfig(**base)
 
 
-def cli_args(dataset_dir, run_dir, online_steps=150):
+def cli_args(dataset_dir, run_dir, online_steps=150, extra=()):
     return [QCHUNK, "train", "--agent", "qc-fql", "--env", TINY_TASK, "--preset", "quick", "--dataset-dir",
             str(dataset_dir), "--offline-steps", "60", "--online-steps", str(online_steps), "--eval-every", "50",
             "--eval-episodes", "2", "--episode-length", "30", "--start-training", "20", "--log-every", "25",
             "--checkpoint-every", "25", "--eval-workers", "1", "--no-progress", "--actor-hidden-dims", "32", "32",
-            "--critic-hidden-dims", "32", "32", "--batch-size", "32", "--run-dir", str(run_dir)]
+            "--critic-hidden-dims", "32", "32", "--batch-size", "32", "--run-dir", str(run_dir), *extra]
 
 
 def read_rows(path, drop=TIMING_COLUMNS):
@@ -66,30 +66,51 @@ def test_end_to_end_run_writes_every_output(tiny_ogbench_dir, tmp_path):
     assert "Success rate over 2 episodes" in result.summary
 
 
-def _wait_for_checkpoint(run_dir, at_least, proc, timeout=240):
+def _wait_for(condition, proc, timeout=240):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        steps = [int(p.name[5:]) for p in (run_dir / "checkpoints").glob("step_*")] if run_dir.exists() else []
-        if steps and max(steps) >= at_least:
-            return max(steps)
+        value = condition()
+        if value:
+            return value
         assert proc.poll() is None, proc.stderr.read()
         time.sleep(0.02)
-    raise AssertionError("no checkpoint appeared")
+    raise AssertionError("timed out")
+
+
+def _newest_checkpoint(run_dir):
+    steps = [int(p.name[5:]) for p in (run_dir / "checkpoints").glob("step_*")] if run_dir.exists() else []
+    return max(steps, default=0)
+
+
+def _last_train_step(run_dir):
+    try:
+        return max((int(r["step"]) for r in read_rows(run_dir / "train.csv")), default=0)
+    except (FileNotFoundError, KeyError, ValueError):
+        return 0
+
+
+def _wait_for_checkpoint(run_dir, at_least, proc):
+    return _wait_for(lambda: _newest_checkpoint(run_dir) >= at_least and _newest_checkpoint(run_dir), proc)
 
 
 @pytest.mark.slow
 def test_killed_and_resumed_run_matches_uninterrupted_run(tiny_ogbench_dir, tmp_path):
     ref, killed = tmp_path / "ref", tmp_path / "killed"
-    subprocess.run(cli_args(tiny_ogbench_dir, ref), check=True, capture_output=True, timeout=600)
-    # kill once during the offline phase and once during the online phase, resuming each time
-    for at_least in (25, 90):
+    # a 650-transition buffer holds the 600 offline ones and wraps 50 steps into the online phase
+    extra = ("--buffer-size", "650")
+    subprocess.run(cli_args(tiny_ogbench_dir, ref, extra=extra), check=True, capture_output=True, timeout=600)
+    # kill once during the offline phase and once during the online phase (after rows were written past
+    # the newest checkpoint, so they must be dropped and written again), resuming each time
+    for at_least in (25, 150):
         resume = ["--resume"] if killed.exists() else []
-        proc = subprocess.Popen(cli_args(tiny_ogbench_dir, killed) + resume, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        _wait_for_checkpoint(killed, at_least, proc)
+        proc = subprocess.Popen([*cli_args(tiny_ogbench_dir, killed, extra=extra), *resume],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        ckpt = _wait_for_checkpoint(killed, at_least, proc)
+        _wait_for(lambda ckpt=ckpt: _last_train_step(killed) > ckpt, proc)
         proc.send_signal(signal.SIGKILL)
         assert proc.wait() == -signal.SIGKILL
-    subprocess.run([*cli_args(tiny_ogbench_dir, killed), "--resume"], check=True, capture_output=True, timeout=600)
+    subprocess.run([*cli_args(tiny_ogbench_dir, killed, extra=extra), "--resume"], check=True,
+                   capture_output=True, timeout=600)
     assert read_rows(killed / "eval.csv") == read_rows(ref / "eval.csv")
     assert read_rows(killed / "train.csv") == read_rows(ref / "train.csv")
 
@@ -97,15 +118,19 @@ def test_killed_and_resumed_run_matches_uninterrupted_run(tiny_ogbench_dir, tmp_
 @pytest.mark.slow
 def test_sigint_saves_a_checkpoint_and_exits_cleanly(tiny_ogbench_dir, tmp_path):
     run = tmp_path / "run"
-    proc = subprocess.Popen(cli_args(tiny_ogbench_dir, run, online_steps=400), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    # Ctrl-C in a terminal reaches the whole process group, evaluation worker processes included
+    args = cli_args(tiny_ogbench_dir, run, extra=("--eval-workers", "2"))
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     _wait_for_checkpoint(run, 25, proc)
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "checkpoint saved, continue with --resume" in err and "Traceback" not in err
-    state = json.loads(max((run / "checkpoints").glob("step_*")).joinpath("state.json").read_text())
-    assert state["step"] >= 25
+    stopped_at = _newest_checkpoint(run)
+    assert stopped_at >= 25
+    done = subprocess.run([*args, "--resume"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert read_rows(run / "eval.csv")[-1]["step"] == "210" and "Success rate" in done.stdout
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tiny_ogbench_dir, tmp_path, monkeypatch):

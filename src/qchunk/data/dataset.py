@@ -289,6 +289,12 @@ class ReplayBuffer(Dataset):
         if terminal:
             self._open_episode_len = 0
 
+    def end_episode(self) -> None:
+        """Mark the newest transition as the end of its episode (a cut, not a termination: mask unchanged)."""
+        if self._size:
+            self._data["terminals"][(self._ptr - 1) % self._capacity] = 1.0
+            self._open_episode_len = 0
+
     def extend(self, rows: Mapping[str, np.ndarray]) -> None:
         """Append many transitions at once (``rows`` as returned by :meth:`arrays`), oldest first."""
         n = len(rows["observations"])

@@ -40,7 +40,8 @@ def dataset_files(name: str, dataset_dir: str | os.PathLike | None = None) -> li
     """The training file(s) of ``name`` in ``dataset_dir`` (default ``~/.ogbench/data``).
 
     Returns ``[<dir>/<dataset>.npz]`` when that file exists. Otherwise, if ``dataset_dir`` itself holds
-    shard files (``*.npz`` other than ``*-val.npz``, as the 100M cube-quadruple set), returns them sorted.
+    shard files of the task's domain (``<domain>-*.npz`` other than ``*-val.npz``, as the 100M
+    cube-quadruple set), returns them sorted.
     Raises :class:`QchunkError` naming the generation command when nothing is there.
     """
     spec = parse_task(name)
@@ -49,7 +50,7 @@ def dataset_files(name: str, dataset_dir: str | os.PathLike | None = None) -> li
     if single.is_file():
         return [single]
     if root.is_dir():
-        shards = sorted(p for p in root.glob("*.npz") if not p.name.endswith("-val.npz"))
+        shards = sorted(p for p in root.glob(f"{spec.domain.name}-*.npz") if not p.name.endswith("-val.npz"))
         if shards:
             return shards
     raise _missing(single, spec)

@@ -7,6 +7,7 @@ processes are started with ``spawn`` (never ``fork``: the parent holds JAX's thr
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
 from collections.abc import Sequence
 
 import numpy as np
@@ -39,10 +40,17 @@ class _LocalEnvs:
 
 
 def _worker(conn, task: str, sparse: bool, n: int, episode_length: int | None) -> None:
+    # Ctrl-C goes to the whole process group; the parent decides when to stop and closes the pool.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     envs = _LocalEnvs(task, sparse, n, episode_length)
     conn.send("ready")
     while True:
-        cmd, payload = conn.recv()
+        try:
+            cmd, payload = conn.recv()
+        except EOFError:  # the parent is gone
+            envs.close()
+            return
         if cmd == "reset":
             conn.send(envs.reset(payload))
         elif cmd == "step":

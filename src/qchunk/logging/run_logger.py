@@ -8,6 +8,7 @@ so rows produced after that checkpoint are written again exactly once.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import math
 from collections.abc import Mapping
@@ -78,14 +79,17 @@ class RunLogger:
         if tensorboard:
             from tensorboardX import SummaryWriter
 
-            self._tb = SummaryWriter(str(run_dir / "tb"), purge_step=resume_step, flush_secs=30)
+            # events after the checkpoint's step are dropped; those at that step were flushed before it
+            purge = None if resume_step is None else resume_step + 1
+            self._tb = SummaryWriter(str(run_dir / "tb"), purge_step=purge, flush_secs=30)
         self._wandb = None
         if wandb:
             try:
                 import wandb as wandb_module
             except ImportError:
                 raise QchunkError("W&B logging needs the wandb package: pip install 'qchunk[wandb]'") from None
-            kwargs = {"mode": "offline", "dir": str(run_dir), **(wandb_kwargs or {})}
+            run_id = hashlib.sha1(str(run_dir.resolve()).encode()).hexdigest()[:12]  # one W&B run across resumes
+            kwargs = {"mode": "offline", "dir": str(run_dir), "id": run_id, "resume": "allow", **(wandb_kwargs or {})}
             self._wandb = wandb_module.init(**kwargs)
 
     def row_counts(self) -> dict[str, int]:
@@ -108,6 +112,11 @@ class RunLogger:
     def log_train(self, row: Mapping[str, Any]) -> None:
         self.train.append(row)
         self._scalars("train", row, int(row["step"]))
+
+    def flush(self) -> None:
+        """Push buffered TensorBoard events to disk (called before every checkpoint)."""
+        if self._tb is not None:
+            self._tb.flush()
 
     def close(self) -> None:
         if self._tb is not None:

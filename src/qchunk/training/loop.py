@@ -1,10 +1,12 @@
 """``train(config, run_dir)``: offline pre-training then online fine-tuning, with evaluation, logging,
 checkpoints and resume.
 
-Reproducibility: every random choice derives from ``config.seed`` and a counter (the sampler's numpy
-generator is checkpointed; each online episode is reset with a seed made from its index; acting and
-evaluation keys are folded from the step). Online checkpoints are taken at episode ends, so a run killed
+Reproducibility (exact on CPU; GPU kernels may reorder floating-point sums): every random choice derives
+from ``config.seed`` and a counter (the sampler's numpy generator is checkpointed; each online episode is
+reset with a seed made from its index; acting and evaluation keys are folded from the step). Online checkpoints are taken at episode ends, so a run killed
 at any moment and resumed from its last checkpoint writes the same ``eval.csv`` as an uninterrupted run.
+SIGINT/SIGTERM finish the current online episode before saving (a second signal stops at once, cutting
+the episode).
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ def _finite_or_raise(info: dict[str, float], step: int, last_ckpt: int | None) -
     if bad:
         kept = f"the last good checkpoint (step {last_ckpt}) is kept" if last_ckpt is not None else "no checkpoint yet"
         raise NonFiniteLoss(f"non-finite {', '.join(sorted(bad)[:3])} at step {step}; stopping ({kept}); "
-                            "lower --lr or check the data, then rerun (with --resume to continue)")
+                            "check the data or lower --lr and start again in a new --run-dir")
 
 
 class _StopFlag:
@@ -79,6 +81,7 @@ class _StopFlag:
 
     def __init__(self) -> None:
         self.signal: str | None = None
+        self.count = 0
         self._old: dict[int, Any] = {}
 
     def __enter__(self) -> _StopFlag:
@@ -89,6 +92,7 @@ class _StopFlag:
 
     def _handle(self, signum, frame) -> None:
         self.signal = signal.Signals(signum).name
+        self.count += 1
 
     def __exit__(self, *exc) -> None:
         for sig, handler in self._old.items():
@@ -165,6 +169,8 @@ class _Trainer:
         self.last_info: dict[str, Any] = {}
         self.throughput: dict[str, float] = {}
         self._sample_s = 0.0
+        self._elapsed_before = 0.0
+        self._t_start = time.perf_counter()
 
     # ---------------------------------------------------------------- state
     @property
@@ -180,21 +186,44 @@ class _Trainer:
         online = None
         if self.buffer is not None:
             b = self.buffer
-            if b.size < b.capacity:
-                online = {k: v[self._offline_size:] for k, v in b.arrays().items()}
+            if b.size < b.capacity:  # not wrapped: storage order is time order
+                online = {k: v[self._offline_size:b.size] for k, v in b._data.items()}
             else:
                 online = {f"full/{k}": v for k, v in b.state_dict().items()}
+        logger.flush()
         state = {"counters": dict(self.counters), "rng": self.rng.bit_generator.state,
                  "rows": logger.row_counts(), "online_started": self.buffer is not None,
-                 "evals": self.evals}
+                 "evals": self.evals, "dataset": self._fingerprint(),
+                 "elapsed_s": self._elapsed(), "throughput": self.throughput}
         save_checkpoint(self.run_dir / "checkpoints", self.step, serialization.to_bytes(self.agent), state, online)
         self.last_ckpt = self.step
+
+    def _fingerprint(self) -> dict[str, Any]:
+        """Identifies the offline data, so a resume notices a regenerated or edited dataset."""
+        import hashlib
+
+        if self.sharded is not None:
+            return {"shards": [p.name for p in self.sharded.files]}
+        a = self.dataset._data
+        h = hashlib.sha1()
+        for k in ("terminals", "rewards"):
+            h.update(np.ascontiguousarray(a[k]).tobytes())
+        h.update(np.ascontiguousarray(a["observations"][:: max(1, self.dataset.size // 64)]).tobytes())
+        return {"size": self.dataset.size, "sha1": h.hexdigest()}
+
+    def _elapsed(self) -> float:
+        return self._elapsed_before + time.perf_counter() - self._t_start
 
     def _restore(self, ckpt) -> None:
         from flax import serialization
 
-        self.agent = serialization.from_bytes(self.agent, ckpt.agent_bytes())
         st = ckpt.state
+        if st.get("dataset") not in (None, self._fingerprint()):
+            raise QchunkError(f"the offline dataset changed since {ckpt.path} was written; resume with the same "
+                              "data or start a new --run-dir")
+        self.agent = serialization.from_bytes(self.agent, ckpt.agent_bytes())
+        self._elapsed_before = float(st.get("elapsed_s", 0.0))
+        self.throughput = dict(st.get("throughput", {}))
         self.counters.update(st["counters"])
         self.rng.bit_generator.state = st["rng"]
         self.evals = list(st.get("evals", []))
@@ -211,8 +240,10 @@ class _Trainer:
         self.last_ckpt = ckpt.step
 
     def _start_online(self) -> None:
-        cap = self.cfg.buffer_size or (self.dataset.size + self.cfg.online_steps)
+        # the buffer always holds the whole offline set (cube-triple's 3M exceed the paper's 2M buffer)
+        cap = max(self.cfg.buffer_size or (self.dataset.size + self.cfg.online_steps), self.dataset.size + 1)
         self.buffer = ReplayBuffer.from_dataset(self.dataset, cap)
+        self.buffer.end_episode()  # online episodes never continue the offline data's last one
         self._offline_size = self.dataset.size
 
     # ---------------------------------------------------------------- pieces
@@ -241,6 +272,8 @@ class _Trainer:
     def _evaluate(self, phase: str, logger) -> dict[str, Any]:
         from qchunk.evaluation import EnvPool, evaluation_seeds, run_episodes
 
+        if self.last_info:
+            _finite_or_raise(self._info_floats(), self.step, self.last_ckpt)
         if self.pool is None:
             workers = self.cfg.eval_workers or os.cpu_count() or 1
             self.pool = EnvPool(self.cfg.env, self.cfg.sparse, self.cfg.eval_episodes, workers, self.cfg.episode_length)
@@ -273,7 +306,7 @@ class _Trainer:
         from qchunk.logging import RunLogger
 
         cfg = self.cfg
-        t_start = time.perf_counter()
+        self._t_start = time.perf_counter()
         if resume_ckpt is not None:
             self._restore(resume_ckpt)
         logger = RunLogger(self.run_dir, resume_rows=resume_ckpt.state["rows"] if resume_ckpt else None,
@@ -296,7 +329,7 @@ class _Trainer:
             logger.close()
             if self.pool is not None:
                 self.pool.close()
-        return self._result(time.perf_counter() - t_start)
+        return self._result(self._elapsed())
 
     def _postfix(self, bar, phase: str) -> None:
         if bar is not None:
@@ -351,7 +384,7 @@ class _Trainer:
         obs, _ = env.reset(seed=_episode_seed(cfg.seed, c["episodes"]))
         window = {"step": self.step, "time": time.perf_counter()}
         t0, s0 = time.perf_counter(), c["env_steps"]
-        checkpoint_due = False
+        checkpoint_due = warned = False
         self._postfix(bar, "online")
         try:
             while c["env_steps"] < cfg.online_steps:
@@ -390,12 +423,18 @@ class _Trainer:
                 else:
                     obs = next_obs
                 if stop.signal:
-                    # the unfinished episode is cut here (marked as a time-limit end) and a resumed run
-                    # starts the next episode
-                    if not (terminated or truncated):
-                        self.buffer._data["terminals"][(self.buffer._ptr - 1) % self.buffer.capacity] = 1.0
-                        c["episodes"] += 1
-                    self._interrupt(logger, "online")
+                    episode_over = terminated or truncated
+                    if not episode_over and stop.count == 1 and not warned:
+                        print(f"\n{stop.signal}: finishing the current episode, then saving a checkpoint "
+                              "(send it again to stop now)", file=sys.stderr)
+                        warned = True
+                    elif episode_over or stop.count > 1:
+                        if not episode_over:
+                            # stopping mid-episode: the episode is cut (as by a time limit) and a resumed run
+                            # starts the next one, so it no longer matches an uninterrupted run exactly
+                            self.buffer.end_episode()
+                            c["episodes"] += 1
+                        self._interrupt(logger, "online")
             if checkpoint_due:
                 self._save(logger)
         finally:
