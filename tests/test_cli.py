@@ -63,3 +63,19 @@ def test_corrupt_file_is_one_line_exit_2(tmp_path):
 def test_debug_flag_shows_traceback():
     p = run("data", "inspect", "/nonexistent/file.npz", "--debug")
     assert p.returncode != 0 and "Traceback" in p.stderr
+
+
+@pytest.mark.slow
+def test_quickstart_generates_trains_and_resumes(tmp_path):
+    args = ("quickstart", "--episodes", "2", "--offline-steps", "30", "--online-steps", "40", "--eval-every", "30",
+            "--eval-episodes", "2", "--workers", "1", "--dataset-dir", str(tmp_path / "data"),
+            "--run-dir", str(tmp_path / "run"), "--no-progress")
+    p = run(*args)
+    assert p.returncode == 0, p.stderr
+    assert "generating 2 episodes of puzzle-3x3-play-v0" in p.stdout
+    assert "Success rate over 2 episodes" in p.stdout
+    rows = (tmp_path / "run" / "eval.csv").read_text().splitlines()
+    assert rows[0].startswith("step,phase") and len(rows) == 1 + 3  # offline 30, online 60, online 70
+    again = run(*args)  # idempotent: reuses the data, finds the run finished
+    assert again.returncode == 0 and "reusing" in again.stdout and "continuing the run" in again.stdout
+    assert (tmp_path / "run" / "eval.csv").read_text().splitlines() == rows
