@@ -3,8 +3,9 @@ checkpoints and resume.
 
 Reproducibility (exact on CPU; GPU kernels may reorder floating-point sums): every random choice derives
 from ``config.seed`` and a counter (the sampler's numpy generator is checkpointed; each online episode is
-reset with a seed made from its index; acting and evaluation keys are folded from the step). Online checkpoints are taken at episode ends, so a run killed
-at any moment and resumed from its last checkpoint writes the same ``eval.csv`` as an uninterrupted run.
+reset with a seed made from its index; acting and evaluation keys are folded from the step). Online
+checkpoints are taken at episode ends, so a run killed at any moment and resumed from its last checkpoint
+writes the same ``eval.csv`` as an uninterrupted run.
 SIGINT/SIGTERM finish the current online episode before saving (a second signal stops at once, cutting
 the episode).
 """

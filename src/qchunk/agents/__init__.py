@@ -1,0 +1,85 @@
+"""The Q-chunking agent family (qc, qc-fql) and its flow baselines (bfn, bfn-n, fql, fql-n).
+
+All six are ONE :class:`FlowAgent` with different :class:`FlowAgentConfig` settings.
+
+Public API::
+
+    agent = make_agent("qc", observation_dim=37, action_dim=5, preset="paper", domain="cube-double")
+    agent.config.horizon      # h, the window length the chunk sampler must produce (5 or 1)
+    agent.action_horizon      # actions executed open-loop per query (h for chunked agents, else 1)
+    agent, info = agent.update(batch)            # jitted, pure; info: flat dict of scalars
+    agent, infos = agent.update_many(batches)    # U updates in one lax.scan; infos[k] has shape (U,)
+    chunk = agent.sample_actions(obs, rng)       # (obs_dim,) -> (H, A); (B, obs_dim) -> (B, H, A)
+    config = agent_config("qc-fql", "paper", "cube-triple", num_critics=10)  # no networks built
+
+Batch contract (float32 arrays; ``B`` batch, ``h = config.horizon``, ``A`` action dim):
+
+* ``observations (B, obs_dim)`` the state ``s_t``;
+* ``actions (B, h, A)`` the data chunk ``a_t .. a_{t+h-1}`` in [-1, 1];
+* ``rewards (B, h)`` cumulative discounted rewards, ``rewards[:, k] = sum_{j<=k} gamma^j r_{t+j}``;
+* ``masks (B, h)`` 0 once a success termination happened in the window, else 1;
+* ``valid (B, h)`` 1 for steps inside the episode, 0 after an episode boundary;
+* ``next_observations (B, h, obs_dim)`` with ``next_observations[:, k] = s_{t+k+1}``.
+
+The critic target is ``rewards[:, -1] + gamma**h * masks[:, -1] * agg_k Q'_k(s_{t+h}, a')`` and the
+critic loss is weighted by ``valid[:, -1]``.
+"""
+
+from typing import Any
+
+from qchunk.agents.config import CONFIG_FIELDS, FlowAgentConfig
+from qchunk.agents.flow_agent import FlowAgent, FlowNetworks, build_networks
+from qchunk.agents.presets import (
+    AGENT_NAMES,
+    DEFAULT_DOMAIN,
+    DOMAIN_NAMES,
+    DOMAIN_STRENGTHS,
+    PRESET_NAMES,
+    agent_config,
+)
+from qchunk.errors import QchunkError
+
+
+def make_agent(
+    name: str,
+    observation_dim: int,
+    action_dim: int,
+    preset: str = "paper",
+    domain: str | None = None,
+    seed: int = 0,
+    **overrides: Any,
+) -> FlowAgent:
+    """Build flow agent ``name`` (one of :data:`AGENT_NAMES`) with fresh parameters.
+
+    Args:
+        name: ``qc``, ``qc-fql``, ``bfn``, ``bfn-n``, ``fql`` or ``fql-n``.
+        observation_dim: width of a state vector.
+        action_dim: width A of one action.
+        preset: ``paper`` (4x512 networks, the paper's settings) or ``quick`` (2x256, for CPU demos).
+        domain: selects alpha / N from the paper's table (default ``cube-double``).
+        seed: integer seed of the initial parameters and of the agent's update key.
+        **overrides: any :class:`FlowAgentConfig` field (e.g. ``horizon=10``, ``q_agg="min"``).
+    Raises:
+        QchunkError: unknown agent, preset, domain or setting, or invalid dimensions/values.
+    """
+    config = agent_config(name, preset, domain, **overrides)
+    for label, value in (("observation_dim", observation_dim), ("action_dim", action_dim)):
+        if int(value) < 1:
+            raise QchunkError(f"{label} must be a positive integer, got {value}")
+    return FlowAgent.create(config, int(observation_dim), int(action_dim), seed=seed)
+
+
+__all__ = [
+    "AGENT_NAMES",
+    "CONFIG_FIELDS",
+    "DEFAULT_DOMAIN",
+    "DOMAIN_NAMES",
+    "DOMAIN_STRENGTHS",
+    "PRESET_NAMES",
+    "FlowAgent",
+    "FlowAgentConfig",
+    "FlowNetworks",
+    "agent_config",
+    "build_networks",
+    "make_agent",
+]

@@ -1,0 +1,90 @@
+"""Pure loss functions of the flow agents (and reusable by other agents), with shapes.
+
+Conventions: ``B`` batch, ``K`` critic ensemble size, ``h`` steps of a policy output (the chunk length
+for chunked policies, 1 for single-action ones), ``A`` action dimension, ``P`` the flattened width
+(``h*A`` or ``A``). Every function returns a scalar ``float32``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+
+def critic_loss(q: Array, target: Array, weights: Array) -> Array:
+    """Weighted squared TD error, averaged over ensemble members and the batch.
+
+    ``mean_{k,b} weights[b] * (q[k, b] - target[b])**2``. Like the reference code this divides by
+    ``K*B`` (not by the weight sum): a chunk with weight 0 (its last step lies past an episode end)
+    contributes nothing and the others keep their usual scale.
+
+    Args:
+        q: ``(K, B)`` online critic values of the data chunks (or first actions).
+        target: ``(B,)`` TD targets; treated as constants (the caller computes them without gradient).
+        weights: ``(B,)`` per-sample weights, ``valid[:, -1]`` for the chunked backup.
+    """
+    target = jax.lax.stop_gradient(target)
+    return jnp.mean(weights[None, :] * jnp.square(q - target[None, :]))
+
+
+def flow_interpolant(noise: Array, actions: Array, times: Array) -> tuple[Array, Array]:
+    """The straight (rectified-flow) path between noise and data and its constant velocity.
+
+    ``x_u = (1 - u) * x0 + u * x1`` and ``target = x1 - x0`` with ``x0 = noise``, ``x1 = actions``.
+
+    Args:
+        noise: ``(B, P)`` samples of N(0, I).
+        actions: ``(B, P)`` data actions or flattened chunks.
+        times: ``(B, 1)`` flow times ``u`` in [0, 1].
+    Returns:
+        ``(x_u, target)``, both ``(B, P)``.
+    """
+    return (1.0 - times) * noise + times * actions, actions - noise
+
+
+def flow_matching_loss(velocity: Array, target: Array, step_weights: Array | None = None) -> Array:
+    """Flow-matching behaviour-cloning loss: squared velocity error, averaged over valid steps.
+
+    ``sum_{b,j} w[b,j] * mean_a (v[b,j,a] - target[b,j,a])**2 / sum_{b,j} w[b,j]``: steps of a chunk
+    that lie past an episode end (``w = valid = 0``) are excluded from the average. (The reference code
+    zeroes them too but divides by the full ``B*h*A``; the two differ only by the valid fraction.)
+
+    Args:
+        velocity: ``(B, h, A)`` predicted velocities ``v(s, x_u, u)``.
+        target: ``(B, h, A)`` path velocities ``x1 - x0`` (see :func:`flow_interpolant`).
+        step_weights: ``(B, h)`` the batch's ``valid`` for the steps the policy outputs, or None (all 1).
+    """
+    per_step = jnp.mean(jnp.square(velocity - target), axis=-1)
+    if step_weights is None:
+        return jnp.mean(per_step)
+    return jnp.sum(step_weights * per_step) / jnp.maximum(jnp.sum(step_weights), 1.0)
+
+
+def distillation_loss(actions: Array, target_actions: Array) -> Array:
+    """FQL distillation: ``mean_{b,p} (mu(s, z) - flow(s, z))**2`` (mean over batch AND dimensions).
+
+    Args:
+        actions: ``(B, P)`` one-step policy outputs ``mu(s, z)`` (unclipped, with gradient).
+        target_actions: ``(B, P)`` the BC flow's Euler solution from the SAME noise ``z`` (clipped to
+            [-1, 1]); treated as a constant.
+    """
+    target_actions = jax.lax.stop_gradient(target_actions)
+    return jnp.mean(jnp.square(actions - target_actions))
+
+
+def q_maximisation_loss(q: Array, normalize: bool = False) -> Array:
+    """Actor term ``-mean_b Q(s_b, mu(s_b, z_b))``.
+
+    With ``normalize`` the term is divided by ``stop_gradient(mean_b |Q|)`` (FQL's optional
+    ``normalize_q_loss``; off in the Q-chunking paper's runs, so ``alpha`` trades off against raw Q).
+
+    Args:
+        q: ``(B,)`` ensemble-aggregated critic values of the policy's (clipped) actions.
+        normalize: divide by the mean absolute Q (no gradient through the scale).
+    """
+    loss = -jnp.mean(q)
+    if normalize:
+        loss = loss / jax.lax.stop_gradient(jnp.mean(jnp.abs(q)) + 1e-6)
+    return loss

@@ -1,0 +1,21 @@
+"""Networks: MLPs, the critic ensemble, the flow velocity field and one-step policies.
+
+All modules take their inputs separately (state, action or chunk, time) and accept broadcastable
+leading shapes; see :mod:`qchunk.networks.mlp` for why.
+"""
+
+from qchunk.networks.critic import CriticEnsemble
+from qchunk.networks.flow import FlowVelocity, euler_integrate
+from qchunk.networks.mlp import MLP, MultiInputDense, concat_inputs, default_init
+from qchunk.networks.policy import OneStepPolicy
+
+__all__ = [
+    "MLP",
+    "CriticEnsemble",
+    "FlowVelocity",
+    "MultiInputDense",
+    "OneStepPolicy",
+    "concat_inputs",
+    "default_init",
+    "euler_integrate",
+]

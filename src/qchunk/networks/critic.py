@@ -1,0 +1,47 @@
+"""An ensemble of K Q-functions over (state, flattened action chunk), as ONE vmapped flax module."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+
+from qchunk.networks.mlp import MLP
+
+Array = jax.Array
+
+
+class CriticEnsemble(nn.Module):
+    """``K`` independent critics ``Q_k(s, a)`` evaluated in one call.
+
+    The ``K`` MLPs are one ``nn.vmap``-ed module: parameters carry a leading ensemble axis of size
+    ``num_critics`` (independently initialised), inputs are shared. ``a`` is a flattened chunk
+    ``(h*A,)`` for chunked critics or a single action ``(A,)``.
+
+    Call: ``observations (..._s, obs_dim)``, ``actions (..._a, act_dim)`` with broadcastable leading
+    shapes (pass ``(B, 1, obs_dim)`` with ``(B, N, act_dim)`` to score N candidates per state and
+    project each state once); returns ``(num_critics, broadcast(..._s, ..._a))``.
+    """
+
+    hidden_dims: Sequence[int]
+    """Hidden widths of each critic, e.g. ``(512, 512, 512, 512)``; a scalar output layer is added."""
+    num_critics: int = 2
+    """Ensemble size K."""
+    layer_norm: bool = True
+    """LayerNorm after every hidden activation (the paper's critics use it)."""
+
+    @nn.compact
+    def __call__(self, observations: Array, actions: Array) -> Array:
+        ensemble = nn.vmap(
+            MLP,
+            variable_axes={"params": 0},
+            split_rngs={"params": True},
+            in_axes=None,
+            out_axes=0,
+            axis_size=self.num_critics,
+        )
+        q = ensemble((*self.hidden_dims, 1), layer_norm=self.layer_norm, name="critics")(
+            observations, actions
+        )
+        return q[..., 0]

@@ -1,0 +1,148 @@
+"""Presets: every agent at every preset builds, trains and acts; per-domain strengths; errors."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+
+import jax
+import numpy as np
+import pytest
+
+from qchunk.agents import AGENT_NAMES, DOMAIN_NAMES, PRESET_NAMES, FlowAgentConfig, agent_config, make_agent
+from qchunk.agents import config as config_module
+from qchunk.bench.update import synthetic_batch
+from qchunk.errors import QchunkError
+
+# The paper's table (paper_protocol.md): FQL alpha, FQL-n alpha, QC-FQL alpha, N BFN, N BFN-n, N QC.
+PAPER_TABLE = {
+    "scene": (300, 100, 300, 4, 4, 32),
+    "puzzle-3x3": (100, 100, 300, 4, 4, 64),
+    "cube-double": (300, 100, 300, 4, 4, 32),
+    "cube-triple": (300, 100, 100, 4, 4, 32),
+    "cube-quadruple": (300, 100, 100, 4, 4, 32),
+    "robomimic": (10000, 10000, 10000, 4, 4, 16),
+}
+STRUCTURE = {  # name: (policy, horizon h, action horizon)
+    "qc": ("best_of_n", 5, 5),
+    "qc-fql": ("distill", 5, 5),
+    "bfn": ("best_of_n", 1, 1),
+    "bfn-n": ("best_of_n", 5, 1),
+    "fql": ("distill", 1, 1),
+    "fql-n": ("distill", 5, 1),
+}
+
+
+def test_names():
+    assert set(AGENT_NAMES) == set(STRUCTURE)
+    assert set(PRESET_NAMES) == {"paper", "quick"}
+    assert set(DOMAIN_NAMES) == set(PAPER_TABLE)
+
+
+@pytest.mark.parametrize("domain", sorted(PAPER_TABLE))
+def test_domain_strengths_match_the_paper_table(domain):
+    fql, fql_n, qc_fql, n_bfn, n_bfn_n, n_qc = PAPER_TABLE[domain]
+    assert agent_config("fql", domain=domain).alpha == fql
+    assert agent_config("fql-n", domain=domain).alpha == fql_n
+    assert agent_config("qc-fql", domain=domain).alpha == qc_fql
+    assert agent_config("bfn", domain=domain).num_samples == n_bfn
+    assert agent_config("bfn-n", domain=domain).num_samples == n_bfn_n
+    assert agent_config("qc", domain=domain).num_samples == n_qc
+    # the quick preset keeps the algorithm's constants
+    assert agent_config("qc", "quick", domain).num_samples == n_qc
+    assert agent_config("qc-fql", "quick", domain).alpha == qc_fql
+
+
+def test_default_domain_is_cube_double():
+    assert agent_config("qc").domain == "cube-double"
+    assert agent_config("qc").num_samples == 32
+    assert agent_config("qc-fql").alpha == 300
+
+
+@pytest.mark.parametrize("name", sorted(STRUCTURE))
+def test_structure_and_paper_constants(name):
+    policy, h, action_h = STRUCTURE[name]
+    paper = agent_config(name, "paper")
+    assert (paper.policy, paper.horizon, paper.action_horizon) == (policy, h, action_h)
+    assert paper.chunked == (h == action_h)
+    assert paper.actor_hidden_dims == paper.critic_hidden_dims == (512, 512, 512, 512)
+    assert (paper.batch_size, paper.lr, paper.discount, paper.tau) == (256, 3e-4, 0.99, 0.005)
+    assert (paper.num_critics, paper.flow_steps, paper.q_agg) == (2, 10, "mean")
+    assert paper.critic_layer_norm and not paper.actor_layer_norm
+    quick = agent_config(name, "quick")
+    assert quick.actor_hidden_dims == quick.critic_hidden_dims == (256, 256)
+    assert (quick.policy, quick.horizon, quick.action_horizon) == (policy, h, action_h)
+
+
+@pytest.mark.parametrize("preset", ["paper", "quick"])
+@pytest.mark.parametrize("name", sorted(STRUCTURE))
+def test_every_agent_and_preset_trains_and_acts(name, preset):
+    obs_dim, act_dim, size = 37, 5, 8  # paper-size networks, small batch to keep the test fast
+    agent = make_agent(name, obs_dim, act_dim, preset=preset, seed=1)
+    h, action_h = STRUCTURE[name][1:]
+    assert agent.config.horizon == agent.horizon == h and agent.action_horizon == action_h
+    batch = synthetic_batch(size, h, obs_dim, act_dim, 0.99, seed=2)
+    before = jax.tree_util.tree_leaves(agent.params)[0]
+    for _ in range(3):
+        agent, info = agent.update(batch)
+        assert all(np.isfinite(float(v)) for v in info.values())
+    assert int(agent.step) == 3
+    assert not np.array_equal(np.asarray(before), np.asarray(jax.tree_util.tree_leaves(agent.params)[0]))
+    assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree_util.tree_leaves(agent.params))
+    actions = np.asarray(agent.sample_actions(batch["observations"][:3], jax.random.PRNGKey(0)))
+    assert actions.shape == (3, action_h, act_dim)
+    assert np.all(np.isfinite(actions)) and np.all(np.abs(actions) <= 1.0)
+
+
+def test_overrides_are_applied_and_validated():
+    config = agent_config("qc-fql", "quick", "cube-triple", horizon=10, q_agg="min", actor_hidden_dims=[64, 64])
+    assert config.horizon == 10 and config.action_horizon == 10 and config.q_agg == "min"
+    assert config.actor_hidden_dims == (64, 64)  # lists become tuples (hashable, jit-static)
+    assert config.alpha == 100 and config.domain == "cube-triple"
+    assert agent_config("qc", alpha=5.0).alpha == 5.0
+    hash(config)
+    with pytest.raises(QchunkError, match="q_agg"):
+        agent_config("qc", q_agg="max")
+    with pytest.raises(QchunkError, match="horizon"):
+        agent_config("qc", horizon=0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "kind", "choices"),
+    [
+        ({"name": "sac"}, "agent", AGENT_NAMES),
+        ({"name": "qc", "preset": "huge"}, "preset", PRESET_NAMES),
+        ({"name": "qc", "domain": "antmaze"}, "domain", DOMAIN_NAMES),
+    ],
+)
+def test_unknown_names_raise_one_line_with_choices(kwargs, kind, choices):
+    with pytest.raises(QchunkError) as err:
+        agent_config(**kwargs)
+    message = str(err.value)
+    assert "\n" not in message and f"unknown {kind}" in message
+    assert all(choice in message for choice in choices)
+    with pytest.raises(QchunkError):
+        make_agent(kwargs["name"], 3, 2, preset=kwargs.get("preset", "paper"), domain=kwargs.get("domain"))
+
+
+def test_unknown_override_lists_valid_settings():
+    with pytest.raises(QchunkError) as err:
+        make_agent("qc", 3, 2, num_sample=8)
+    message = str(err.value)
+    assert "\n" not in message and "num_sample" in message and "num_samples" in message and "q_agg" in message
+
+
+def test_bad_dimensions_raise():
+    with pytest.raises(QchunkError):
+        make_agent("qc", 0, 2)
+
+
+def test_every_config_field_has_a_docstring():
+    tree = ast.parse(inspect.getsource(config_module))
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "FlowAgentConfig")
+    documented = set()
+    for node, nxt in zip(cls.body, cls.body[1:], strict=False):
+        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+            documented.add(node.target.id)
+    fields = {f for f in FlowAgentConfig.__dataclass_fields__}
+    assert fields and fields == documented
