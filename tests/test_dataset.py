@@ -202,3 +202,14 @@ def test_online_data_never_continues_the_offline_last_episode():
     _add_steps(buf, [500, 501])
     b = buf.chunks_at(np.array([2]), 3, 1.0)
     np.testing.assert_array_equal(b["valid"][0], [1, 1, 0])
+
+
+def test_rows_since_and_fingerprint():
+    buf = ReplayBuffer.from_dataset(toy(), capacity=12)
+    _add_steps(buf, [20, 21])
+    rows = buf.rows_since(10)  # the appended (online) transitions, in time order
+    np.testing.assert_array_equal(rows["observations"][:, 0], [20, 21])
+    np.testing.assert_array_equal(rows["rewards"], [21, 22])
+    same, edited = toy(), toy()
+    edited._data["rewards"][3] += 1
+    assert toy().fingerprint() == same.fingerprint() != edited.fingerprint()

@@ -104,6 +104,8 @@ def main(args: QuickstartArgs) -> int:
 
     config = quickstart_config(args)
     config.resolved()  # bad arguments fail before any work
+    if args.episodes < 1:
+        raise QchunkError(f"--episodes must be >= 1, got {args.episodes}")
     _ensure_dataset(args)
     acfg = agent_config(config.agent, "quick", parse_task(config.env).domain.name)
     _describe_batches(config, acfg.horizon, acfg.discount)

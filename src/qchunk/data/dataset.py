@@ -85,20 +85,15 @@ class Dataset:
         source: str = "dataset",
     ):
         arrays = dict(observations=observations, actions=actions, rewards=rewards, terminals=terminals,
-                      next_observations=next_observations)
-        if masks is not None:
-            arrays["masks"] = masks
+                      next_observations=next_observations, masks=masks)
+        arrays = {k: v for k, v in arrays.items() if v is not None}
         self._init_storage(_check_arrays(arrays, source), capacity=None)
         self.source = source
 
     @classmethod
     def from_dict(cls, arrays: Mapping[str, np.ndarray], source: str = "dataset") -> Dataset:
         """Build from a dict with the keys of :data:`TRANSITION_KEYS` (``masks`` optional)."""
-        checked = _check_arrays(arrays, source)
-        obj = cls.__new__(cls)
-        obj._init_storage(checked, capacity=None)
-        obj.source = source
-        return obj
+        return cls(**{k: arrays.get(k) for k in TRANSITION_KEYS}, source=source)
 
     def _init_storage(self, arrays: dict[str, np.ndarray], capacity: int | None) -> None:
         n = len(arrays["observations"])
@@ -147,6 +142,18 @@ class Dataset:
         """The stored transitions in time order (oldest first), as a dict of arrays (copies when wrapped)."""
         idx = self._physical(np.arange(self._size))
         return {k: v[idx] for k, v in self._data.items()}
+
+    def fingerprint(self) -> dict[str, object]:
+        """A cheap identity of the stored data (size + SHA-1 of terminals, rewards and sampled observations),
+        so a resumed run notices a regenerated or edited dataset."""
+        import hashlib
+
+        h = hashlib.sha1()
+        a = self.arrays() if self._size < self._capacity or self._ptr else self._data
+        for k in ("terminals", "rewards"):
+            h.update(np.ascontiguousarray(a[k]).tobytes())
+        h.update(np.ascontiguousarray(a["observations"][:: max(1, self._size // 64)]).tobytes())
+        return {"size": self._size, "sha1": h.hexdigest()}
 
     def episode_lengths(self) -> np.ndarray:
         """Lengths of the stored episodes in time order; a trailing unfinished episode is included."""
@@ -288,6 +295,11 @@ class ReplayBuffer(Dataset):
         self._longest_episode = max(self._longest_episode, self._open_episode_len)
         if terminal:
             self._open_episode_len = 0
+
+    def rows_since(self, start: int) -> dict[str, np.ndarray]:
+        """Transitions ``start..size-1`` (logical, time order), e.g. those appended after the offline data."""
+        idx = self._physical(np.arange(start, self._size))
+        return {k: v[idx] for k, v in self._data.items()}
 
     def end_episode(self) -> None:
         """Mark the newest transition as the end of its episode (a cut, not a termination: mask unchanged)."""

@@ -139,7 +139,7 @@ class TrainConfig:
         if self.buffer_size is None and preset["buffer_size"] is not None:
             changes["buffer_size"] = preset["buffer_size"]
         cfg = dataclasses.replace(self, **changes)
-        for name in ("offline_steps", "online_steps", "start_training"):
+        for name in ("offline_steps", "online_steps", "start_training", "seed"):
             require(getattr(cfg, name) >= 0, f"--{name.replace('_', '-')} must be >= 0, got {getattr(cfg, name)}")
         for name in ("eval_every", "eval_episodes", "utd", "log_every", "checkpoint_every", "shard_swap_every"):
             require(getattr(cfg, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")

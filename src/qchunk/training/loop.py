@@ -187,8 +187,8 @@ class _Trainer:
         online = None
         if self.buffer is not None:
             b = self.buffer
-            if b.size < b.capacity:  # not wrapped: storage order is time order
-                online = {k: v[self._offline_size:b.size] for k, v in b._data.items()}
+            if b.size < b.capacity:  # nothing overwritten yet: the online rows follow the offline ones
+                online = b.rows_since(self._offline_size)
             else:
                 online = {f"full/{k}": v for k, v in b.state_dict().items()}
         logger.flush()
@@ -201,16 +201,9 @@ class _Trainer:
 
     def _fingerprint(self) -> dict[str, Any]:
         """Identifies the offline data, so a resume notices a regenerated or edited dataset."""
-        import hashlib
-
         if self.sharded is not None:
             return {"shards": [p.name for p in self.sharded.files]}
-        a = self.dataset._data
-        h = hashlib.sha1()
-        for k in ("terminals", "rewards"):
-            h.update(np.ascontiguousarray(a[k]).tobytes())
-        h.update(np.ascontiguousarray(a["observations"][:: max(1, self.dataset.size // 64)]).tobytes())
-        return {"size": self.dataset.size, "sha1": h.hexdigest()}
+        return self.dataset.fingerprint()
 
     def _elapsed(self) -> float:
         return self._elapsed_before + time.perf_counter() - self._t_start
