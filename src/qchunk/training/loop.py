@@ -144,15 +144,14 @@ class _Trainer:
         import jax
 
         from qchunk.agents import make_agent
-        from qchunk.data.ogbench_data import ShardedDataset, dataset_files, load_ogbench
+        from qchunk.data.tasks import load_task_data
         from qchunk.envs.registry import parse_task
 
         self.cfg, self.run_dir, self.jax = cfg, run_dir, jax
         self.spec = parse_task(cfg.env)
-        files = dataset_files(cfg.env, cfg.dataset_dir)
-        self.sharded = ShardedDataset(cfg.env, files, sparse=cfg.sparse) if len(files) > 1 else None
-        self.dataset: Dataset = (self.sharded.dataset if self.sharded
-                                 else load_ogbench(cfg.env, dataset_path=files[0], sparse=cfg.sparse))
+        data = load_task_data(cfg.env, cfg.dataset_dir, cfg.sparse)
+        self.sharded = data.sharded
+        self.dataset: Dataset = data.dataset
         self.agent = make_agent(cfg.agent, self.dataset.observation_dim, self.dataset.action_dim, preset=cfg.preset,
                                 domain=self.spec.domain.name, seed=cfg.seed, **cfg.agent_overrides())
         self.acfg = self.agent.config
