@@ -64,6 +64,8 @@ def test_end_to_end_run_writes_every_output(tiny_ogbench_dir, tmp_path):
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_0000000180", "step_0000000210"]
     assert result.final_success == float(evals[-1]["success"])
     assert "Success rate over 2 episodes" in result.summary
+    finished = json.loads((run / "result.json").read_text())
+    assert finished["finished"] is True and finished["final_success"] == result.final_success
 
 
 def _wait_for(condition, proc, timeout=240):
@@ -127,7 +129,7 @@ def test_sigint_saves_a_checkpoint_and_exits_cleanly(tiny_ogbench_dir, tmp_path)
     assert proc.returncode == 130, err
     assert "checkpoint saved, continue with --resume" in err and "Traceback" not in err
     stopped_at = _newest_checkpoint(run)
-    assert stopped_at >= 25
+    assert stopped_at >= 25 and not (run / "result.json").exists()
     done = subprocess.run([*args, "--resume"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert read_rows(run / "eval.csv")[-1]["step"] == "210" and "Success rate" in done.stdout

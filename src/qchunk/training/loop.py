@@ -462,7 +462,8 @@ def train(config: TrainConfig, run_dir: str | os.PathLike) -> RunResult:
     """Run (or, with ``config.resume``, continue) offline-to-online training into ``run_dir``.
 
     Writes ``config.json``, ``eval.csv`` (one row per evaluation), ``train.csv`` (losses, Q statistics,
-    throughput), TensorBoard events under ``tb/`` and checkpoints under ``checkpoints/``.
+    throughput), TensorBoard events under ``tb/``, checkpoints under ``checkpoints/`` and, when the run
+    has finished, ``result.json`` (the :class:`RunResult` numbers and ``"finished": true``).
 
     Raises:
         QchunkError: bad configuration or data (one line), or :class:`NonFiniteLoss`.
@@ -478,4 +479,11 @@ def train(config: TrainConfig, run_dir: str | os.PathLike) -> RunResult:
                                                     "agent": dataclasses.asdict(trainer.acfg),
                                                     "versions": _versions()})
     with _StopFlag() as stop:
-        return trainer.run(ckpt, stop)
+        result = trainer.run(ckpt, stop)
+    # Written last: its presence means the run finished (sweeps skip such runs).
+    atomic_write_json(run_dir / "result.json", {
+        "finished": True, "offline_success": result.offline_success, "final_success": result.final_success,
+        "best_success": result.best_success, "seconds": result.seconds,
+        "offline_updates_per_s": result.offline_updates_per_s, "online_steps_per_s": result.online_steps_per_s,
+        "summary": result.summary})
+    return result
