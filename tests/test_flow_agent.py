@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from qchunk.agents import flow_agent, make_agent
+from qchunk.agents import common, flow_agent, make_agent
 from qchunk.agents.flow_agent import critic_objective, loss_keys
 from qchunk.errors import QchunkError
 
@@ -309,8 +309,8 @@ def test_bc_flow_loss_regresses_x1_minus_x0_on_valid_steps():
     _, info = jax.jit(flow_agent._loss)(agent.params, agent, f32(batch), key)
     keys = loss_keys(key)
     x1 = batch["actions"].reshape(6, -1)
-    x0 = np.asarray(flow_agent._normal(keys.bc_noise, x1.shape), np.float64)
-    u = np.asarray(flow_agent._uniform(keys.bc_time, (6, 1)), np.float64)
+    x0 = np.asarray(common.normal(keys.bc_noise, x1.shape), np.float64)
+    u = np.asarray(common.uniform(keys.bc_time, (6, 1)), np.float64)
     x_u = (1 - u) * x0 + u * x1
     # independent numpy forward of the flow MLP (gelu, no LayerNorm) on [s, x_u, u]
     p = agent.params["flow"]["mlp"]

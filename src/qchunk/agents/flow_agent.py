@@ -23,7 +23,6 @@ the reference implementation.
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any, NamedTuple
 
 import flax.struct
@@ -32,16 +31,24 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from qchunk.agents.common import (
+    BATCH_KEYS,
+    as_batch,
+    chunk_critic_objective,
+    critic_info,
+    gradient_step,
+    normal,
+    uniform,
+)
+from qchunk.agents.common import make_optimizer as _adam
 from qchunk.agents.config import FlowAgentConfig
 from qchunk.agents.losses import (
-    critic_loss,
     distillation_loss,
     flow_interpolant,
     flow_matching_loss,
     q_maximisation_loss,
 )
-from qchunk.agents.td import aggregate_ensemble, critic_actions, polyak_update, scan_updates, td_target
-from qchunk.errors import QchunkError
+from qchunk.agents.td import aggregate_ensemble, critic_actions, scan_updates
 from qchunk.networks import CriticEnsemble, FlowVelocity, OneStepPolicy, euler_integrate
 
 Array = jax.Array
@@ -74,7 +81,7 @@ def build_networks(config: FlowAgentConfig, action_dim: int) -> FlowNetworks:
 
 def make_optimizer(config: FlowAgentConfig) -> optax.GradientTransformation:
     """One Adam over all trained parameters (critic, flow and, for ``distill``, the one-step policy)."""
-    return optax.adam(config.lr)
+    return _adam(config.lr)
 
 
 class FlowAgent(flax.struct.PyTreeNode):
@@ -161,7 +168,7 @@ class FlowAgent(flax.struct.PyTreeNode):
         ``H = action_horizon`` actions are meant to run open-loop. Best-of-N agents return the highest-Q
         of N flow samples, distill agents ``clip(mu(s, z))``. ``rng`` is a JAX key, used once.
         """
-        obs, single = _as_batch(observations)
+        obs, single = as_batch(observations)
         actions = _policy_actions(self.networks, self.config, self.params, obs, rng)
         actions = actions.reshape(obs.shape[0], self.action_horizon, self.action_dim)
         return actions[0] if single else actions
@@ -175,7 +182,7 @@ class FlowAgent(flax.struct.PyTreeNode):
         ``policy='best_of_n'`` ``sample_actions`` returns ``candidates[b, argmax_n scores[b]]`` (for
         ``distill`` agents these are only samples of the BC flow). Unbatched observations drop ``B``.
         """
-        obs, single = _as_batch(observations)
+        obs, single = as_batch(observations)
         _, candidates, scores = _best_of_n(self.networks, self.config, self.params, obs, rng)
         candidates = candidates.reshape(*candidates.shape[:2], self.action_horizon, self.action_dim)
         return (candidates[0], scores[0]) if single else (candidates, scores)
@@ -215,24 +222,6 @@ def _init_module(module: Any, key: Array, shapes: tuple[tuple[int, ...], ...]) -
     return module.init(key, *(jnp.zeros(shape, jnp.float32) for shape in shapes))["params"]
 
 
-def _normal(key: Array, shape: tuple[int, ...]) -> Array:
-    """Standard normal float32 samples of ``shape``, drawn as a flat vector and reshaped (XLA compiles a
-    1-D threefry draw several times faster than a multi-dimensional one; the distribution is the same)."""
-    return jax.random.normal(key, (math.prod(shape),), jnp.float32).reshape(shape)
-
-
-def _uniform(key: Array, shape: tuple[int, ...]) -> Array:
-    """Uniform [0, 1) float32 samples of ``shape`` (flat draw, see :func:`_normal`)."""
-    return jax.random.uniform(key, (math.prod(shape),), jnp.float32).reshape(shape)
-
-
-def _as_batch(observations: Array) -> tuple[Array, bool]:
-    obs = jnp.asarray(observations, jnp.float32)
-    if obs.ndim == 1:
-        return obs[None], True
-    return obs, False
-
-
 def _flow_sample(nets: FlowNetworks, config: FlowAgentConfig, flow_params: Params, obs: Array,
                  noise: Array) -> Array:
     """Euler solution of the BC flow from ``noise (..., P)``, clipped to [-1, 1]. ``obs`` must
@@ -251,7 +240,7 @@ def _best_of_n(nets: FlowNetworks, config: FlowAgentConfig, params: Params, obs:
 
     ``obs (B, D)`` -> ``chosen (B, P)``, ``candidates (B, N, P)``, ``scores (B, N)``."""
     batch, width = obs.shape[0], nets.flow.action_dim
-    noise = _normal(rng, (batch, config.num_samples, width))
+    noise = normal(rng, (batch, config.num_samples, width))
 
     def score(obs_tile: Array, noise_tile: Array) -> tuple[Array, Array]:
         obs_b = obs_tile[:, None, :]  # one state projection serves its N candidates
@@ -296,7 +285,7 @@ def _policy_actions(nets: FlowNetworks, config: FlowAgentConfig, params: Params,
     """The agent's policy output for ``obs (B, D)``: ``(B, P)`` in [-1, 1] (no gradient use)."""
     if config.policy == "best_of_n":
         return _best_of_n(nets, config, params, obs, rng)[0]
-    noise = _normal(rng, (obs.shape[0], nets.flow.action_dim))
+    noise = normal(rng, (obs.shape[0], nets.flow.action_dim))
     return jnp.clip(nets.onestep.apply({"params": params["onestep"]}, obs, noise), -1.0, 1.0)
 
 
@@ -320,25 +309,11 @@ def loss_keys(rng: Array) -> LossKeys:
 
 def critic_objective(agent: FlowAgent, critic_params: Params, batch: Batch,
                      next_actions: Array) -> tuple[Array, dict[str, Array]]:
-    """The TD loss of the critic given the policy's actions at ``s_{t+h}``.
-
-    Args:
-        agent: supplies the config, networks and target critic.
-        critic_params: online critic parameters (differentiated by the caller).
-        batch: the batch dict (see :class:`FlowAgent`).
-        next_actions: ``(B, P)`` policy outputs at ``next_observations[:, -1]``.
-    Returns:
-        ``(loss, terms)`` with ``terms = {"q": (K, B), "target": (B,), "next_q": (B,)}``.
-    """
-    config, nets = agent.config, agent.networks
-    next_obs = batch["next_observations"][:, -1]
-    next_qs = nets.critic.apply({"params": agent.target_params["critic"]}, next_obs, next_actions)
-    next_q = aggregate_ensemble(next_qs, config.q_agg)
-    target = td_target(batch["rewards"], batch["masks"], next_q, config.discount)
-    data = critic_actions(batch["actions"], config.chunked)  # (B, P): flat chunk or first action
-    q = nets.critic.apply({"params": critic_params}, batch["observations"], data)  # (K, B)
-    loss = critic_loss(q, target, batch["valid"][:, -1])
-    return loss, {"q": q, "target": target, "next_q": next_q}
+    """The TD loss of the critic given the policy's actions ``(B, P)`` at ``s_{t+h}``; see
+    :func:`qchunk.agents.common.chunk_critic_objective` (``terms``: ``q (K, B)``, ``target``, ``next_q``)."""
+    config = agent.config
+    return chunk_critic_objective(agent.networks.critic, critic_params, agent.target_params["critic"], batch,
+                                  next_actions, discount=config.discount, q_agg=config.q_agg, chunked=config.chunked)
 
 
 def _loss(params: Params, agent: FlowAgent, batch: Batch, rng: Array) -> tuple[Array, dict[str, Array]]:
@@ -353,16 +328,11 @@ def _loss(params: Params, agent: FlowAgent, batch: Batch, rng: Array) -> tuple[A
     # Critic: h-step backup to the target critic at s_{t+h}, action from the current policy.
     next_actions = _policy_actions(nets, config, fixed, batch["next_observations"][:, -1], keys.next_action)
     c_loss, terms = critic_objective(agent, params["critic"], batch, next_actions)
-    info["critic/loss"] = c_loss
-    info["critic/q_mean"] = jnp.mean(terms["q"])
-    info["critic/q_max"] = jnp.max(terms["q"])
-    info["critic/q_min"] = jnp.min(terms["q"])
-    info["critic/target_mean"] = jnp.mean(terms["target"])
-    info["critic/next_q_mean"] = jnp.mean(terms["next_q"])
+    info.update(critic_info(c_loss, terms))
 
     # BC flow matching on the data chunk (or first action); steps past an episode end excluded.
-    noise = _normal(keys.bc_noise, data.shape)
-    times = _uniform(keys.bc_time, (size, 1))
+    noise = normal(keys.bc_noise, data.shape)
+    times = uniform(keys.bc_time, (size, 1))
     x_u, velocity_target = flow_interpolant(noise, data, times)
     velocity = nets.flow.apply({"params": params["flow"]}, obs, x_u, times)
     steps = config.action_horizon
@@ -377,7 +347,7 @@ def _loss(params: Params, agent: FlowAgent, batch: Batch, rng: Array) -> tuple[A
     if config.policy == "distill":
         # FQL: the flow target uses the same z, fixed flow parameters and is clipped; mu is clipped
         # only where the (fixed) critic reads it.
-        z = _normal(keys.distill_noise, data.shape)
+        z = normal(keys.distill_noise, data.shape)
         flow_actions = _flow_sample(nets, config, fixed["flow"], obs, z)
         mu = nets.onestep.apply({"params": params["onestep"]}, obs, z)
         d_loss = distillation_loss(mu, flow_actions)
@@ -392,47 +362,8 @@ def _loss(params: Params, agent: FlowAgent, batch: Batch, rng: Array) -> tuple[A
     return c_loss + actor_loss, info
 
 
-BATCH_KEYS = ("observations", "actions", "rewards", "masks", "valid", "next_observations")
-"""Entries of the batch contract that the flow agents read."""
-
-
-def _check_batch(agent: FlowAgent, batch: Batch) -> None:
-    """Trace-time check of the batch contract (shapes are static, so this costs nothing per step)."""
-    missing = [k for k in BATCH_KEYS if k not in batch]
-    if missing:
-        raise QchunkError(f"batch lacks {', '.join(missing)}; a batch needs {', '.join(BATCH_KEYS)}")
-    size, h, obs_dim, act = batch["observations"].shape[0], agent.horizon, agent.observation_dim, agent.action_dim
-    expected = {
-        "observations": (size, obs_dim),
-        "actions": (size, h, act),
-        "rewards": (size, h),
-        "masks": (size, h),
-        "valid": (size, h),
-        "next_observations": (size, h, obs_dim),
-    }
-    for key, shape in expected.items():
-        if tuple(batch[key].shape) != shape:
-            raise QchunkError(
-                f"batch[{key!r}] has shape {tuple(batch[key].shape)}, expected {shape} "
-                f"(batch {size}, horizon h={h}, obs dim {obs_dim}, action dim {act})"
-            )
-
-
 def _update(agent: FlowAgent, batch: Batch) -> tuple[FlowAgent, dict[str, Array]]:
-    _check_batch(agent, batch)
-    batch = {k: jnp.asarray(batch[k], jnp.float32) for k in BATCH_KEYS}
-    rng, key = jax.random.split(agent.rng)
-    grads, info = jax.grad(_loss, has_aux=True)(agent.params, agent, batch, key)
-    updates, opt_state = make_optimizer(agent.config).update(grads, agent.opt_state, agent.params)
-    params = optax.apply_updates(agent.params, updates)
-    # As the reference code: the target follows the critic of *before* this step.
-    target_critic = polyak_update(agent.params["critic"], agent.target_params["critic"], agent.config.tau)
-    info["optim/grad_norm"] = optax.global_norm(grads)
-    new_agent = agent.replace(
-        params=params,
-        target_params={"critic": target_critic},
-        opt_state=opt_state,
-        rng=rng,
-        step=agent.step + 1,
-    )
-    return new_agent, info
+    return gradient_step(agent, _loss, batch)
+
+
+__all__ = ["BATCH_KEYS", "FlowAgent", "FlowNetworks", "build_networks", "critic_objective", "loss_keys"]

@@ -1,0 +1,161 @@
+"""Plumbing every agent shares: the batch contract check, the chunked critic objective, and one gradient
+step (one Adam over all trained networks, then the Polyak target update).
+
+An agent that uses :func:`gradient_step` is a ``flax.struct.PyTreeNode`` with the fields ``params``
+(``{"critic": ..., <actor networks>}``), ``target_params`` (``{"critic": ...}``), ``opt_state``, ``rng``,
+``step`` and the static fields ``config`` (with ``horizon``, ``lr`` and ``tau``), ``observation_dim`` and
+``action_dim``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from qchunk.agents.losses import critic_loss
+from qchunk.agents.td import aggregate_ensemble, critic_actions, polyak_update, td_target
+from qchunk.errors import QchunkError
+
+Array = jax.Array
+Batch = dict[str, Array]
+Params = dict[str, Any]
+
+BATCH_KEYS = ("observations", "actions", "rewards", "masks", "valid", "next_observations")
+"""Entries of the batch contract (see :mod:`qchunk.agents`)."""
+
+
+def normal(key: Array, shape: tuple[int, ...]) -> Array:
+    """Standard normal float32 samples of ``shape``, drawn as a flat vector and reshaped (XLA compiles a
+    1-D threefry draw several times faster than a multi-dimensional one; the distribution is the same)."""
+    return jax.random.normal(key, (math.prod(shape),), jnp.float32).reshape(shape)
+
+
+def uniform(key: Array, shape: tuple[int, ...]) -> Array:
+    """Uniform [0, 1) float32 samples of ``shape`` (flat draw, see :func:`normal`)."""
+    return jax.random.uniform(key, (math.prod(shape),), jnp.float32).reshape(shape)
+
+
+def as_batch(observations: Array) -> tuple[Array, bool]:
+    """``(obs_dim,)`` or ``(B, obs_dim)`` observations as a float32 ``(B, obs_dim)`` batch, and whether the
+    input was a single observation."""
+    obs = jnp.asarray(observations, jnp.float32)
+    if obs.ndim == 1:
+        return obs[None], True
+    return obs, False
+
+
+def check_batch(agent: Any, batch: Batch) -> Batch:
+    """Check the batch contract at trace time (shapes are static, so this costs nothing per step) and
+    return the :data:`BATCH_KEYS` entries as float32 arrays."""
+    missing = [k for k in BATCH_KEYS if k not in batch]
+    if missing:
+        raise QchunkError(f"batch lacks {', '.join(missing)}; a batch needs {', '.join(BATCH_KEYS)}")
+    size, h = batch["observations"].shape[0], agent.config.horizon
+    obs_dim, act = agent.observation_dim, agent.action_dim
+    expected = {
+        "observations": (size, obs_dim),
+        "actions": (size, h, act),
+        "rewards": (size, h),
+        "masks": (size, h),
+        "valid": (size, h),
+        "next_observations": (size, h, obs_dim),
+    }
+    for key, shape in expected.items():
+        if tuple(batch[key].shape) != shape:
+            raise QchunkError(
+                f"batch[{key!r}] has shape {tuple(batch[key].shape)}, expected {shape} "
+                f"(batch {size}, horizon h={h}, obs dim {obs_dim}, action dim {act})"
+            )
+    return {k: jnp.asarray(batch[k], jnp.float32) for k in BATCH_KEYS}
+
+
+def chunk_critic_objective(
+    critic: Callable[..., Array],
+    critic_params: Params,
+    target_critic_params: Params,
+    batch: Batch,
+    next_actions: Array,
+    *,
+    discount: float,
+    q_agg: Literal["mean", "min"],
+    chunked: bool,
+    next_q_bonus: Array | None = None,
+) -> tuple[Array, dict[str, Array]]:
+    """The TD loss of a critic ensemble on an h-step window, given the policy's action at ``s_{t+h}``.
+
+    ``target = R^h + gamma**h * mask * (agg_k Q'_k(s_{t+h}, a') + bonus)`` (see :func:`td_target`) and the
+    loss is the squared error weighted by ``valid[:, -1]``.
+
+    Args:
+        critic: the ensemble module (``critic.apply``), ``(obs, actions) -> (K, B)``.
+        critic_params: online critic parameters (differentiated by the caller).
+        target_critic_params: the Polyak-averaged target critic.
+        batch: the batch contract; ``actions (B, h, A)``.
+        next_actions: ``(B, P)`` policy outputs at ``next_observations[:, -1]``.
+        discount: gamma.
+        q_agg: ensemble reduction of the target (``mean``: no clipped double-Q; ``min``: clipped).
+        chunked: the critic reads the flattened chunk (else the first action of the window).
+        next_q_bonus: optional ``(B,)`` added to the aggregated next value before discounting (SAC's
+            entropy backup ``-temperature * log pi(a'|s')``); None adds nothing.
+    Returns:
+        ``(loss, terms)`` with ``terms = {"q": (K, B), "target": (B,), "next_q": (B,)}``.
+    """
+    next_obs = batch["next_observations"][:, -1]
+    next_q = aggregate_ensemble(critic.apply({"params": target_critic_params}, next_obs, next_actions), q_agg)
+    if next_q_bonus is not None:
+        next_q = next_q + next_q_bonus
+    target = td_target(batch["rewards"], batch["masks"], next_q, discount)
+    data = critic_actions(batch["actions"], chunked)  # (B, P): flat chunk or first action
+    q = critic.apply({"params": critic_params}, batch["observations"], data)  # (K, B)
+    loss = critic_loss(q, target, batch["valid"][:, -1])
+    return loss, {"q": q, "target": target, "next_q": next_q}
+
+
+def critic_info(loss: Array, terms: dict[str, Array]) -> dict[str, Array]:
+    """The ``critic/*`` metrics of an update from :func:`chunk_critic_objective`'s output."""
+    return {
+        "critic/loss": loss,
+        "critic/q_mean": jnp.mean(terms["q"]),
+        "critic/q_max": jnp.max(terms["q"]),
+        "critic/q_min": jnp.min(terms["q"]),
+        "critic/target_mean": jnp.mean(terms["target"]),
+        "critic/next_q_mean": jnp.mean(terms["next_q"]),
+    }
+
+
+def make_optimizer(lr: float) -> optax.GradientTransformation:
+    """One Adam over all trained parameters of an agent."""
+    return optax.adam(lr)
+
+
+def gradient_step(
+    agent: Any,
+    loss_fn: Callable[[Params, Any, Batch, Array], tuple[Array, dict[str, Array]]],
+    batch: Batch,
+) -> tuple[Any, dict[str, Array]]:
+    """One update of ``agent``: ``loss_fn(params, agent, batch, key)`` differentiated w.r.t. ``params``,
+    one Adam step, then ``target <- tau * critic + (1 - tau) * target`` from the critic of *before* the
+    step (as the reference implementations). Returns the new agent and ``loss_fn``'s metrics plus
+    ``optim/grad_norm``.
+
+    Every loss term must reach only its own networks (actor terms see the critic through
+    ``stop_gradient``); then one Adam over all parameters equals one Adam per network (Adam is
+    elementwise and nothing clips the global norm).
+    """
+    batch = check_batch(agent, batch)
+    rng, key = jax.random.split(agent.rng)
+    grads, info = jax.grad(loss_fn, has_aux=True)(agent.params, agent, batch, key)
+    updates, opt_state = make_optimizer(agent.config.lr).update(grads, agent.opt_state, agent.params)
+    params = optax.apply_updates(agent.params, updates)
+    target_critic = polyak_update(agent.params["critic"], agent.target_params["critic"], agent.config.tau)
+    info["optim/grad_norm"] = optax.global_norm(grads)
+    new_agent = agent.replace(
+        params=params, target_params={"critic": target_critic}, opt_state=opt_state, rng=rng, step=agent.step + 1
+    )
+    return new_agent, info
+
