@@ -9,7 +9,16 @@ import jax
 import numpy as np
 import pytest
 
-from qchunk.agents import AGENT_NAMES, DOMAIN_NAMES, PRESET_NAMES, FlowAgentConfig, agent_config, make_agent
+from qchunk.agents import (
+    AGENT_NAMES,
+    DOMAIN_NAMES,
+    PRESET_NAMES,
+    AgentConfig,
+    FlowAgentConfig,
+    SacAgentConfig,
+    agent_config,
+    make_agent,
+)
 from qchunk.agents import config as config_module
 from qchunk.bench.update import synthetic_batch
 from qchunk.errors import QchunkError
@@ -31,10 +40,15 @@ STRUCTURE = {  # name: (policy, horizon h, action horizon)
     "fql": ("distill", 1, 1),
     "fql-n": ("distill", 5, 1),
 }
+SAC_STRUCTURE = {  # name: (horizon h, BC coefficient)
+    "rlpd": (1, 0.0),
+    "rlpd-ac": (5, 0.0),
+    "qc-rlpd": (5, 0.01),
+}
 
 
 def test_names():
-    assert set(AGENT_NAMES) == set(STRUCTURE)
+    assert set(AGENT_NAMES) == set(STRUCTURE) | set(SAC_STRUCTURE)
     assert set(PRESET_NAMES) == {"paper", "quick"}
     assert set(DOMAIN_NAMES) == set(PAPER_TABLE)
 
@@ -74,12 +88,28 @@ def test_structure_and_paper_constants(name):
     assert (quick.policy, quick.horizon, quick.action_horizon) == (policy, h, action_h)
 
 
+@pytest.mark.parametrize("name", sorted(SAC_STRUCTURE))
+def test_rlpd_family_structure_and_paper_constants(name):
+    h, bc = SAC_STRUCTURE[name]
+    paper = agent_config(name, "paper", "robomimic")
+    assert isinstance(paper, SacAgentConfig) and not paper.pretrains_offline
+    assert (paper.horizon, paper.action_horizon, paper.chunked, paper.bc_coef) == (h, h, True, bc)
+    # the authors' best RLPD: K=10 LayerNorm critics, mean target (no clipped double-Q), no entropy backup
+    assert (paper.num_critics, paper.q_agg, paper.backup_entropy, paper.critic_layer_norm) == (10, "mean", False, True)
+    assert paper.target_entropy(7) == -0.5 * h * 7 and paper.offline_ratio == 0.5
+    assert paper.actor_hidden_dims == paper.critic_hidden_dims == (512, 512, 512, 512)
+    assert (paper.batch_size, paper.lr, paper.discount, paper.tau) == (256, 3e-4, 0.99, 0.005)
+    assert agent_config(name, "quick").actor_hidden_dims == (256, 256)
+    with pytest.raises(QchunkError, match=f"unknown setting.*num_samples for agent {name}"):
+        agent_config(name, num_samples=4)
+
+
 @pytest.mark.parametrize("preset", ["paper", "quick"])
-@pytest.mark.parametrize("name", sorted(STRUCTURE))
+@pytest.mark.parametrize("name", sorted(STRUCTURE) + sorted(SAC_STRUCTURE))
 def test_every_agent_and_preset_trains_and_acts(name, preset):
     obs_dim, act_dim, size = 37, 5, 8  # paper-size networks, small batch to keep the test fast
     agent = make_agent(name, obs_dim, act_dim, preset=preset, seed=1)
-    h, action_h = STRUCTURE[name][1:]
+    h, action_h = STRUCTURE[name][1:] if name in STRUCTURE else (SAC_STRUCTURE[name][0],) * 2
     assert agent.config.horizon == agent.horizon == h and agent.action_horizon == action_h
     batch = synthetic_batch(size, h, obs_dim, act_dim, 0.99, seed=2)
     before = jax.tree_util.tree_leaves(agent.params)[0]
@@ -137,12 +167,14 @@ def test_bad_dimensions_raise():
         make_agent("qc", 0, 2)
 
 
-def test_every_config_field_has_a_docstring():
+@pytest.mark.parametrize("cls", [FlowAgentConfig, SacAgentConfig])
+def test_every_config_field_has_a_docstring(cls):
     tree = ast.parse(inspect.getsource(config_module))
-    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "FlowAgentConfig")
     documented = set()
-    for node, nxt in zip(cls.body, cls.body[1:], strict=False):
-        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
-            documented.add(node.target.id)
-    fields = {f for f in FlowAgentConfig.__dataclass_fields__}
-    assert fields and fields == documented
+    for klass in (AgentConfig, cls):
+        node_cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == klass.__name__)
+        for node, nxt in zip(node_cls.body, node_cls.body[1:], strict=False):
+            if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+                documented.add(node.target.id)
+    fields = set(cls.__dataclass_fields__)
+    assert fields and fields <= documented

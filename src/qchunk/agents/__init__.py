@@ -1,6 +1,10 @@
-"""The Q-chunking agent family (qc, qc-fql) and its flow baselines (bfn, bfn-n, fql, fql-n).
+"""The Q-chunking agents (qc, qc-fql), their flow baselines (bfn, bfn-n, fql, fql-n) and the RLPD family
+(rlpd, rlpd-ac, qc-rlpd).
 
-All six are ONE :class:`FlowAgent` with different :class:`FlowAgentConfig` settings.
+The six flow agents are ONE :class:`FlowAgent` with different :class:`FlowAgentConfig` settings; the three
+RLPD agents are ONE :class:`SacAgent` with different :class:`SacAgentConfig` settings. Both share the
+batch contract, the chunked critic objective, the ensemble, the target update and the UTD scan
+(:mod:`qchunk.agents.common`, :mod:`qchunk.agents.td`).
 
 Public API::
 
@@ -10,6 +14,8 @@ Public API::
     agent, info = agent.update(batch)            # jitted, pure; info: flat dict of scalars
     agent, infos = agent.update_many(batches)    # U updates in one lax.scan; infos[k] has shape (U,)
     chunk = agent.sample_actions(obs, rng)       # (obs_dim,) -> (H, A); (B, obs_dim) -> (B, H, A)
+    chunk = agent.eval_actions(obs, rng)         # evaluation policy (SAC: the squashed mean)
+    agent.config.pretrains_offline               # False for the RLPD family (online from scratch)
     config = agent_config("qc-fql", "paper", "cube-triple", num_critics=10)  # no networks built
 
 Batch contract (float32 arrays; ``B`` batch, ``h = config.horizon``, ``A`` action dim):
@@ -27,17 +33,23 @@ critic loss is weighted by ``valid[:, -1]``.
 
 from typing import Any
 
-from qchunk.agents.config import CONFIG_FIELDS, FlowAgentConfig
+from qchunk.agents.config import CONFIG_FIELDS, AgentConfig, FlowAgentConfig, SacAgentConfig
 from qchunk.agents.flow_agent import FlowAgent, FlowNetworks, build_networks
 from qchunk.agents.presets import (
     AGENT_NAMES,
     DEFAULT_DOMAIN,
     DOMAIN_NAMES,
     DOMAIN_STRENGTHS,
+    FLOW_AGENT_NAMES,
     PRESET_NAMES,
+    SAC_AGENT_NAMES,
     agent_config,
 )
+from qchunk.agents.sac_agent import SacAgent, SacNetworks, build_sac_networks
 from qchunk.errors import QchunkError
+
+Agent = FlowAgent | SacAgent
+"""Any agent :func:`make_agent` builds."""
 
 
 def make_agent(
@@ -48,17 +60,17 @@ def make_agent(
     domain: str | None = None,
     seed: int = 0,
     **overrides: Any,
-) -> FlowAgent:
-    """Build flow agent ``name`` (one of :data:`AGENT_NAMES`) with fresh parameters.
+) -> Agent:
+    """Build agent ``name`` (one of :data:`AGENT_NAMES`) with fresh parameters.
 
     Args:
-        name: ``qc``, ``qc-fql``, ``bfn``, ``bfn-n``, ``fql`` or ``fql-n``.
+        name: ``qc``, ``qc-fql``, ``bfn``, ``bfn-n``, ``fql``, ``fql-n``, ``rlpd``, ``rlpd-ac`` or ``qc-rlpd``.
         observation_dim: width of a state vector.
         action_dim: width A of one action.
         preset: ``paper`` (4x512 networks, the paper's settings) or ``quick`` (2x256, for CPU demos).
         domain: selects alpha / N from the paper's table (default ``cube-double``).
         seed: integer seed of the initial parameters and of the agent's update key.
-        **overrides: any :class:`FlowAgentConfig` field (e.g. ``horizon=10``, ``q_agg="min"``).
+        **overrides: any field of the agent's config class (e.g. ``horizon=10``, ``q_agg="min"``).
     Raises:
         QchunkError: unknown agent, preset, domain or setting, or invalid dimensions/values.
     """
@@ -66,7 +78,8 @@ def make_agent(
     for label, value in (("observation_dim", observation_dim), ("action_dim", action_dim)):
         if int(value) < 1:
             raise QchunkError(f"{label} must be a positive integer, got {value}")
-    return FlowAgent.create(config, int(observation_dim), int(action_dim), seed=seed)
+    cls = SacAgent if isinstance(config, SacAgentConfig) else FlowAgent
+    return cls.create(config, int(observation_dim), int(action_dim), seed=seed)
 
 
 __all__ = [
@@ -75,11 +88,19 @@ __all__ = [
     "DEFAULT_DOMAIN",
     "DOMAIN_NAMES",
     "DOMAIN_STRENGTHS",
+    "FLOW_AGENT_NAMES",
     "PRESET_NAMES",
+    "SAC_AGENT_NAMES",
+    "Agent",
+    "AgentConfig",
     "FlowAgent",
     "FlowAgentConfig",
     "FlowNetworks",
+    "SacAgent",
+    "SacAgentConfig",
+    "SacNetworks",
     "agent_config",
     "build_networks",
+    "build_sac_networks",
     "make_agent",
 ]

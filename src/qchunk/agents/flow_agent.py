@@ -173,6 +173,11 @@ class FlowAgent(flax.struct.PyTreeNode):
         actions = actions.reshape(obs.shape[0], self.action_horizon, self.action_dim)
         return actions[0] if single else actions
 
+    def eval_actions(self, observations: Array, rng: Array) -> Array:
+        """Evaluation actions: the same policy as :meth:`sample_actions` (the flow agents act
+        stochastically in evaluation too, as the paper)."""
+        return self.sample_actions(observations, rng)
+
     @jax.jit
     def sample_candidates(self, observations: Array, rng: Array) -> tuple[Array, Array]:
         """The best-of-N candidates behind ``sample_actions`` (same ``rng`` -> same samples).

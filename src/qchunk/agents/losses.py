@@ -88,3 +88,40 @@ def q_maximisation_loss(q: Array, normalize: bool = False) -> Array:
     if normalize:
         loss = loss / jax.lax.stop_gradient(jnp.mean(jnp.abs(q)) + 1e-6)
     return loss
+
+
+def sac_actor_loss(log_prob: Array, q: Array, temperature: Array) -> Array:
+    """SAC actor term ``mean_b [temperature * log pi(a_b|s_b) - Q(s_b, a_b)]``.
+
+    Args:
+        log_prob: ``(B,)`` log-density of the reparameterised policy samples (with gradient).
+        q: ``(B,)`` ensemble-mean critic values of those samples (critic parameters held fixed).
+        temperature: scalar entropy temperature (held fixed).
+    """
+    return jnp.mean(jax.lax.stop_gradient(temperature) * log_prob - q)
+
+
+def temperature_loss(log_temperature: Array, log_prob: Array, target_entropy: float) -> Array:
+    """Automatic entropy tuning: ``exp(log_temperature) * mean_b (-log_prob_b - target_entropy)``.
+
+    Its gradient raises the temperature when the policy entropy ``-log_prob`` is below the target and
+    lowers it when above.
+
+    Args:
+        log_temperature: scalar, the trained parameter.
+        log_prob: ``(B,)`` log-densities of policy samples (treated as constants).
+        target_entropy: the entropy the policy should keep (e.g. ``-0.5 * h * A``).
+    """
+    entropy = -jax.lax.stop_gradient(log_prob)
+    return jnp.exp(log_temperature) * jnp.mean(entropy - target_entropy)
+
+
+def behaviour_log_likelihood(step_log_probs: Array, step_weights: Array) -> Array:
+    """Log-likelihood of the data chunks under the policy, over the steps inside the episode:
+    ``mean_b sum_{j,a} w[b,j] * step_log_probs[b,j,a]``.
+
+    Args:
+        step_log_probs: ``(B, h, A)`` per-dimension log-densities of the data actions.
+        step_weights: ``(B, h)`` the batch's ``valid`` (0 for steps past an episode end).
+    """
+    return jnp.mean(jnp.sum(step_weights * jnp.sum(step_log_probs, axis=-1), axis=-1))

@@ -1,20 +1,26 @@
-"""Named settings of the flow agent family: variants, presets and the paper's per-domain strengths.
+"""Named settings of the agents: variants, presets and the paper's per-domain strengths.
 
-``agent_config(name, preset, domain, **overrides)`` resolves, in order: the variant's structure
-(:data:`VARIANTS`), the preset's sizes (:data:`PRESETS`), the domain's ``alpha`` / ``N``
-(:data:`DOMAIN_STRENGTHS`, the table of the paper's appendix), then the caller's overrides.
+``agent_config(name, preset, domain, **overrides)`` resolves, in order: the family's defaults
+(:data:`FAMILY_DEFAULTS`), the preset's sizes (:data:`PRESETS`), the variant's structure
+(:data:`VARIANTS`), the domain's ``alpha`` / ``N`` for flow agents (:data:`DOMAIN_STRENGTHS`, the table of
+the paper's appendix), then the caller's overrides.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from qchunk.agents.config import CONFIG_FIELDS, FlowAgentConfig
+from qchunk.agents.config import AgentConfig, FlowAgentConfig, SacAgentConfig
 from qchunk.errors import QchunkError
 
-AGENT_NAMES: tuple[str, ...] = ("qc", "qc-fql", "bfn", "bfn-n", "fql", "fql-n")
-"""The flow agent variants ``make_agent`` builds."""
+FLOW_AGENT_NAMES: tuple[str, ...] = ("qc", "qc-fql", "bfn", "bfn-n", "fql", "fql-n")
+"""The flow agents (:class:`~qchunk.agents.flow_agent.FlowAgent`): offline pre-training, then online."""
+SAC_AGENT_NAMES: tuple[str, ...] = ("rlpd", "rlpd-ac", "qc-rlpd")
+"""The SAC agents with prior data (:class:`~qchunk.agents.sac_agent.SacAgent`): online from scratch."""
+AGENT_NAMES: tuple[str, ...] = FLOW_AGENT_NAMES + SAC_AGENT_NAMES
+"""Every agent ``make_agent`` builds."""
 
 DEFAULT_DOMAIN = "cube-double"
 """Domain whose strengths apply when none is given."""
@@ -29,14 +35,27 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # n-step baselines: 5-step windows for the return, critic and policy on the first action only.
     "bfn-n": {"policy": "best_of_n", "horizon": 5, "chunked": False},
     "fql-n": {"policy": "distill", "horizon": 5, "chunked": False},
+    # SAC with prior data on single actions (RLPD), on chunks (RLPD-AC), and on chunks with a BC term.
+    "rlpd": {"horizon": 1, "chunked": True},
+    "rlpd-ac": {"horizon": 5, "chunked": True},
+    "qc-rlpd": {"horizon": 5, "chunked": True, "bc_coef": 0.01},
 }
 """Structure of each variant (which policy, window length, chunked or first-action critic)."""
 
 _PAPER_OPTIMISATION: dict[str, Any] = {
-    "batch_size": 256, "lr": 3e-4, "discount": 0.99, "tau": 0.005, "num_critics": 2, "flow_steps": 10,
-    "critic_layer_norm": True, "actor_layer_norm": False,
+    "batch_size": 256, "lr": 3e-4, "discount": 0.99, "tau": 0.005, "critic_layer_norm": True,
+    "actor_layer_norm": False,
 }
 """Settings both presets share with the paper."""
+
+FAMILY_DEFAULTS: dict[type[AgentConfig], dict[str, Any]] = {
+    FlowAgentConfig: {"num_critics": 2, "flow_steps": 10},
+    # RLPD as the paper runs it: K=10 LayerNorm critics, mean target (no clipped double-Q), no entropy
+    # backup, target entropy -0.5 x action dims, 50/50 symmetric sampling.
+    SacAgentConfig: {"num_critics": 10, "q_agg": "mean", "backup_entropy": False, "target_entropy_per_dim": -0.5,
+                     "offline_ratio": 0.5},
+}
+"""The paper's settings of each agent family that do not depend on the preset or variant."""
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The paper: 4x512 MLPs for every network, batch 256, Adam 3e-4, gamma 0.99, K=2, T=10.
@@ -82,8 +101,16 @@ DOMAIN_NAMES: tuple[str, ...] = tuple(DOMAIN_STRENGTHS)
 PRESET_NAMES: tuple[str, ...] = tuple(PRESETS)
 
 
+def config_class(name: str) -> type[AgentConfig]:
+    """The config class of agent ``name``: :class:`FlowAgentConfig` or :class:`SacAgentConfig`."""
+    return SacAgentConfig if name in SAC_AGENT_NAMES else FlowAgentConfig
+
+
 def domain_settings(name: str, domain: str) -> dict[str, Any]:
-    """The per-domain field values of agent ``name`` in ``domain`` (``alpha`` or ``num_samples``)."""
+    """The per-domain field values of agent ``name`` in ``domain`` (``alpha`` or ``num_samples`` of the flow
+    agents; the RLPD family has no per-domain setting)."""
+    if name in SAC_AGENT_NAMES:
+        return {}
     row = DOMAIN_STRENGTHS[domain]
     return {
         "qc": {"num_samples": row.qc_n},
@@ -101,34 +128,36 @@ def _choose(kind: str, value: str, valid: tuple[str, ...]) -> str:
     return value
 
 
-def agent_config(
-    name: str, preset: str = "paper", domain: str | None = None, **overrides: Any
-) -> FlowAgentConfig:
-    """Resolve the configuration of flow agent ``name`` without building networks.
+def agent_config(name: str, preset: str = "paper", domain: str | None = None, **overrides: Any) -> AgentConfig:
+    """Resolve the configuration of agent ``name`` without building networks.
 
     Args:
         name: one of :data:`AGENT_NAMES`.
         preset: one of :data:`PRESET_NAMES` (``paper`` or ``quick``).
         domain: one of :data:`DOMAIN_NAMES`; selects alpha / N (default ``cube-double``).
-        **overrides: any :class:`FlowAgentConfig` field, applied last.
+        **overrides: any field of the agent's config class (:func:`config_class`), applied last.
+    Returns:
+        A :class:`FlowAgentConfig` or :class:`SacAgentConfig`.
     Raises:
         QchunkError: unknown name, preset, domain or override field, or an invalid value.
     """
     _choose("agent", name, AGENT_NAMES)
     _choose("preset", preset, PRESET_NAMES)
     domain = _choose("domain", DEFAULT_DOMAIN if domain is None else domain, DOMAIN_NAMES)
-    settable = tuple(f for f in CONFIG_FIELDS if f not in ("agent", "preset", "domain"))
+    cls = config_class(name)
+    settable = tuple(f.name for f in dataclasses.fields(cls) if f.name not in ("agent", "preset", "domain"))
     unknown = sorted(set(overrides) - set(settable))
     if unknown:
         raise QchunkError(
-            f"unknown flow agent setting(s) {', '.join(unknown)}; valid settings: {', '.join(settable)}"
+            f"unknown setting(s) {', '.join(unknown)} for agent {name}; valid settings: {', '.join(settable)}"
         )
     fields: dict[str, Any] = {"agent": name, "preset": preset, "domain": domain}
-    fields.update(VARIANTS[name])
+    fields.update(FAMILY_DEFAULTS[cls])
     fields.update(PRESETS[preset])
+    fields.update(VARIANTS[name])
     fields.update(domain_settings(name, domain))
     fields.update(overrides)
     try:
-        return FlowAgentConfig(**fields)
+        return cls(**fields)
     except TypeError as e:  # e.g. a value of the wrong kind for a tuple field
-        raise QchunkError(f"bad flow agent setting: {e}") from None
+        raise QchunkError(f"bad agent setting: {e}") from None

@@ -1,4 +1,4 @@
-"""Networks: MLPs, the critic ensemble, the flow velocity field and one-step policies.
+"""Networks: MLPs, the critic ensemble, the flow velocity field, one-step and tanh-Gaussian policies.
 
 All modules take their inputs separately (state, action or chunk, time) and accept broadcastable
 leading shapes; see :mod:`qchunk.networks.mlp` for why.
@@ -6,6 +6,7 @@ leading shapes; see :mod:`qchunk.networks.mlp` for why.
 
 from qchunk.networks.critic import CriticEnsemble
 from qchunk.networks.flow import FlowVelocity, euler_integrate
+from qchunk.networks.gaussian import TanhGaussianPolicy, tanh_gaussian_log_prob, tanh_gaussian_sample
 from qchunk.networks.mlp import MLP, MultiInputDense, concat_inputs, default_init
 from qchunk.networks.policy import OneStepPolicy
 
@@ -15,7 +16,10 @@ __all__ = [
     "FlowVelocity",
     "MultiInputDense",
     "OneStepPolicy",
+    "TanhGaussianPolicy",
     "concat_inputs",
     "default_init",
     "euler_integrate",
+    "tanh_gaussian_log_prob",
+    "tanh_gaussian_sample",
 ]

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 import tyro
 
-from qchunk.agents.config import FlowAgentConfig
+from qchunk.agents.config import AgentConfig, FlowAgentConfig, SacAgentConfig
 from qchunk.errors import QchunkError, require
 
 #: Run-length defaults per preset (the agent's network sizes etc. come from the agent preset of the
@@ -35,28 +35,37 @@ _NOT_OVERRIDABLE = {"agent", "preset", "domain", "utd_ratio"}
 
 
 def field_docs(cls: type) -> dict[str, str]:
-    """The docstrings written under the fields of dataclass ``cls`` (as tyro shows them)."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    docs = {}
-    for node, nxt in itertools.pairwise(body):
-        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(nxt, ast.Expr)
-                and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str)):
-            docs[node.target.id] = " ".join(nxt.value.value.split())
+    """The docstrings written under the fields of dataclass ``cls`` and its dataclass bases (as tyro shows
+    them); a subclass's docstring wins over its base's."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        body = tree.body[0].body  # type: ignore[attr-defined]
+        for node, nxt in itertools.pairwise(body):
+            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(nxt, ast.Expr)
+                    and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str)):
+                docs[node.target.id] = " ".join(nxt.value.value.split())
     return docs
 
 
 def _make_overrides_class() -> type:
-    docs = field_docs(FlowAgentConfig)
-    hints = typing.get_type_hints(FlowAgentConfig)
-    fields = []
-    for f in dataclasses.fields(FlowAgentConfig):
-        if f.name in _NOT_OVERRIDABLE:
-            continue
-        typ = Annotated[hints[f.name] | None, tyro.conf.arg(help=docs.get(f.name, ""))]
-        fields.append((f.name, typ, None))
-    cls = dataclasses.make_dataclass("AgentOverrides", fields, frozen=True)
-    cls.__doc__ = "Agent fields to override (None: the preset's value for the run's domain)."
+    """One optional flag per agent field of either family; family-specific fields say which agents read them."""
+    families = {FlowAgentConfig: "flow agents only", SacAgentConfig: "RLPD agents only"}
+    shared = {f.name for f in dataclasses.fields(AgentConfig)}
+    fields: dict[str, Any] = {}
+    for cls, label in families.items():
+        docs, hints = field_docs(cls), typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.name in _NOT_OVERRIDABLE or f.name in fields:
+                continue
+            doc = docs.get(f.name, "")
+            if f.name not in shared:
+                doc = f"({label}) {doc}"
+            fields[f.name] = Annotated[hints[f.name] | None, tyro.conf.arg(help=doc)]
+    cls = dataclasses.make_dataclass("AgentOverrides", [(n, t, None) for n, t in fields.items()], frozen=True)
+    cls.__doc__ = "Agent fields to override (None: the preset's value for the agent and the run's domain)."
     cls.__module__ = __name__
     return cls
 
@@ -69,7 +78,8 @@ class TrainConfig:
     """An offline-to-online training run (``qchunk train``). ``None`` fields take the preset's value."""
 
     agent: str = "qc"
-    """Agent: qc, qc-fql, bfn, bfn-n, fql or fql-n."""
+    """Agent: qc, qc-fql, bfn, bfn-n, fql, fql-n (offline pre-training, then online) or rlpd, rlpd-ac,
+    qc-rlpd (online from scratch with the offline data in every batch; offline steps must be 0)."""
     env: str = "puzzle-3x3-play-singletask-task2-v0"
     """OGBench single-task name, e.g. `cube-double-play-singletask-task2-v0`."""
     sparse: bool | None = None
@@ -78,7 +88,7 @@ class TrainConfig:
     preset: Literal["paper", "quick"] = "paper"
     """Agent and run-length preset: `paper` (the paper's protocol) or `quick` (CPU-sized)."""
     offline_steps: int | None = None
-    """Gradient steps on the offline dataset (paper: 1M)."""
+    """Gradient steps on the offline dataset (paper: 1M; 0 for the RLPD agents)."""
     online_steps: int | None = None
     """Environment steps of online fine-tuning (paper: 1M)."""
     eval_every: int | None = None
@@ -131,9 +141,15 @@ class TrainConfig:
 
         spec = parse_task(self.env)
         require(spec.singletask, f"--env needs a single-task name such as {spec.domain.name}-play-singletask-task2-v0")
+        from qchunk.agents import AGENT_NAMES, SAC_AGENT_NAMES
+
+        require(self.agent in AGENT_NAMES, f"unknown agent {self.agent!r}; choose one of: {', '.join(AGENT_NAMES)}")
+        online_only = self.agent in SAC_AGENT_NAMES
         preset = RUN_PRESETS[self.preset]
         changes = {k: preset[k] for k in ("offline_steps", "online_steps", "eval_every", "log_every",
                                           "checkpoint_every") if getattr(self, k) is None}
+        if online_only and self.offline_steps is None:
+            changes["offline_steps"] = 0
         if self.sparse is None:
             changes["sparse"] = spec.domain.sparse
         if self.buffer_size is None and preset["buffer_size"] is not None:
@@ -147,6 +163,10 @@ class TrainConfig:
         require(cfg.episode_length is None or cfg.episode_length >= 1, "--episode-length must be >= 1")
         require(cfg.eval_workers is None or cfg.eval_workers >= 1, "--eval-workers must be >= 1")
         require(cfg.offline_steps + cfg.online_steps > 0, "nothing to do: --offline-steps and --online-steps are 0")
+        require(not online_only or cfg.offline_steps == 0,
+                f"{cfg.agent} trains online from scratch with the offline data mixed into every batch; "
+                f"use --offline-steps 0 (got {cfg.offline_steps})")
+        require(not online_only or cfg.online_steps > 0, f"{cfg.agent} trains online: --online-steps must be > 0")
         return cfg
 
     def to_dict(self) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from qchunk.data.dataset import Dataset, ReplayBuffer
+from qchunk.data.mixing import sample_mixed_chunks
 from qchunk.errors import QchunkError
 from qchunk.fileio import atomic_write_json
 from qchunk.training.checkpoint import latest_checkpoint, save_checkpoint
@@ -233,6 +234,12 @@ class _Trainer:
         self.last_ckpt = ckpt.step
 
     def _start_online(self) -> None:
+        if not self.acfg.pretrains_offline:
+            # RLPD family: a buffer of online data only; the offline set stays separate (mixed per batch)
+            cap = self.cfg.buffer_size or self.cfg.online_steps
+            self.buffer = ReplayBuffer(cap, self.dataset.observation_dim, self.dataset.action_dim)
+            self._offline_size = 0
+            return
         # the buffer always holds the whole offline set (cube-triple's 3M exceed the paper's 2M buffer)
         cap = max(self.cfg.buffer_size or (self.dataset.size + self.cfg.online_steps), self.dataset.size + 1)
         self.buffer = ReplayBuffer.from_dataset(self.dataset, cap)
@@ -245,20 +252,25 @@ class _Trainer:
 
     def _sample(self, source: Dataset, n: int) -> dict[str, np.ndarray]:
         t = time.perf_counter()
-        batches = [source.sample_chunks(self.acfg.batch_size, self.acfg.horizon, self.acfg.discount, self.rng)
-                   for _ in range(n)]
+        a = self.acfg
+        if source is self.buffer and not a.pretrains_offline:  # symmetric sampling: offline + online rows
+            batches = [sample_mixed_chunks(self.dataset, self.buffer, a.batch_size, a.horizon, a.discount, self.rng,
+                                           a.offline_ratio) for _ in range(n)]
+        else:
+            batches = [source.sample_chunks(a.batch_size, a.horizon, a.discount, self.rng) for _ in range(n)]
         out = batches[0] if n == 1 else _stack(batches)
         self._sample_s += time.perf_counter() - t
         return out
 
     def _policy(self, key):
+        """The evaluation policy (``agent.eval_actions``) with its own key stream."""
         jnp = self.jax.numpy
         agent = self.agent
 
         def policy(obs: np.ndarray) -> np.ndarray:
             nonlocal key
             key, sub = self.jax.random.split(key)
-            return np.asarray(agent.sample_actions(jnp.asarray(obs), sub))
+            return np.asarray(agent.eval_actions(jnp.asarray(obs), sub))
 
         return policy
 
@@ -375,6 +387,8 @@ class _Trainer:
         env = make_env(cfg.env, cfg.sparse, cfg.episode_length)
         executor = ChunkExecutor()
         obs, _ = env.reset(seed=_episode_seed(cfg.seed, c["episodes"]))
+        if cfg.offline_steps == 0 and c["eval_rounds"] == 0:
+            self._evaluate("online", logger)  # the initial policy: the learning curve's first point
         window = {"step": self.step, "time": time.perf_counter()}
         t0, s0 = time.perf_counter(), c["env_steps"]
         checkpoint_due = warned = False
@@ -444,16 +458,22 @@ class _Trainer:
         def pct(x):
             return "n/a" if x is None else f"{100 * x:.0f}%"
 
-        parts = [f"Trained {self.cfg.agent} on {self.cfg.env} ({'sparse' if self.cfg.sparse else 'dense'} reward, "
-                 f"{self.cfg.preset} preset): {self.cfg.offline_steps:,} offline gradient steps then "
-                 f"{self.cfg.online_steps:,} online environment steps in {seconds / 60:.1f} min"]
+        reward = f"{'sparse' if self.cfg.sparse else 'dense'} reward, {self.cfg.preset} preset"
+        if self.acfg.pretrains_offline:
+            plan = (f"{self.cfg.offline_steps:,} offline gradient steps then {self.cfg.online_steps:,} online "
+                    "environment steps")
+        else:
+            plan = (f"{self.cfg.online_steps:,} online environment steps from scratch, "
+                    f"{100 * self.acfg.offline_ratio:.0f}% of every batch from the offline data")
+        parts = [f"Trained {self.cfg.agent} on {self.cfg.env} ({reward}): {plan} in {seconds / 60:.1f} min"]
         if "offline_updates_per_s" in tp:
             parts.append(f"offline {tp['offline_updates_per_s']:.0f} updates/s")
         if "online_steps_per_s" in tp:
             parts.append(f"online {tp['online_steps_per_s']:.0f} env steps/s")
-        text = (", ".join(parts) + f". Success rate over {self.cfg.eval_episodes} episodes: {pct(off_s)} after the "
-                f"offline phase, {pct(final)} at the end (best {pct(best)}). Results are in {self.run_dir} "
-                "(eval.csv, train.csv, tb/, checkpoints/).")
+        first = f"{pct(off_s)} after the offline phase" if self.acfg.pretrains_offline else \
+            f"{pct(self.evals[0]['success'] if self.evals else None)} at the start"
+        text = (", ".join(parts) + f". Success rate over {self.cfg.eval_episodes} episodes: {first}, {pct(final)} at "
+                f"the end (best {pct(best)}). Results are in {self.run_dir} (eval.csv, train.csv, tb/, checkpoints/).")
         return RunResult(self.run_dir, off_s, final, best, self.evals, seconds, tp.get("offline_updates_per_s"),
                          tp.get("online_steps_per_s"), text)
 

@@ -1,0 +1,218 @@
+"""SAC with prior data over action chunks: RLPD (h=1), RLPD-AC (h=5) and QC-RLPD (RLPD-AC + BC).
+
+One :class:`SacAgent` with different :class:`~qchunk.agents.config.SacAgentConfig` settings:
+
+* actor: a tanh-squashed diagonal Gaussian over the flattened chunk (``P = h*A`` numbers);
+* critic: an ensemble of K LayerNorm critics over (state, chunk); the TD target is the h-step backup of
+  the ``q_agg`` (paper: mean, no clipped double-Q) of the target critics at ``s_{t+h}`` with the actor's
+  sample ``a' ~ pi(s_{t+h})``, without the entropy bonus unless ``backup_entropy``;
+* temperature: ``log t`` is learned so that the policy entropy approaches
+  ``target_entropy_per_dim * P``.
+
+Losses (one step, all from the parameters *before* the step, one gradient, one Adam, as the flow agents):
+
+* ``critic``: :func:`qchunk.agents.common.chunk_critic_objective`;
+* ``actor``: ``mean_b [t * log pi(a_b|s_b) - mean_k Q_k(s_b, a_b)] - bc_coef * mean_b log pi(data_b|s_b)``
+  with ``a_b ~ pi(s_b)`` reparameterised and the critic and temperature held fixed;
+* ``temperature``: ``t * mean_b (-log pi(a_b|s_b) - target_entropy)`` with the log-probabilities held fixed.
+
+Each term reaches only its own parameters, so the one Adam equals three.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from qchunk.agents.common import (
+    as_batch,
+    chunk_critic_objective,
+    critic_info,
+    gradient_step,
+    make_optimizer,
+)
+from qchunk.agents.config import SacAgentConfig
+from qchunk.agents.losses import behaviour_log_likelihood, sac_actor_loss, temperature_loss
+from qchunk.agents.td import critic_actions, scan_updates
+from qchunk.networks import CriticEnsemble, TanhGaussianPolicy, tanh_gaussian_log_prob, tanh_gaussian_sample
+
+Array = jax.Array
+Batch = dict[str, Array]
+Params = dict[str, Any]
+
+
+class SacNetworks(NamedTuple):
+    """The (stateless) flax module definitions of a SAC agent."""
+
+    critic: CriticEnsemble
+    """K critics over (state, policy output)."""
+    actor: TanhGaussianPolicy
+    """The tanh-Gaussian policy over policy outputs of width ``P``."""
+
+
+@functools.lru_cache(maxsize=64)
+def build_sac_networks(config: SacAgentConfig, action_dim: int) -> SacNetworks:
+    """Module definitions for ``config`` with per-step action dimension ``action_dim``."""
+    critic = CriticEnsemble(config.critic_hidden_dims, config.num_critics, config.critic_layer_norm)
+    actor = TanhGaussianPolicy(config.actor_hidden_dims, config.policy_dim(action_dim), config.actor_layer_norm)
+    return SacNetworks(critic, actor)
+
+
+class SacAgent(flax.struct.PyTreeNode):
+    """Immutable state of a SAC agent; ``update`` and ``sample_actions`` are pure and jitted.
+
+    Shapes and the batch contract are those of :class:`~qchunk.agents.flow_agent.FlowAgent`:
+    ``B`` batch, ``h = config.horizon``, ``A`` action dimension, ``H = action_horizon``, ``P = H * A``.
+    """
+
+    params: Params
+    """Trained parameters: ``{"critic", "actor", "log_temperature"}``."""
+    target_params: Params
+    """``{"critic": ...}``, the Polyak-averaged target critic."""
+    opt_state: Any
+    """Adam state over ``params``."""
+    rng: Array
+    """Key consumed (split) by every update."""
+    step: Array
+    """Number of updates applied (int32 scalar)."""
+    config: SacAgentConfig = flax.struct.field(pytree_node=False)
+    """The resolved settings."""
+    observation_dim: int = flax.struct.field(pytree_node=False)
+    """Width of a state vector."""
+    action_dim: int = flax.struct.field(pytree_node=False)
+    """Width A of ONE action (not of a chunk)."""
+
+    @classmethod
+    def create(cls, config: SacAgentConfig, observation_dim: int, action_dim: int, seed: int = 0) -> SacAgent:
+        """Initialise networks (target critic = critic), the temperature and Adam from integer ``seed``."""
+        nets = build_sac_networks(config, int(action_dim))
+        rng = jax.random.PRNGKey(int(seed) % 2**32)
+        rng, k_critic, k_actor = jax.random.split(rng, 3)
+        obs = jnp.zeros((1, int(observation_dim)), jnp.float32)
+        act = jnp.zeros((1, config.policy_dim(int(action_dim))), jnp.float32)
+        params = {
+            "critic": _init(nets.critic, k_critic, obs, act),
+            "actor": _init(nets.actor, k_actor, obs),
+            "log_temperature": jnp.asarray(np.log(config.init_temperature), jnp.float32),
+        }
+        return cls(params=params, target_params={"critic": params["critic"]},
+                   opt_state=make_optimizer(config.lr).init(params), rng=rng, step=jnp.zeros((), jnp.int32),
+                   config=config, observation_dim=int(observation_dim), action_dim=int(action_dim))
+
+    @property
+    def networks(self) -> SacNetworks:
+        """The flax module definitions."""
+        return build_sac_networks(self.config, self.action_dim)
+
+    @property
+    def horizon(self) -> int:
+        """Data window length h the chunk sampler must produce (``config.horizon``)."""
+        return self.config.horizon
+
+    @property
+    def action_horizon(self) -> int:
+        """Actions executed open-loop per policy query (``h`` if chunked, else 1)."""
+        return self.config.action_horizon
+
+    @property
+    def num_params(self) -> int:
+        """Number of trained parameters (the target critic not counted)."""
+        return int(sum(np.prod(x.shape) for x in jax.tree_util.tree_leaves(self.params)))
+
+    @property
+    def temperature(self) -> Array:
+        """The current entropy temperature ``exp(log_temperature)``."""
+        return jnp.exp(self.params["log_temperature"])
+
+    @jax.jit
+    def update(self, batch: Batch) -> tuple[SacAgent, dict[str, Array]]:
+        """One gradient step on ``batch``; returns the new agent and scalar metrics."""
+        return gradient_step(self, sac_loss, batch)
+
+    @jax.jit
+    def update_many(self, batches: Batch) -> tuple[SacAgent, dict[str, Array]]:
+        """``U`` successive updates in one ``lax.scan`` (every batch entry has a leading axis ``U``);
+        metrics come back per update, shape ``(U,)`` each."""
+        return scan_updates(lambda agent, batch: gradient_step(agent, sac_loss, batch), self, batches)
+
+    @jax.jit
+    def sample_actions(self, observations: Array, rng: Array) -> Array:
+        """Exploration actions ``a ~ pi(s)``: ``(obs_dim,) -> (H, A)`` or ``(B, obs_dim) -> (B, H, A)``."""
+        obs, single = as_batch(observations)
+        mean, log_std = self.networks.actor.apply({"params": self.params["actor"]}, obs)
+        actions, _ = tanh_gaussian_sample(mean, log_std, rng)
+        actions = actions.reshape(obs.shape[0], self.action_horizon, self.action_dim)
+        return actions[0] if single else actions
+
+    @jax.jit
+    def eval_actions(self, observations: Array, rng: Array) -> Array:
+        """Evaluation actions: the squashed mean ``tanh(mean(s))`` (deterministic; ``rng`` unused), shaped
+        as :meth:`sample_actions`."""
+        del rng
+        obs, single = as_batch(observations)
+        mean, _ = self.networks.actor.apply({"params": self.params["actor"]}, obs)
+        actions = jnp.tanh(mean).reshape(obs.shape[0], self.action_horizon, self.action_dim)
+        return actions[0] if single else actions
+
+    @jax.jit
+    def q_values(self, observations: Array, actions: Array) -> Array:
+        """Online critic values ``(K, ...)`` of ``observations (..., obs_dim)`` and ``actions (..., H, A)`` or
+        flattened ``(..., H*A)``."""
+        if actions.ndim == observations.ndim + 1:
+            actions = actions.reshape(*actions.shape[:-2], actions.shape[-2] * actions.shape[-1])
+        return self.networks.critic.apply({"params": self.params["critic"]}, observations, actions)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _init(module: Any, key: Array, *inputs: Array) -> Params:
+    return module.init(key, *inputs)["params"]
+
+
+def sac_loss(params: Params, agent: SacAgent, batch: Batch, rng: Array) -> tuple[Array, dict[str, Array]]:
+    """Critic + actor + temperature loss of one update (see the module docstring) and its metrics."""
+    config, nets = agent.config, agent.networks
+    k_next, k_pi = jax.random.split(rng)
+    fixed = jax.lax.stop_gradient(params)
+    temperature = jnp.exp(fixed["log_temperature"])
+    obs = batch["observations"]
+
+    # Critic: h-step backup to the target critics at s_{t+h} with a' ~ pi(s_{t+h}).
+    next_mean, next_log_std = nets.actor.apply({"params": fixed["actor"]}, batch["next_observations"][:, -1])
+    next_actions, next_log_probs = tanh_gaussian_sample(next_mean, next_log_std, k_next)
+    bonus = -temperature * jnp.sum(next_log_probs, -1) if config.backup_entropy else None
+    c_loss, terms = chunk_critic_objective(
+        nets.critic, params["critic"], agent.target_params["critic"], batch, next_actions,
+        discount=config.discount, q_agg=config.q_agg, chunked=config.chunked, next_q_bonus=bonus)
+    info = critic_info(c_loss, terms)
+
+    # Actor: reparameterised sample scored by the mean of the (fixed) critics, minus the entropy bonus.
+    mean, log_std = nets.actor.apply({"params": params["actor"]}, obs)
+    actions, log_probs = tanh_gaussian_sample(mean, log_std, k_pi)
+    log_prob = jnp.sum(log_probs, -1)  # (B,)
+    q_pi = jnp.mean(nets.critic.apply({"params": fixed["critic"]}, obs, actions), axis=0)
+    actor_loss = sac_actor_loss(log_prob, q_pi, temperature)
+    info["actor/q_mean"] = jnp.mean(q_pi)
+    info["actor/entropy"] = -jnp.mean(log_prob)
+    if config.bc_coef > 0.0:
+        steps = config.action_horizon
+        data = critic_actions(batch["actions"], config.chunked)  # (B, P)
+        per_dim = tanh_gaussian_log_prob(mean, log_std, data).reshape(obs.shape[0], steps, agent.action_dim)
+        bc_ll = behaviour_log_likelihood(per_dim, batch["valid"][:, :steps])
+        actor_loss = actor_loss - config.bc_coef * bc_ll
+        info["actor/bc_log_likelihood"] = bc_ll
+    info["actor/loss"] = actor_loss
+
+    # Temperature: towards the target entropy (log-probabilities held fixed).
+    t_loss = temperature_loss(params["log_temperature"], jax.lax.stop_gradient(log_prob),
+                              config.target_entropy(agent.action_dim))
+    info["temperature/loss"] = t_loss
+    info["temperature/value"] = temperature
+    return c_loss + actor_loss + t_loss, info
+
+
+__all__ = ["SacAgent", "SacNetworks", "build_sac_networks", "sac_loss"]

@@ -1,0 +1,151 @@
+"""The RLPD family: tanh-Gaussian maths against numpy, temperature tuning, symmetric sampling, BC term."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from qchunk.agents import make_agent
+from qchunk.agents.losses import behaviour_log_likelihood, temperature_loss
+from qchunk.agents.sac_agent import sac_loss
+from qchunk.bench.update import synthetic_batch
+from qchunk.data import Dataset, ReplayBuffer
+from qchunk.data.mixing import mixed_batch_sizes, sample_mixed_chunks
+from qchunk.networks import tanh_gaussian_log_prob, tanh_gaussian_sample
+
+OBS, ACT = 6, 2
+TINY = dict(actor_hidden_dims=(32, 32), critic_hidden_dims=(32, 32), num_critics=3)
+
+
+def np_tanh_gaussian_log_prob(mean, log_std, actions):
+    """Direct change of variables in float64: log N(atanh a; mean, std) - log(1 - a^2)."""
+    u = np.arctanh(actions)
+    std = np.exp(log_std)
+    log_normal = -0.5 * ((u - mean) / std) ** 2 - np.log(std) - 0.5 * np.log(2 * np.pi)
+    return log_normal - np.log(1 - actions**2)
+
+
+def test_tanh_gaussian_log_prob_matches_numpy():
+    rng = np.random.default_rng(0)
+    mean = rng.normal(0, 0.7, (5, 4)).astype(np.float32)
+    log_std = rng.uniform(-1.5, 0.5, (5, 4)).astype(np.float32)
+    actions = rng.uniform(-0.95, 0.95, (5, 4)).astype(np.float32)
+    got = np.asarray(tanh_gaussian_log_prob(jnp.asarray(mean), jnp.asarray(log_std), jnp.asarray(actions)))
+    np.testing.assert_allclose(got, np_tanh_gaussian_log_prob(mean, log_std, actions.astype(np.float64)), rtol=1e-5,
+                               atol=1e-5)
+    # the sampler reports the density of the action it returns
+    sampled, log_probs = tanh_gaussian_sample(jnp.asarray(mean), jnp.asarray(log_std), jax.random.PRNGKey(3))
+    sampled, log_probs = np.asarray(sampled, np.float64), np.asarray(log_probs)
+    assert np.all(np.abs(sampled) < 1)
+    np.testing.assert_allclose(log_probs, np_tanh_gaussian_log_prob(mean, log_std, sampled), rtol=1e-3, atol=1e-3)
+
+
+def test_tanh_gaussian_density_integrates_to_one():
+    grid = np.linspace(-1 + 1e-6, 1 - 1e-6, 200_001)
+    for mean, log_std in ((0.0, 0.0), (0.8, -1.0), (-1.5, 0.3)):
+        density = np.exp(np.asarray(tanh_gaussian_log_prob(jnp.full_like(grid, mean), jnp.full_like(grid, log_std),
+                                                           jnp.asarray(grid, jnp.float32)), np.float64))
+        assert abs(np.trapezoid(density, grid) - 1.0) < 2e-3
+
+
+def test_temperature_loss_gradient_sign():
+    log_prob = jnp.asarray([1.0, 3.0])  # entropy -2 on average
+    grad = jax.grad(temperature_loss)(jnp.asarray(0.0), log_prob, -1.0)
+    assert float(grad) == pytest.approx(-2.0 - (-1.0))  # entropy below target: raise the temperature
+    assert float(temperature_loss(jnp.asarray(math.log(2.0)), log_prob, -1.0)) == pytest.approx(2.0 * -1.0)
+
+
+@pytest.mark.parametrize(("target", "direction"), [(-20.0, -1), (20.0, +1)])
+def test_temperature_moves_toward_the_target_entropy(target, direction):
+    # entropy of a fresh 2-dim policy is about 2 nats: far above -20 (temperature falls), below +20 (rises)
+    agent = make_agent("rlpd", OBS, ACT, preset="quick", seed=0, target_entropy_per_dim=target / ACT, **TINY)
+    batch = synthetic_batch(32, 1, OBS, ACT, 0.99, seed=1)
+    start = float(agent.temperature)
+    for _ in range(20):
+        agent, info = agent.update(batch)
+    assert start == pytest.approx(1.0)
+    assert direction * (float(agent.temperature) - start) > 0.003  # Adam at lr 3e-4 for 20 steps: ~0.006
+    assert np.isfinite(float(info["temperature/loss"]))
+
+
+def _marked(size, observation_value, episode_len):
+    terminals = np.zeros(size, np.float32)
+    terminals[episode_len - 1 :: episode_len] = 1
+    return {"observations": np.full((size, OBS), observation_value, np.float32),
+            "actions": np.zeros((size, ACT), np.float32), "rewards": np.zeros(size, np.float32),
+            "terminals": terminals, "masks": np.ones(size, np.float32),
+            "next_observations": np.full((size, OBS), observation_value, np.float32)}
+
+
+@pytest.mark.parametrize(("batch_size", "ratio", "expected"), [(256, 0.5, (128, 128)), (7, 0.5, (4, 3)),
+                                                               (10, 0.0, (0, 10)), (10, 0.25, (2, 8))])
+def test_symmetric_batch_composition_is_exact(batch_size, ratio, expected):
+    assert mixed_batch_sizes(batch_size, ratio) == expected
+    offline = Dataset.from_dict(_marked(300, 1.0, 30))
+    online = ReplayBuffer(50, OBS, ACT)
+    for row in range(40):
+        online.add(np.full(OBS, -1.0), np.zeros(ACT), 0.0, row % 20 == 19, 1.0, np.full(OBS, -1.0))
+    batch = sample_mixed_chunks(offline, online, batch_size, 5, 0.99, np.random.default_rng(0), ratio)
+    n_off = expected[0]
+    assert batch["observations"].shape == (batch_size, OBS) and batch["actions"].shape == (batch_size, 5, ACT)
+    assert np.all(batch["observations"][:n_off] == 1.0) and np.all(batch["observations"][n_off:] == -1.0)
+    assert np.all(batch["next_observations"][:n_off] == 1.0) and np.all(batch["next_observations"][n_off:] == -1.0)
+    assert online.size == 40  # sampling never moves offline rows into the online buffer
+
+
+def _grads(agent, batch, key):
+    return jax.grad(lambda p: sac_loss(p, agent, batch, key)[0])(agent.params)
+
+
+def test_bc_term_is_zero_at_coefficient_zero_and_changes_the_actor_gradient():
+    batch = {k: jnp.asarray(v) for k, v in synthetic_batch(16, 5, OBS, ACT, 0.99, seed=4).items()}
+    key = jax.random.PRNGKey(7)
+    plain = make_agent("rlpd-ac", OBS, ACT, preset="quick", seed=2, **TINY)
+    zero = make_agent("qc-rlpd", OBS, ACT, preset="quick", seed=2, bc_coef=0.0, **TINY)
+    bc = make_agent("qc-rlpd", OBS, ACT, preset="quick", seed=2, **TINY)
+    assert bc.config.bc_coef == 0.01
+    g_plain, g_zero, g_bc = (_grads(a, batch, key) for a in (plain, zero, bc))
+    for a, b in zip(jax.tree_util.tree_leaves(g_plain), jax.tree_util.tree_leaves(g_zero), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # the BC term only reaches the actor
+    for a, b in zip(jax.tree_util.tree_leaves(g_plain["critic"]), jax.tree_util.tree_leaves(g_bc["critic"]),
+                    strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    diff = jax.tree_util.tree_map(lambda a, b: float(jnp.max(jnp.abs(a - b))), g_plain["actor"], g_bc["actor"])
+    assert max(jax.tree_util.tree_leaves(diff)) > 1e-6
+    # and it is -0.01 x the valid-step log-likelihood of the data chunk
+    _, info = sac_loss(bc.params, bc, batch, key)
+    mean, log_std = bc.networks.actor.apply({"params": bc.params["actor"]}, batch["observations"])
+    per_dim = tanh_gaussian_log_prob(mean, log_std, batch["actions"].reshape(16, -1)).reshape(16, 5, ACT)
+    expected = float(np.mean(np.sum(np.asarray(batch["valid"]) * np.asarray(per_dim).sum(-1), -1)))
+    assert float(info["actor/bc_log_likelihood"]) == pytest.approx(expected, rel=1e-5)
+    assert float(behaviour_log_likelihood(per_dim, batch["valid"])) == pytest.approx(expected, rel=1e-5)
+
+
+def test_critic_target_has_no_entropy_backup_by_default():
+    batch = {k: jnp.asarray(v) for k, v in synthetic_batch(8, 5, OBS, ACT, 0.99, seed=5).items()}
+    key = jax.random.PRNGKey(1)
+    plain = make_agent("rlpd-ac", OBS, ACT, preset="quick", seed=3, **TINY)
+    backup = make_agent("rlpd-ac", OBS, ACT, preset="quick", seed=3, backup_entropy=True, **TINY)
+    _, info_plain = sac_loss(plain.params, plain, batch, key)
+    _, info_backup = sac_loss(backup.params, backup, batch, key)
+    # same a' and same target critics: the bonus -t * log pi(a'|s') is the only difference
+    assert float(info_plain["critic/target_mean"]) != pytest.approx(float(info_backup["critic/target_mean"]))
+    assert float(info_plain["actor/q_mean"]) == pytest.approx(float(info_backup["actor/q_mean"]))
+
+
+def test_eval_actions_are_the_squashed_mean_and_sampling_is_stochastic():
+    agent = make_agent("rlpd-ac", OBS, ACT, preset="quick", seed=0, **TINY)
+    obs = jnp.ones((3, OBS))
+    a1 = agent.eval_actions(obs, jax.random.PRNGKey(0))
+    a2 = agent.eval_actions(obs, jax.random.PRNGKey(1))
+    np.testing.assert_array_equal(np.asarray(a1), np.asarray(a2))
+    mean, _ = agent.networks.actor.apply({"params": agent.params["actor"]}, obs)
+    np.testing.assert_allclose(np.asarray(a1).reshape(3, -1), np.tanh(np.asarray(mean)), rtol=1e-6)
+    s1 = agent.sample_actions(obs, jax.random.PRNGKey(0))
+    s2 = agent.sample_actions(obs, jax.random.PRNGKey(1))
+    assert s1.shape == (3, 5, ACT) and not np.allclose(np.asarray(s1), np.asarray(s2))
