@@ -9,9 +9,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import TINY_TASK
+from qchunk.analysis import load_online_states
 from qchunk.errors import QchunkError
 from qchunk.training import NonFiniteLoss, TrainConfig, train
 from qchunk.training.config import AgentOverrides
@@ -44,7 +46,7 @@ def read_rows(path, drop=TIMING_COLUMNS):
 
 
 def test_end_to_end_run_writes_every_output(tiny_ogbench_dir, tmp_path):
-    result = train(tiny_config(tiny_ogbench_dir), tmp_path / "run")
+    result = train(tiny_config(tiny_ogbench_dir, save_online_states=True), tmp_path / "run")
     run = tmp_path / "run"
     config = json.loads((run / "config.json").read_text())
     assert config["train"]["agent"] == "qc-fql" and config["train"]["sparse"] is True  # puzzle: sparse
@@ -64,6 +66,13 @@ def test_end_to_end_run_writes_every_output(tiny_ogbench_dir, tmp_path):
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_0000000180", "step_0000000210"]
     assert result.final_success == float(evals[-1]["success"])
     assert "Success rate over 2 episodes" in result.summary
+    # exploration statistics: temporal coherence of the end effector (every 5 steps) in online rows
+    online_rows = [r for r in train_rows if r["phase"] == "online"]
+    assert all(0.0 < float(r["explore/ee_step_l2"]) < 1.0 and float(r["explore/ee_pairs"]) > 0 for r in online_rows)
+    assert all(0.0 <= float(r["explore/gripper_contact_frac"]) <= 1.0 for r in online_rows)
+    states = load_online_states(run / "online_states.npz")
+    assert list(states["env_step"]) == list(range(150)) and states["ee_pos"].shape == (150, 3)
+    assert list(np.unique(states["episode"])) == [0, 1, 2, 3, 4]  # 30-step episodes
     finished = json.loads((run / "result.json").read_text())
     assert finished["finished"] is True and finished["final_success"] == result.final_success
 

@@ -121,6 +121,9 @@ class TrainConfig:
     """Write TensorBoard event files to RUN_DIR/tb."""
     wandb: bool = False
     """Also log to Weights & Biases (offline mode unless WANDB_MODE says otherwise; needs qchunk[wandb])."""
+    save_online_states: bool = False
+    """Save the end-effector position of every online step to RUN_DIR/online_states.npz (for `qchunk analyze
+    trajectories`); the temporal-coherence statistics in train.csv (`explore/*`) are logged either way."""
     progress: bool = True
     """Show a live progress bar."""
     resume: bool = False

@@ -26,12 +26,16 @@ from typing import Any
 
 import numpy as np
 
+from qchunk.analysis import CoherenceTracker, TrajectoryLog, end_effector_position, gripper_contact
 from qchunk.data.dataset import Dataset, ReplayBuffer
 from qchunk.data.mixing import sample_mixed_chunks
 from qchunk.errors import QchunkError
 from qchunk.fileio import atomic_write_json
 from qchunk.training.checkpoint import latest_checkpoint, save_checkpoint
 from qchunk.training.config import TrainConfig, config_from_dict
+
+#: Per-step online end-effector positions (``--save-online-states``), read by ``qchunk analyze trajectories``.
+ONLINE_STATES_FILE = "online_states.npz"
 
 #: Config fields that may differ between a run and its ``--resume`` (they do not change results).
 _RESUME_FREE = {"resume", "progress", "eval_workers", "tensorboard", "wandb"}
@@ -164,6 +168,8 @@ class _Trainer:
         self.counters = {"grad_steps": 0, "offline_steps": 0, "env_steps": 0, "episodes": 0, "eval_rounds": 0,
                          "shard": 0}
         self.buffer: ReplayBuffer | None = None
+        self.tracker = CoherenceTracker(every=5)  # temporal coherence of the online end-effector path
+        self.trajectory = TrajectoryLog() if cfg.save_online_states else None
         self.pool = None
         self.last_ckpt: int | None = None
         self.evals: list[dict[str, Any]] = []
@@ -195,7 +201,10 @@ class _Trainer:
         state = {"counters": dict(self.counters), "rng": self.rng.bit_generator.state,
                  "rows": logger.row_counts(), "online_started": self.buffer is not None,
                  "evals": self.evals, "dataset": self._fingerprint(),
-                 "elapsed_s": self._elapsed(), "throughput": self.throughput}
+                 "elapsed_s": self._elapsed(), "throughput": self.throughput,
+                 "coherence": self.tracker.state_dict()}
+        if self.trajectory is not None:
+            self.trajectory.save(self.run_dir / ONLINE_STATES_FILE)
         save_checkpoint(self.run_dir / "checkpoints", self.step, serialization.to_bytes(self.agent), state, online)
         self.last_ckpt = self.step
 
@@ -221,6 +230,11 @@ class _Trainer:
         self.counters.update(st["counters"])
         self.rng.bit_generator.state = st["rng"]
         self.evals = list(st.get("evals", []))
+        if "coherence" in st:
+            self.tracker.load_state_dict(st["coherence"])
+        states = self.run_dir / ONLINE_STATES_FILE
+        if self.trajectory is not None and states.is_file():  # rows after the checkpoint are logged again
+            self.trajectory = TrajectoryLog.load(states, before_step=self.counters["env_steps"])
         if self.sharded is not None and self.counters["shard"] != self.sharded.index:
             self.sharded.index = self.counters["shard"] - 1
             self.dataset = self.sharded.next_shard()
@@ -302,6 +316,8 @@ class _Trainer:
         row = {"step": self.step, "phase": phase, "grad_steps": self.counters["grad_steps"],
                "env_steps": self.counters["env_steps"], **info,
                "steps_per_s": steps / elapsed, "sample_frac": self._sample_s / elapsed}
+        if phase == "online":
+            row.update(self.tracker.window_stats())  # explore/ee_step_l2, explore/gripper_contact_frac
         logger.log_train(row)
         window.update(step=self.step, time=now)
         self._sample_s = 0.0
@@ -387,6 +403,7 @@ class _Trainer:
         env = make_env(cfg.env, cfg.sparse, cfg.episode_length)
         executor = ChunkExecutor()
         obs, _ = env.reset(seed=_episode_seed(cfg.seed, c["episodes"]))
+        episode_start = True
         if cfg.offline_steps == 0 and c["eval_rounds"] == 0:
             self._evaluate("online", logger)  # the initial policy: the learning curve's first point
         window = {"step": self.step, "time": time.perf_counter()}
@@ -395,6 +412,8 @@ class _Trainer:
         self._postfix(bar, "online")
         try:
             while c["env_steps"] < cfg.online_steps:
+                self._record_state(env, episode_start)
+                episode_start = False
                 if executor.pending == 0:
                     key = jax.random.fold_in(self.act_key, c["env_steps"])
                     executor.push(np.asarray(self.agent.sample_actions(obs, key)))
@@ -427,6 +446,7 @@ class _Trainer:
                         self._save(logger)
                         checkpoint_due = False
                     obs, _ = env.reset(seed=_episode_seed(cfg.seed, c["episodes"]))
+                    episode_start = True
                 else:
                     obs = next_obs
                 if stop.signal:
@@ -447,6 +467,13 @@ class _Trainer:
         finally:
             env.close()
         self.throughput["online_steps_per_s"] = (c["env_steps"] - s0) / (time.perf_counter() - t0)
+
+    def _record_state(self, env, episode_start: bool) -> None:
+        """Exploration statistics of the state the next online step acts on (end effector, gripper)."""
+        ee, contact = end_effector_position(env), gripper_contact(env)
+        self.tracker.observe(self.counters["env_steps"], ee, episode_start, contact)
+        if self.trajectory is not None and ee is not None:
+            self.trajectory.append(self.counters["env_steps"], ee, self.counters["episodes"], contact)
 
     def _result(self, seconds: float) -> RunResult:
         offline = [e for e in self.evals if e["phase"] == "offline"]
