@@ -145,7 +145,12 @@ def _versions() -> dict[str, str]:
 
 
 class _Trainer:
-    def __init__(self, cfg: TrainConfig, run_dir: Path):
+    """One run's state and phases. The phases are generators that yield each gradient update they need as
+    ``(kind, batch)`` (``kind`` is ``"one"`` for ``agent.update`` or ``"many"`` for ``agent.update_many``)
+    and receive ``(agent, info)`` back, so a driver decides how updates run: :meth:`run` applies them one
+    by one; :func:`qchunk.training.multi_seed.train_seeds` vmaps them over several seeds' trainers."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: Path, data=None):
         import jax
 
         from qchunk.agents import make_agent
@@ -154,9 +159,11 @@ class _Trainer:
 
         self.cfg, self.run_dir, self.jax = cfg, run_dir, jax
         self.spec = parse_task(cfg.env)
-        data = load_task_data(cfg.env, cfg.dataset_dir, cfg.sparse)
+        data = data if data is not None else load_task_data(cfg.env, cfg.dataset_dir, cfg.sparse)
         self.sharded = data.sharded
         self.dataset: Dataset = data.dataset
+        self._agent = None
+        self._agent_source = None  # multi-seed: a function returning this seed's slice of the stacked agent
         self.agent = make_agent(cfg.agent, self.dataset.observation_dim, self.dataset.action_dim, preset=cfg.preset,
                                 domain=self.spec.domain.name, seed=cfg.seed, **cfg.agent_overrides())
         self.acfg = self.agent.config
@@ -171,6 +178,8 @@ class _Trainer:
         self.tracker = CoherenceTracker(every=5)  # temporal coherence of the online end-effector path
         self.trajectory = TrajectoryLog() if cfg.save_online_states else None
         self.pool = None
+        self.owns_pool = True  # multi-seed runs share one evaluation pool, closed by their driver
+        self._mid_episode = False  # online rows of an unfinished episode are in the buffer
         self.last_ckpt: int | None = None
         self.evals: list[dict[str, Any]] = []
         self.last_info: dict[str, Any] = {}
@@ -180,6 +189,17 @@ class _Trainer:
         self._t_start = time.perf_counter()
 
     # ---------------------------------------------------------------- state
+    @property
+    def agent(self):
+        """The current agent (materialised from the multi-seed driver's stacked agent when needed)."""
+        if self._agent is None:
+            self._agent = self._agent_source()
+        return self._agent
+
+    @agent.setter
+    def agent(self, value) -> None:
+        self._agent = value
+
     @property
     def step(self) -> int:
         """Global step: offline gradient steps, then offline_steps + online environment steps."""
@@ -323,34 +343,64 @@ class _Trainer:
         self._sample_s = 0.0
 
     # ---------------------------------------------------------------- phases
-    def run(self, resume_ckpt, stop: _StopFlag) -> RunResult:
+    def start(self, resume_ckpt, stop: _StopFlag) -> None:
+        """Restore ``resume_ckpt`` (if any) and open the logger and progress bar."""
         from qchunk.logging import RunLogger
 
         cfg = self.cfg
         self._t_start = time.perf_counter()
+        self._stop = stop
         if resume_ckpt is not None:
             self._restore(resume_ckpt)
-        logger = RunLogger(self.run_dir, resume_rows=resume_ckpt.state["rows"] if resume_ckpt else None,
-                           resume_step=resume_ckpt.step if resume_ckpt else None, tensorboard=cfg.tensorboard,
-                           wandb=cfg.wandb, wandb_kwargs={"project": "qchunk", "config": cfg.to_dict(),
-                                                          "name": self.run_dir.name})
-        total = cfg.offline_steps + cfg.online_steps
-        bar = None
+        self.logger = RunLogger(self.run_dir, resume_rows=resume_ckpt.state["rows"] if resume_ckpt else None,
+                                resume_step=resume_ckpt.step if resume_ckpt else None, tensorboard=cfg.tensorboard,
+                                wandb=cfg.wandb, wandb_kwargs={"project": "qchunk", "config": cfg.to_dict(),
+                                                               "name": self.run_dir.name})
+        self.bar = None
         if cfg.progress:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=total, initial=self.step, unit="step", dynamic_ncols=True,
-                       mininterval=0.5 if sys.stderr.isatty() else 30)
+            self.bar = tqdm(total=cfg.offline_steps + cfg.online_steps, initial=self.step, unit="step",
+                            dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 30)
+
+    def phases(self):
+        """Generator over the whole run: yields update requests ``(kind, batch)``, receives ``(agent, info)``."""
+        yield from self._offline(self.logger, self._stop, self.bar)
+        yield from self._online(self.logger, self._stop, self.bar)
+
+    def finish(self) -> None:
+        """Close the progress bar, the logger and (if owned) the evaluation pool."""
+        if self.bar is not None:
+            self.bar.close()
+        self.logger.close()
+        if self.pool is not None and self.owns_pool:
+            self.pool.close()
+
+    def apply(self, request) -> tuple[Any, Any]:
+        """Run one update request on this trainer's agent."""
+        kind, batch = request
+        return self.agent.update(batch) if kind == "one" else self.agent.update_many(batch)
+
+    def run(self, resume_ckpt, stop: _StopFlag) -> RunResult:
+        self.start(resume_ckpt, stop)
         try:
-            self._offline(logger, stop, bar)
-            self._online(logger, stop, bar)
+            gen = self.phases()
+            try:
+                request = next(gen)
+                while True:
+                    request = gen.send(self.apply(request))
+            except StopIteration:
+                pass
         finally:
-            if bar is not None:
-                bar.close()
-            logger.close()
-            if self.pool is not None:
-                self.pool.close()
+            self.finish()
         return self._result(self._elapsed())
+
+    def save_now(self) -> None:
+        """Checkpoint at once, cutting an unfinished online episode (multi-seed stop)."""
+        if self.buffer is not None and self.counters["env_steps"] < self.cfg.online_steps and self._mid_episode:
+            self.buffer.end_episode()
+            self.counters["episodes"] += 1
+        self._save(self.logger)
 
     def _postfix(self, bar, phase: str) -> None:
         if bar is not None:
@@ -371,7 +421,7 @@ class _Trainer:
         t0, s0 = time.perf_counter(), c["offline_steps"]
         self._postfix(bar, "offline")
         while c["offline_steps"] < cfg.offline_steps:
-            self.agent, self.last_info = self.agent.update(self._sample(self.dataset, 1))
+            self.agent, self.last_info = yield ("one", self._sample(self.dataset, 1))
             c["offline_steps"] += 1
             c["grad_steps"] += 1
             s = c["offline_steps"]
@@ -421,6 +471,7 @@ class _Trainer:
                 next_obs, reward, terminated, truncated, _ = env.step(action)
                 # a time-limit truncation ends the episode but is not a termination: mask stays 1
                 self.buffer.add(obs, action, reward, terminated or truncated, 0.0 if terminated else 1.0, next_obs)
+                self._mid_episode = not (terminated or truncated)
                 c["env_steps"] += 1
                 s = c["env_steps"]
                 if bar is not None:
@@ -428,9 +479,9 @@ class _Trainer:
                 if s >= cfg.start_training:
                     u = self.acfg.utd_ratio
                     if u == 1:
-                        self.agent, self.last_info = self.agent.update(self._sample(self.buffer, 1))
+                        self.agent, self.last_info = yield ("one", self._sample(self.buffer, 1))
                     else:
-                        self.agent, infos = self.agent.update_many(self._sample(self.buffer, u))
+                        self.agent, infos = yield ("many", self._sample(self.buffer, u))
                         self.last_info = {k: v[-1] for k, v in infos.items()}
                     c["grad_steps"] += u
                 if s % cfg.log_every == 0:
