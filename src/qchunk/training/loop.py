@@ -578,10 +578,14 @@ def train(config: TrainConfig, run_dir: str | os.PathLike) -> RunResult:
                                                     "versions": _versions()})
     with _StopFlag() as stop:
         result = trainer.run(ckpt, stop)
-    # Written last: its presence means the run finished (sweeps skip such runs).
+    write_result(run_dir, result)
+    return result
+
+
+def write_result(run_dir: Path, result: RunResult) -> None:
+    """Write ``RUN_DIR/result.json``, last: its presence means the run finished (sweeps skip such runs)."""
     atomic_write_json(run_dir / "result.json", {
         "finished": True, "offline_success": result.offline_success, "final_success": result.final_success,
         "best_success": result.best_success, "seconds": result.seconds,
         "offline_updates_per_s": result.offline_updates_per_s, "online_steps_per_s": result.online_steps_per_s,
         "summary": result.summary})
-    return result
