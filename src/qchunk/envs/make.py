@@ -1,6 +1,9 @@
-"""Making environments by registry name: OGBench single-task envs with the paper's reward transform."""
+"""Making environments by registry name: OGBench single-task envs with the paper's reward transform, and
+robomimic tasks (see :mod:`qchunk.envs.robomimic_env`)."""
 
 from __future__ import annotations
+
+import os
 
 import gymnasium as gym
 import numpy as np
@@ -29,23 +32,51 @@ class Float32Observation(gym.ObservationWrapper):
         return np.asarray(observation, np.float32)
 
 
-def make_env(name: str, sparse: bool = False, episode_length: int | None = None) -> gym.Env:
+def make_env(
+    name: str,
+    sparse: bool = False,
+    episode_length: int | None = None,
+    *,
+    dataset_dir: str | os.PathLike | None = None,
+    render_mode: str | None = None,
+    render_size: tuple[int, int] | None = None,
+) -> gym.Env:
     """A single-task environment with the evaluation time limit of its domain.
 
     Args:
-        name: a single-task name such as ``"puzzle-3x3-play-singletask-task2-v0"``.
-        sparse: apply :class:`SparseReward`.
-        episode_length: time limit in steps (default: the task's own, e.g. 500 for puzzle-3x3).
+        name: a single-task name such as ``"puzzle-3x3-play-singletask-task2-v0"`` or ``"lift-mh-low_dim"``.
+        sparse: apply :class:`SparseReward` (on robomimic's -1/0 rewards it changes nothing).
+        episode_length: time limit in steps (default: the task's own, e.g. 500 for puzzle-3x3, 300 for lift).
+        dataset_dir: robomimic only: the directory whose ``{task}/mh/low_dim_v15.hdf5`` describes the
+            environment (default ``~/.robomimic``; without a file there, the official v1.5 settings).
+        render_mode: ``"rgb_array"``: ``env.render()`` returns ``(height, width, 3)`` uint8 frames (offscreen).
+        render_size: ``(height, width)`` of rendered frames (default: the env's own, 200x200 for OGBench).
 
     The env's ``step`` reports ``terminated`` at task success (the single-task envs end there) and
-    ``truncated`` at the time limit; ``info["success"]`` says whether the task is solved.
+    ``truncated`` at the time limit; ``info["success"]`` says whether the task is solved. Observations are
+    float32.
     """
+    spec = parse_task(name)
+    if spec.benchmark == "robomimic":
+        from qchunk.envs.robomimic_env import make_robomimic_env
+
+        env = make_robomimic_env(name, episode_length=episode_length, dataset_dir=dataset_dir, render_mode=render_mode)
+        if render_size is not None:
+            env.render_size = tuple(render_size)
+        return SparseReward(env) if sparse else env
     import ogbench
 
-    spec = parse_task(name)
     require(spec.singletask, f"{name!r} is a dataset name; environments need a single-task name such as "
                              f"{spec.domain.name}-play-singletask-task2-v0")
     kwargs = {} if episode_length is None else {"max_episode_steps": episode_length}
+    require(render_mode in (None, "rgb_array"), f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+    if render_mode is not None and render_size is not None:
+        kwargs.update(height=int(render_size[0]), width=int(render_size[1]))
     env = ogbench.make_env_and_datasets(spec.name, env_only=True, **kwargs)
+    if render_mode is not None:  # OGBench renders on demand; declare it so gymnasium's render checks accept it
+        inner = env.unwrapped
+        inner.metadata = {**inner.metadata, "render_modes": [render_mode],
+                          "render_fps": round(1.0 / inner.control_timestep())}
+        inner.render_mode = render_mode
     env = Float32Observation(env)
     return SparseReward(env) if sparse else env

@@ -1,8 +1,12 @@
-"""An explicit table of the OGBench domains the paper uses, and parsing of task names.
+"""An explicit table of the tasks the paper uses (OGBench domains and robomimic tasks), and parsing of names.
 
-Task names are the ones ``ogbench.make_env_and_datasets`` accepts, e.g.
+OGBench task names are the ones ``ogbench.make_env_and_datasets`` accepts, e.g.
 ``puzzle-3x3-play-singletask-task2-v0`` (task 2) or ``scene-play-singletask-v0`` (the default task).
 Dataset names drop the single-task words: ``puzzle-3x3-play-v0``.
+
+robomimic task names are the authors' ``{task}-mh-low_dim``: ``lift-mh-low_dim``, ``can-mh-low_dim``,
+``square-mh-low_dim`` (multi-human demonstrations, low-dimensional observations). They are single-task
+names; their dataset is ``{task}/mh/low_dim_v15.hdf5`` under the robomimic data directory.
 """
 
 from __future__ import annotations
@@ -49,36 +53,92 @@ DOMAINS: dict[str, OGBenchDomain] = {
     )
 }
 
+
+@dataclass(frozen=True)
+class RobomimicDomain:
+    """One robomimic task (multi-human demonstrations, low-dimensional observations) as the paper uses it.
+
+    All three tasks share the agent presets of the ``robomimic`` domain, so :attr:`name` is ``"robomimic"``
+    for each; :attr:`task` tells them apart.
+    """
+
+    task: str
+    """Task key, e.g. ``"lift"``; also the dataset's directory name."""
+    env_name: str
+    """robosuite environment, e.g. ``"Lift"`` (the official dataset's ``env_args["env_name"]``)."""
+    episode_length: int
+    """Evaluation horizon of the authors' released code (lift 300, can 300, square 400)."""
+    observation_dim: int
+    """Size of concat(robot0_eef_pos, robot0_eef_quat, robot0_gripper_qpos, object): 19 or 23."""
+    official_transitions: int
+    """Transitions in the official ``low_dim_v15.hdf5`` (the paper's offline dataset size)."""
+    name: str = "robomimic"
+    """Domain key of the per-domain agent presets (shared by lift, can and square)."""
+    sparse: bool = False
+    """Rewards are already -1 until success and 0 at success; the sparse transform would change nothing."""
+    action_dim: int = 7
+
+    @property
+    def dataset(self) -> str:
+        """The dataset file relative to the robomimic data directory, e.g. ``"lift/mh/low_dim_v15.hdf5"``."""
+        return f"{self.task}/mh/low_dim_v15.hdf5"
+
+    @property
+    def task_name(self) -> str:
+        """The registry name, e.g. ``"lift-mh-low_dim"``."""
+        return f"{self.task}-mh-low_dim"
+
+
+ROBOMIMIC_TASKS: dict[str, RobomimicDomain] = {
+    d.task_name: d
+    for d in (
+        RobomimicDomain("lift", "Lift", 300, 19, 31_127),
+        RobomimicDomain("can", "PickPlaceCan", 300, 23, 62_756),
+        RobomimicDomain("square", "NutAssemblySquare", 400, 23, 80_731),
+    )
+}
+"""robomimic tasks by registry name (``lift-mh-low_dim`` ...)."""
+
 _TASK_RE = re.compile(r"^(?P<domain>.+)-play-singletask(?:-task(?P<task>\d+))?-v0$")
 _DATASET_RE = re.compile(r"^(?P<domain>.+)-play-v0$")
 
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """A parsed OGBench name: its domain and (for single-task names) the task number."""
+    """A parsed name: its domain (OGBench or robomimic) and, for OGBench single-task names, the task number."""
 
     name: str
-    """The name as given, e.g. ``"puzzle-3x3-play-singletask-task2-v0"``."""
-    domain: OGBenchDomain
+    """The name as given, e.g. ``"puzzle-3x3-play-singletask-task2-v0"`` or ``"lift-mh-low_dim"``."""
+    domain: OGBenchDomain | RobomimicDomain
     task: int | None
-    """Task number 1..5; ``None`` for the env's default task or for a plain dataset name."""
+    """OGBench task number 1..5; ``None`` for the env's default task, a plain dataset name or a robomimic task."""
     singletask: bool
 
     @property
+    def benchmark(self) -> str:
+        """``"ogbench"`` or ``"robomimic"``: which loader and environment the name belongs to."""
+        return "robomimic" if isinstance(self.domain, RobomimicDomain) else "ogbench"
+
+    @property
     def dataset(self) -> str:
-        """The dataset file stem, e.g. ``"puzzle-3x3-play-v0"``."""
+        """The dataset file stem (OGBench, e.g. ``"puzzle-3x3-play-v0"``) or relative path (robomimic, e.g.
+        ``"lift/mh/low_dim_v15.hdf5"``)."""
         return self.domain.dataset
 
 
 def _unknown(name: str) -> QchunkError:
     tasks = ", ".join(f"{d}-play-singletask-task[1-5]-v0" for d in DOMAINS)
     return QchunkError(f"unknown OGBench task or dataset {name!r}; supported: {tasks} (or the dataset names "
-                       f"{', '.join(d.dataset for d in DOMAINS.values())})")
+                       f"{', '.join(d.dataset for d in DOMAINS.values())}), and the robomimic tasks "
+                       f"{', '.join(ROBOMIMIC_TASKS)}")
 
 
 def parse_task(name: str) -> TaskSpec:
-    """Parse a single-task name (``puzzle-3x3-play-singletask-task2-v0``) or dataset name
-    (``puzzle-3x3-play-v0``). Raises :class:`QchunkError` for anything not in :data:`DOMAINS`."""
+    """Parse an OGBench single-task name (``puzzle-3x3-play-singletask-task2-v0``) or dataset name
+    (``puzzle-3x3-play-v0``), or a robomimic task name (``lift-mh-low_dim``). Raises :class:`QchunkError`
+    for anything not in :data:`DOMAINS` or :data:`ROBOMIMIC_TASKS`."""
+    if name in ROBOMIMIC_TASKS:
+        return TaskSpec(name, ROBOMIMIC_TASKS[name], None, True)
     m = _TASK_RE.match(name)
     if m:
         domain = DOMAINS.get(m["domain"])
