@@ -222,6 +222,7 @@ def test_failing_worker_process_writes_nothing(tmp_path, monkeypatch):
     [
         ({"name": "puzzle-9x9-play-v0"}, "unknown OGBench task"),
         ({"name": "antmaze-large-navigate-v0"}, "unknown OGBench task"),
+        ({"name": "lift-mh-low_dim"}, "not an OGBench task.*qchunk data robomimic lift"),
         ({"episodes": 0}, "episodes must be an integer >= 1"),
         ({"episodes": 2.5}, "episodes must be an integer >= 1"),
         ({"workers": 0}, "workers must be an integer >= 1"),

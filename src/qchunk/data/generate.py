@@ -345,7 +345,10 @@ def generate_ogbench(
     """
     if not isinstance(name, str):
         raise QchunkError(f"the dataset name must be a string, got {name!r}; e.g. 'puzzle-3x3-play-v0'")
-    domain = parse_task(name).domain
+    spec = parse_task(name)
+    if spec.benchmark != "ogbench":
+        raise QchunkError(f"{name!r} is not an OGBench task; for robomimic lift use `qchunk data robomimic lift`")
+    domain = spec.domain
     official = f"use at least 1 (the official {domain.dataset} has {domain.default_episodes})"
     n_train = domain.default_episodes if episodes is None else _check_count(episodes, "episodes", 1, official)
     seed = _check_count(seed, "seed", 0, "use a non-negative integer seed")

@@ -450,7 +450,7 @@ class _Trainer:
             return
         if self.buffer is None:
             self._start_online()
-        env = make_env(cfg.env, cfg.sparse, cfg.episode_length)
+        env = make_env(cfg.env, cfg.sparse, cfg.episode_length, dataset_dir=cfg.dataset_dir)
         executor = ChunkExecutor()
         obs, _ = env.reset(seed=_episode_seed(cfg.seed, c["episodes"]))
         episode_start = True
@@ -536,7 +536,10 @@ class _Trainer:
         def pct(x):
             return "n/a" if x is None else f"{100 * x:.0f}%"
 
-        reward = f"{'sparse' if self.cfg.sparse else 'dense'} reward, {self.cfg.preset} preset"
+        kind = "sparse" if self.cfg.sparse else "dense"
+        if self.spec.benchmark == "robomimic":
+            kind = "-1/0 success"
+        reward = f"{kind} reward, {self.cfg.preset} preset"
         if self.acfg.pretrains_offline:
             plan = (f"{self.cfg.offline_steps:,} offline gradient steps then {self.cfg.online_steps:,} online "
                     "environment steps")
