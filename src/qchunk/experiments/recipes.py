@@ -1,0 +1,125 @@
+"""Named sweeps that reproduce the paper's studies (``qchunk sweep --recipe NAME``).
+
+Each recipe is a grid (agents x envs x variants x seeds) plus fixed settings. ``--agents``, ``--envs``,
+``--seeds`` and ``--set`` given with a recipe replace the recipe's own values, so
+``qchunk sweep --recipe paper-main --envs cube-double --seeds 0`` runs a slice of table 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from qchunk.errors import QchunkError
+from qchunk.experiments.grid import Variant
+
+#: The paper's OGBench domains, in the order of its table 1.
+PAPER_DOMAINS = ("puzzle-3x3", "scene", "cube-double", "cube-triple", "cube-quadruple")
+
+
+def tasks(domain: str, numbers: tuple[int, ...] = (1, 2, 3, 4, 5)) -> tuple[str, ...]:
+    """Single-task names of ``domain``: ``tasks("cube-triple", (3,))`` is
+    ``("cube-triple-play-singletask-task3-v0",)``."""
+    return tuple(f"{domain}-play-singletask-task{t}-v0" for t in numbers)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named grid of runs."""
+
+    name: str
+    description: str
+    """One line for ``--help``-style listings."""
+    agents: tuple[str, ...]
+    envs: tuple[str, ...]
+    seeds: tuple[int, ...] = (0, 1, 2, 3)
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    """Fixed settings of every run (``--set`` overrides them)."""
+    variants: tuple[Variant, ...] = (Variant(""),)
+    """Named setting combinations crossed with the agents (one plain variant by default)."""
+    notes: str = ""
+    """What the recipe reproduces and how to read it (printed by ``--dry-run``)."""
+    blocked: str | None = None
+    """Set when the recipe needs a trainer feature qchunk lacks: the sweep refuses to run it (``--dry-run``
+    still shows the grid) and says why."""
+
+
+_CHUNK_SIZES = (1, 5, 10, 25, 50)
+_ENSEMBLE_UTD = tuple((k, u) for k in (2, 10) for u in (1, 5))
+
+#: Buffer big enough that no collected transition overwrites another (cube-triple: 3.003M offline + 1M online),
+#: so the final checkpoint's ``online.npz`` holds exactly the collected data.
+_COLLECTION_BUFFER = 4_100_000
+
+RECIPES: dict[str, Recipe] = {r.name: r for r in (
+    Recipe(
+        "paper-main",
+        "table 1: 8 methods on the 5 OGBench domains x 5 tasks, 4 seeds, 1M offline + 1M online steps",
+        agents=("qc", "qc-fql", "bfn", "bfn-n", "fql", "fql-n", "rlpd", "rlpd-ac"),
+        envs=tuple(env for d in PAPER_DOMAINS for env in tasks(d)),
+        settings={"preset": "paper"},
+        notes="800 runs (8 agents x 25 tasks x 4 seeds). rlpd and rlpd-ac are online-only (0 offline steps; the "
+              "plots start their curves where the offline phase ends). cube-quadruple trains on the sharded "
+              "100M dataset: point --dataset-dir at the directory holding its shards. Each run took the authors "
+              "4-7 h on one RTX A5000: on a cluster use --gpus-per-run 0.25-0.5."),
+    Recipe(
+        "robomimic",
+        "the robomimic tasks (lift, can, square; multi-human, low-dim): 8 methods, 5 seeds, 1M offline + 1M online",
+        agents=("qc", "qc-fql", "bfn", "bfn-n", "fql", "fql-n", "rlpd", "rlpd-ac"),
+        envs=("lift-mh-low_dim", "can-mh-low_dim", "square-mh-low_dim"),
+        seeds=(0, 1, 2, 3, 4),
+        settings={"preset": "paper"},
+        notes="120 runs (8 agents x 3 tasks x 5 seeds, the paper's seed count for robomimic). --dataset-dir is the "
+              "robomimic data directory holding <task>/mh/low_dim_v15.hdf5."),
+    Recipe(
+        "chunk-size",
+        "QC-FQL with chunk size h in {1, 5, 10, 25, 50} on cube-triple (h=1 is FQL's setting with QC-FQL's alpha)",
+        agents=("qc-fql",),
+        envs=tasks("cube-triple"),
+        settings={"preset": "paper"},
+        variants=tuple(Variant(f"h{h}", {"horizon": h}) for h in _CHUNK_SIZES),
+        notes="100 runs (5 chunk sizes x 5 tasks x 4 seeds). The paper finds larger h helps up to 10-25 and "
+              "h=50 fails. Plot with `qchunk plot DIR` (curves are labelled by h)."),
+    Recipe(
+        "ensemble-utd",
+        "critic ensemble size K in {2, 10} x update-to-data ratio UTD in {1, 5}, QC vs BFN on cube-triple task3",
+        agents=("qc", "bfn"),
+        envs=tasks("cube-triple", (3,)),
+        settings={"preset": "paper"},
+        variants=tuple(Variant(f"K{k}-UTD{u}", {"num_critics": k, "utd": u}) for k, u in _ENSEMBLE_UTD),
+        notes="32 runs (2 agents x 4 settings x 4 seeds). UTD applies online (gradient updates per environment "
+              "step); K is the critic ensemble size (mean-aggregated, as the paper)."),
+    Recipe(
+        "data-collection",
+        "stage 1 of the data-quality study: pretrain QC and FQL 1M steps on cube-triple, collect 1M online steps "
+        "with each",
+        agents=("qc", "fql"),
+        envs=tasks("cube-triple", (3,)),
+        settings={"preset": "paper", "buffer_size": _COLLECTION_BUFFER},
+        notes="8 runs. Each run's final checkpoint (checkpoints/step_*/online.npz) holds the 1M transitions it "
+              "collected (the buffer is sized so none is overwritten). Stage 2 (`--recipe data-collection-offline`) "
+              "retrains offline on the offline data plus each collector's transitions and compares; it needs a "
+              "trainer feature qchunk does not have yet (see that recipe)."),
+    Recipe(
+        "data-collection-offline",
+        "stage 2 of the data-quality study: train QC and FQL offline on the offline data + the transitions "
+        "collected by QC or by FQL in stage 1",
+        agents=("qc", "fql"),
+        envs=tasks("cube-triple", (3,)),
+        settings={"preset": "paper", "offline_steps": 1_000_000, "online_steps": 0},
+        variants=(Variant("data-qc", {}), Variant("data-fql", {})),
+        notes="16 runs (2 learners x 2 collectors x 4 seeds); run `--recipe data-collection` first. Each run would "
+              "read the offline dataset plus the collected transitions of the stage-1 run of the same env and seed "
+              "(OUT/../data-collection/<env>/<collector>/seed<k>/checkpoints/step_*/online.npz).",
+        blocked="training offline on the offline dataset plus another run's collected transitions: TrainConfig "
+                "has no field for extra offline data, so stage 2 cannot run yet (stage 1, `--recipe "
+                "data-collection`, can)"),
+)}
+
+
+def get_recipe(name: str) -> Recipe:
+    """The recipe called ``name``; one-line QchunkError naming the recipes otherwise."""
+    if name not in RECIPES:
+        raise QchunkError(f"unknown recipe {name!r}; recipes: {', '.join(RECIPES)}")
+    return RECIPES[name]
