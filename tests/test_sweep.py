@@ -67,13 +67,22 @@ def test_grid_layout_and_variants(tmp_path):
     assert cfg.agent == "qc" and cfg.seed == 1 and cfg.preset == "quick" and cfg.overrides.horizon == 5
 
 
+def test_data_collection_stage_two_reads_the_stage_one_runs(tmp_path):
+    plan = plan_sweep(SweepArgs(recipe="data-collection-offline", seeds=(("1",),), out=str(tmp_path / "stage2")))
+    configs = {r.label: r.config() for r in plan.runs}
+    env = "cube-triple-play-singletask-task3-v0"
+    assert configs["fql-data-qc"].extra_data == str(tmp_path / "data-collection" / env / "qc" / "seed1")
+    assert configs["qc-data-fql"].extra_data == str(tmp_path / "data-collection" / env / "fql" / "seed1")
+    assert configs["qc-data-qc"].online_steps == 0
+
+
 def test_every_recipe_has_a_dry_run(capsys):
     assert set(RECIPES) >= {"paper-main", "chunk-size", "ensemble-utd", "data-collection"}
     for name in RECIPES:
         assert main(["sweep", "--recipe", name, "--dry-run", "--out", "/nonexistent/sweep"]) == 0
     out = capsys.readouterr().out
     assert "sweep paper-main: 800 runs" in out and "sweep chunk-size: 100 runs" in out
-    assert "qc-fql-h50" in out and "qc-K10-UTD5" in out and "NOT RUNNABLE YET" in out
+    assert "qc-fql-h50" in out and "qc-K10-UTD5" in out and "fql-data-qc" in out
     assert main(["sweep", "--recipe", "paper-main", "--envs", "scene", "--agents", "qc", "--seeds", "0",
                  "--dry-run"]) == 0
     assert "sweep paper-main: 5 runs" in capsys.readouterr().out
@@ -87,7 +96,6 @@ def test_every_recipe_has_a_dry_run(capsys):
     (["--agents", "qc", "--envs", TINY_TASK, "--seeds", "three"], "bad seed"),
     (["--envs", TINY_TASK], "no agents"),
     (["--agents", "nope", "--envs", TINY_TASK, "--dataset-dir", "/nonexistent"], "agent 'nope' is not available"),
-    (["--recipe", "data-collection-offline"], "needs training offline on the offline dataset plus"),
 ])
 def test_bad_input_is_one_line_exit_2(capsys, args, match):
     one_line_error(capsys, main(["sweep", *args]), match)

@@ -16,6 +16,7 @@ from conftest import TINY_TASK
 from qchunk.analysis import load_online_states
 from qchunk.errors import QchunkError
 from qchunk.training import NonFiniteLoss, TrainConfig, train
+from qchunk.training.checkpoint import latest_checkpoint
 from qchunk.training.config import AgentOverrides
 
 QCHUNK = str(Path(sys.executable).parent / "qchunk")
@@ -75,6 +76,20 @@ def test_end_to_end_run_writes_every_output(tiny_ogbench_dir, tmp_path):
     assert list(np.unique(states["episode"])) == [0, 1, 2, 3, 4]  # 30-step episodes
     finished = json.loads((run / "result.json").read_text())
     assert finished["finished"] is True and finished["final_success"] == result.final_success
+
+
+def test_extra_data_appends_another_runs_collected_transitions(tiny_ogbench_dir, tmp_path):
+    collector = tmp_path / "collector"
+    train(tiny_config(tiny_ogbench_dir, offline_steps=20, online_steps=45, eval_every=1000), collector)
+    result = train(tiny_config(tiny_ogbench_dir, offline_steps=30, online_steps=0, eval_every=1000,
+                               extra_data=str(collector)), tmp_path / "learner")
+    state = json.loads((latest_checkpoint(tmp_path / "learner" / "checkpoints").path / "state.json").read_text())
+    assert state["dataset"]["size"] == 3 * 200 + 45  # offline transitions + the 45 collected online
+    assert result.final_success is not None
+    with pytest.raises(QchunkError, match="not a qchunk run directory"):
+        train(tiny_config(tiny_ogbench_dir, extra_data=str(tmp_path)), tmp_path / "other")
+    with pytest.raises(QchunkError, match="used sparse=True, this run sparse=False"):
+        train(tiny_config(tiny_ogbench_dir, extra_data=str(collector), sparse=False), tmp_path / "other")
 
 
 def _wait_for(condition, proc, timeout=240):

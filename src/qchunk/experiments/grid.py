@@ -347,6 +347,8 @@ class RunSpec:
 
         names = agent_fields()
         settings = {**self.settings, **extra}
+        if isinstance(settings.get("extra_data"), str):  # a template such as ".../{env}/qc/seed{seed}"
+            settings["extra_data"] = settings["extra_data"].format(env=self.env, seed=self.seed, agent=self.agent)
         agent = {k: v for k, v in settings.items() if k in names}
         train = {k: v for k, v in settings.items() if k not in names}
         try:

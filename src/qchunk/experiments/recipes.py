@@ -48,10 +48,6 @@ class Recipe:
 _CHUNK_SIZES = (1, 5, 10, 25, 50)
 _ENSEMBLE_UTD = tuple((k, u) for k in (2, 10) for u in (1, 5))
 
-#: Buffer big enough that no collected transition overwrites another (cube-triple: 3.003M offline + 1M online),
-#: so the final checkpoint's ``online.npz`` holds exactly the collected data.
-_COLLECTION_BUFFER = 4_100_000
-
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe(
         "paper-main",
@@ -96,11 +92,10 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
         "with each",
         agents=("qc", "fql"),
         envs=tasks("cube-triple", (3,)),
-        settings={"preset": "paper", "buffer_size": _COLLECTION_BUFFER},
-        notes="8 runs. Each run's final checkpoint (checkpoints/step_*/online.npz) holds the 1M transitions it "
-              "collected (the buffer is sized so none is overwritten). Stage 2 (`--recipe data-collection-offline`) "
-              "retrains offline on the offline data plus each collector's transitions and compares; it needs a "
-              "trainer feature qchunk does not have yet (see that recipe)."),
+        settings={"preset": "paper"},
+        notes="8 runs. Each run's final checkpoint holds the 1M transitions it collected (the newest rows of its "
+              "replay buffer). Stage 2 (`--recipe data-collection-offline`) "
+              "retrains offline on the offline data plus each collector's transitions and compares."),
     Recipe(
         "data-collection-offline",
         "stage 2 of the data-quality study: train QC and FQL offline on the offline data + the transitions "
@@ -108,13 +103,12 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
         agents=("qc", "fql"),
         envs=tasks("cube-triple", (3,)),
         settings={"preset": "paper", "offline_steps": 1_000_000, "online_steps": 0},
-        variants=(Variant("data-qc", {}), Variant("data-fql", {})),
-        notes="16 runs (2 learners x 2 collectors x 4 seeds); run `--recipe data-collection` first. Each run would "
-              "read the offline dataset plus the collected transitions of the stage-1 run of the same env and seed "
-              "(OUT/../data-collection/<env>/<collector>/seed<k>/checkpoints/step_*/online.npz).",
-        blocked="training offline on the offline dataset plus another run's collected transitions: TrainConfig "
-                "has no field for extra offline data, so stage 2 cannot run yet (stage 1, `--recipe "
-                "data-collection`, can)"),
+        variants=(Variant("data-qc", {"extra_data": "../data-collection/{env}/qc/seed{seed}"}),
+                  Variant("data-fql", {"extra_data": "../data-collection/{env}/fql/seed{seed}"})),
+        notes="16 runs (2 learners x 2 collectors x 4 seeds); run `--recipe data-collection` first, with --out "
+              "DIR/data-collection, then this one with --out DIR/data-collection-offline: each run reads the "
+              "offline dataset plus the transitions the stage-1 run of the same env and seed collected "
+              "(TrainConfig.extra_data; relative paths are relative to this sweep's --out)."),
 )}
 
 

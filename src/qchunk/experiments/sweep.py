@@ -150,6 +150,12 @@ def plan_sweep(args: SweepArgs) -> SweepPlan:
         raise QchunkError(f"--local-cpus must be >= 1, got {args.local_cpus}")
     name = recipe.name if recipe else "sweep"
     out = Path(args.out if args.out else Path("runs") / "sweeps" / name).expanduser().absolute()
+    # extra_data templates name other sweeps' runs relative to this sweep's directory
+    variants = [Variant(v.name, {**v.settings, "extra_data": os.path.normpath(out / v.settings["extra_data"])})
+                if isinstance(v.settings.get("extra_data"), str) and not os.path.isabs(v.settings["extra_data"])
+                else v for v in variants]
+    if isinstance(settings.get("extra_data"), str) and not os.path.isabs(settings["extra_data"]):
+        settings["extra_data"] = os.path.abspath(os.path.expanduser(settings["extra_data"]))
     runs = expand_grid(envs, agents, seeds, settings, variants)
     return SweepPlan(name, out, runs, recipe, settings)
 

@@ -107,6 +107,10 @@ class TrainConfig:
     dataset_dir: str | None = None
     """Directory of the OGBench dataset file(s) (default `~/.ogbench/data`); a directory of shards is
     used one shard at a time."""
+    extra_data: str | None = None
+    """A run directory whose collected online transitions are appended to the offline dataset (the
+    data-collection study: retrain on the offline data plus what another agent collected). Same task and
+    reward required; not with shard directories."""
     shard_swap_every: int = 1000
     """With a shard directory: load the next shard every this many offline gradient steps."""
     buffer_size: int | None = None

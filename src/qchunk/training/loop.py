@@ -160,6 +160,14 @@ class _Trainer:
         self.cfg, self.run_dir, self.jax = cfg, run_dir, jax
         self.spec = parse_task(cfg.env)
         data = data if data is not None else load_task_data(cfg.env, cfg.dataset_dir, cfg.sparse)
+        if cfg.extra_data is not None:
+            from qchunk.data.tasks import TaskData
+            from qchunk.training.collected import collected_transitions, with_extra_data
+
+            if data.sharded is not None:
+                raise QchunkError("--extra-data cannot be combined with a directory of dataset shards")
+            rows = collected_transitions(cfg.extra_data, env=cfg.env, sparse=cfg.sparse)
+            data = TaskData(with_extra_data(data.dataset, rows))
         self.sharded = data.sharded
         self.dataset: Dataset = data.dataset
         self._agent = None
