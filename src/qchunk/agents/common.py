@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
+import flax.struct
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from qchunk.agents.losses import critic_loss
-from qchunk.agents.td import aggregate_ensemble, critic_actions, polyak_update, td_target
+from qchunk.agents.td import aggregate_ensemble, critic_actions, polyak_update, scan_updates, td_target
 from qchunk.errors import QchunkError
 
 Array = jax.Array
@@ -159,3 +161,66 @@ def gradient_step(
     )
     return new_agent, info
 
+
+
+class AgentBase(flax.struct.PyTreeNode):
+    """The state and shared methods of every agent. A subclass defines ``loss_fn``, a ``networks``
+    property (with a ``critic`` ensemble), ``create`` and its policy (``sample_actions``, ``eval_actions``).
+    """
+
+    params: Params
+    """Trained parameters: ``{"critic": ..., <actor networks>}``, flax ``params`` trees."""
+    target_params: Params
+    """``{"critic": ...}``, the Polyak-averaged target critic."""
+    opt_state: Any
+    """Adam state over ``params``."""
+    rng: Array
+    """Key consumed (split) by every update."""
+    step: Array
+    """Number of updates applied (int32 scalar)."""
+    config: Any = flax.struct.field(pytree_node=False)
+    """The resolved settings (an :class:`~qchunk.agents.config.AgentConfig`)."""
+    observation_dim: int = flax.struct.field(pytree_node=False)
+    """Width of a state vector."""
+    action_dim: int = flax.struct.field(pytree_node=False)
+    """Width A of ONE action (not of a chunk)."""
+
+    loss_fn: ClassVar[Callable[[Params, Any, Batch, Array], tuple[Array, dict[str, Array]]]]
+    """``(params, agent, batch, key) -> (loss, metrics)`` of one update (a ``staticmethod``)."""
+
+    @property
+    def horizon(self) -> int:
+        """Data window length h the chunk sampler must produce (``config.horizon``)."""
+        return self.config.horizon
+
+    @property
+    def action_horizon(self) -> int:
+        """Actions executed open-loop per policy query (``h`` if chunked, else 1)."""
+        return self.config.action_horizon
+
+    @property
+    def num_params(self) -> int:
+        """Number of trained parameters (the target critic not counted)."""
+        return int(sum(np.prod(x.shape) for x in jax.tree_util.tree_leaves(self.params)))
+
+    @jax.jit
+    def update(self, batch: Batch) -> tuple[Any, dict[str, Array]]:
+        """One gradient step on ``batch``; returns the new agent and scalar metrics (``critic/loss``,
+        ``critic/q_mean``, ``actor/...``)."""
+        return gradient_step(self, type(self).loss_fn, batch)
+
+    @jax.jit
+    def update_many(self, batches: Batch) -> tuple[Any, dict[str, Array]]:
+        """``U`` successive updates in one ``lax.scan``; every batch entry has a leading axis ``U``
+        (e.g. ``observations (U, B, obs_dim)``). Metrics come back per update, shape ``(U,)`` each."""
+        loss_fn = type(self).loss_fn
+        return scan_updates(lambda agent, batch: gradient_step(agent, loss_fn, batch), self, batches)
+
+    @jax.jit
+    def q_values(self, observations: Array, actions: Array) -> Array:
+        """Online critic values ``(K, ...)`` of ``observations (..., obs_dim)`` and policy outputs
+        ``actions (..., H, A)`` (one more axis than the observations) or flattened ``(..., H*A)``;
+        leading shapes broadcast."""
+        if actions.ndim == observations.ndim + 1:
+            actions = actions.reshape(*actions.shape[:-2], actions.shape[-2] * actions.shape[-1])
+        return self.networks.critic.apply({"params": self.params["critic"]}, observations, actions)

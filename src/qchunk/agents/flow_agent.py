@@ -28,15 +28,17 @@ from typing import Any, NamedTuple
 import flax.struct
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from qchunk.agents.common import (
     BATCH_KEYS,
+    AgentBase,
+    Array,
+    Batch,
+    Params,
     as_batch,
     chunk_critic_objective,
     critic_info,
-    gradient_step,
     normal,
     uniform,
 )
@@ -48,12 +50,8 @@ from qchunk.agents.losses import (
     flow_matching_loss,
     q_maximisation_loss,
 )
-from qchunk.agents.td import aggregate_ensemble, critic_actions, scan_updates
+from qchunk.agents.td import aggregate_ensemble, critic_actions
 from qchunk.networks import CriticEnsemble, FlowVelocity, OneStepPolicy, euler_integrate
-
-Array = jax.Array
-Batch = dict[str, Array]
-Params = dict[str, Any]
 
 
 class FlowNetworks(NamedTuple):
@@ -84,33 +82,23 @@ def make_optimizer(config: FlowAgentConfig) -> optax.GradientTransformation:
     return _adam(config.lr)
 
 
-class FlowAgent(flax.struct.PyTreeNode):
+class FlowAgent(AgentBase):
     """Immutable state of a flow agent; ``update`` and ``sample_actions`` are pure and jitted.
 
     Shapes: ``B`` batch, ``h = config.horizon`` the data window, ``A`` the action dimension,
     ``H = action_horizon`` (``h`` for chunked agents, 1 otherwise), ``P = H * A``.
+
+    ``params`` holds ``{"critic", "flow"[, "onestep"]}``, each a flax ``params`` tree.
 
     Batch (a dict of float32 arrays, see :mod:`qchunk.agents`): ``observations (B, obs_dim)``,
     ``actions (B, h, A)``, ``rewards (B, h)``, ``masks (B, h)``, ``valid (B, h)``,
     ``next_observations (B, h, obs_dim)``.
     """
 
-    params: Params
-    """Trained parameters: ``{"critic", "flow"[, "onestep"]}``, each a flax ``params`` tree."""
-    target_params: Params
-    """``{"critic": ...}``, the Polyak-averaged target critic."""
-    opt_state: Any
-    """Adam state over ``params``."""
-    rng: Array
-    """Key consumed (split) by every update."""
-    step: Array
-    """Number of updates applied (int32 scalar)."""
     config: FlowAgentConfig = flax.struct.field(pytree_node=False)
     """The resolved settings."""
-    observation_dim: int = flax.struct.field(pytree_node=False)
-    """Width of a state vector."""
-    action_dim: int = flax.struct.field(pytree_node=False)
-    """Width A of ONE action (not of a chunk)."""
+
+    loss_fn = staticmethod(lambda params, agent, batch, key: _loss(params, agent, batch, key))
 
     # ------------------------------------------------------------------ construction and properties
     @classmethod
@@ -133,34 +121,7 @@ class FlowAgent(flax.struct.PyTreeNode):
         """The flax module definitions."""
         return build_networks(self.config, self.action_dim)
 
-    @property
-    def horizon(self) -> int:
-        """Data window length h the chunk sampler must produce (``config.horizon``)."""
-        return self.config.horizon
-
-    @property
-    def action_horizon(self) -> int:
-        """Actions executed open-loop per policy query (``h`` if chunked, else 1)."""
-        return self.config.action_horizon
-
-    @property
-    def num_params(self) -> int:
-        """Number of trained parameters (the target critic not counted)."""
-        return int(sum(np.prod(x.shape) for x in jax.tree_util.tree_leaves(self.params)))
-
     # ------------------------------------------------------------------ public jitted API
-    @jax.jit
-    def update(self, batch: Batch) -> tuple[FlowAgent, dict[str, Array]]:
-        """One gradient step on ``batch``; returns the new agent and scalar metrics (``critic/loss``,
-        ``critic/q_mean``, ``actor/bc_flow_loss``, ...)."""
-        return _update(self, batch)
-
-    @jax.jit
-    def update_many(self, batches: Batch) -> tuple[FlowAgent, dict[str, Array]]:
-        """``U`` successive updates in one ``lax.scan``; every batch entry has a leading axis ``U``
-        (e.g. ``observations (U, B, obs_dim)``). Metrics come back per update, shape ``(U,)`` each."""
-        return scan_updates(_update, self, batches)
-
     @jax.jit
     def sample_actions(self, observations: Array, rng: Array) -> Array:
         """Actions to execute: ``(obs_dim,) -> (H, A)`` or ``(B, obs_dim) -> (B, H, A)``, in [-1, 1].
@@ -191,15 +152,6 @@ class FlowAgent(flax.struct.PyTreeNode):
         _, candidates, scores = _best_of_n(self.networks, self.config, self.params, obs, rng)
         candidates = candidates.reshape(*candidates.shape[:2], self.action_horizon, self.action_dim)
         return (candidates[0], scores[0]) if single else (candidates, scores)
-
-    @jax.jit
-    def q_values(self, observations: Array, actions: Array) -> Array:
-        """Online critic values ``(K, ...)`` of ``observations (..., obs_dim)`` and policy outputs
-        ``actions (..., H, A)`` (one more axis than the observations) or flattened ``(..., H*A)``;
-        leading shapes broadcast."""
-        if actions.ndim == observations.ndim + 1:
-            actions = actions.reshape(*actions.shape[:-2], actions.shape[-2] * actions.shape[-1])
-        return self.networks.critic.apply({"params": self.params["critic"]}, observations, actions)
 
 
 # ---------------------------------------------------------------------- implementation
@@ -365,10 +317,6 @@ def _loss(params: Params, agent: FlowAgent, batch: Batch, rng: Array) -> tuple[A
         info["actor/q_mean"] = jnp.mean(q_pi)
     info["actor/loss"] = actor_loss
     return c_loss + actor_loss, info
-
-
-def _update(agent: FlowAgent, batch: Batch) -> tuple[FlowAgent, dict[str, Array]]:
-    return gradient_step(agent, _loss, batch)
 
 
 __all__ = ["BATCH_KEYS", "FlowAgent", "FlowNetworks", "build_networks", "critic_objective", "loss_keys"]

@@ -30,20 +30,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from qchunk.agents.common import (
+    AgentBase,
+    Array,
+    Batch,
+    Params,
     as_batch,
     chunk_critic_objective,
     critic_info,
-    gradient_step,
     make_optimizer,
 )
 from qchunk.agents.config import SacAgentConfig
 from qchunk.agents.losses import behaviour_log_likelihood, sac_actor_loss, temperature_loss
-from qchunk.agents.td import critic_actions, scan_updates
+from qchunk.agents.td import critic_actions
 from qchunk.networks import CriticEnsemble, TanhGaussianPolicy, tanh_gaussian_log_prob, tanh_gaussian_sample
-
-Array = jax.Array
-Batch = dict[str, Array]
-Params = dict[str, Any]
 
 
 class SacNetworks(NamedTuple):
@@ -63,29 +62,18 @@ def build_sac_networks(config: SacAgentConfig, action_dim: int) -> SacNetworks:
     return SacNetworks(critic, actor)
 
 
-class SacAgent(flax.struct.PyTreeNode):
+class SacAgent(AgentBase):
     """Immutable state of a SAC agent; ``update`` and ``sample_actions`` are pure and jitted.
 
     Shapes and the batch contract are those of :class:`~qchunk.agents.flow_agent.FlowAgent`:
     ``B`` batch, ``h = config.horizon``, ``A`` action dimension, ``H = action_horizon``, ``P = H * A``.
+    ``params`` holds ``{"critic", "actor", "log_temperature"}``.
     """
 
-    params: Params
-    """Trained parameters: ``{"critic", "actor", "log_temperature"}``."""
-    target_params: Params
-    """``{"critic": ...}``, the Polyak-averaged target critic."""
-    opt_state: Any
-    """Adam state over ``params``."""
-    rng: Array
-    """Key consumed (split) by every update."""
-    step: Array
-    """Number of updates applied (int32 scalar)."""
     config: SacAgentConfig = flax.struct.field(pytree_node=False)
     """The resolved settings."""
-    observation_dim: int = flax.struct.field(pytree_node=False)
-    """Width of a state vector."""
-    action_dim: int = flax.struct.field(pytree_node=False)
-    """Width A of ONE action (not of a chunk)."""
+
+    loss_fn = staticmethod(lambda params, agent, batch, key: sac_loss(params, agent, batch, key))
 
     @classmethod
     def create(cls, config: SacAgentConfig, observation_dim: int, action_dim: int, seed: int = 0) -> SacAgent:
@@ -110,35 +98,9 @@ class SacAgent(flax.struct.PyTreeNode):
         return build_sac_networks(self.config, self.action_dim)
 
     @property
-    def horizon(self) -> int:
-        """Data window length h the chunk sampler must produce (``config.horizon``)."""
-        return self.config.horizon
-
-    @property
-    def action_horizon(self) -> int:
-        """Actions executed open-loop per policy query (``h`` if chunked, else 1)."""
-        return self.config.action_horizon
-
-    @property
-    def num_params(self) -> int:
-        """Number of trained parameters (the target critic not counted)."""
-        return int(sum(np.prod(x.shape) for x in jax.tree_util.tree_leaves(self.params)))
-
-    @property
     def temperature(self) -> Array:
         """The current entropy temperature ``exp(log_temperature)``."""
         return jnp.exp(self.params["log_temperature"])
-
-    @jax.jit
-    def update(self, batch: Batch) -> tuple[SacAgent, dict[str, Array]]:
-        """One gradient step on ``batch``; returns the new agent and scalar metrics."""
-        return gradient_step(self, sac_loss, batch)
-
-    @jax.jit
-    def update_many(self, batches: Batch) -> tuple[SacAgent, dict[str, Array]]:
-        """``U`` successive updates in one ``lax.scan`` (every batch entry has a leading axis ``U``);
-        metrics come back per update, shape ``(U,)`` each."""
-        return scan_updates(lambda agent, batch: gradient_step(agent, sac_loss, batch), self, batches)
 
     @jax.jit
     def sample_actions(self, observations: Array, rng: Array) -> Array:
@@ -158,14 +120,6 @@ class SacAgent(flax.struct.PyTreeNode):
         mean, _ = self.networks.actor.apply({"params": self.params["actor"]}, obs)
         actions = jnp.tanh(mean).reshape(obs.shape[0], self.action_horizon, self.action_dim)
         return actions[0] if single else actions
-
-    @jax.jit
-    def q_values(self, observations: Array, actions: Array) -> Array:
-        """Online critic values ``(K, ...)`` of ``observations (..., obs_dim)`` and ``actions (..., H, A)`` or
-        flattened ``(..., H*A)``."""
-        if actions.ndim == observations.ndim + 1:
-            actions = actions.reshape(*actions.shape[:-2], actions.shape[-2] * actions.shape[-1])
-        return self.networks.critic.apply({"params": self.params["critic"]}, observations, actions)
 
 
 @functools.partial(jax.jit, static_argnums=0)
