@@ -88,7 +88,8 @@ COMMANDS: dict[str, _Command] = {
                                "qchunk.data.generate_robomimic:run"),
     "data inspect": _Command("validate and summarise a dataset file or shard directory",
                              "qchunk.cli:DataInspectArgs", "qchunk.cli:_run_data_inspect"),
-    "bench": _Command("benchmark agent updates (updates/s, compile time, acting latency)",
+    "bench": _Command("benchmark suites (updates, evaluation, data, seeds, end-to-end; JSON in bench/results) or "
+                      "one agent's update speed",
                       "qchunk.bench.update:BenchArgs", "qchunk.bench.update:main"),
     "eval": _Command("re-evaluate a checkpoint of a run (episodes.csv, summary.json, optional MP4 videos)",
                      "qchunk.evaluation.replay:EvalArgs", "qchunk.evaluation.replay:run_eval"),

@@ -1,5 +1,22 @@
-"""Benchmarks: ``qchunk.bench.update`` times the flow agents' updates and acting."""
+"""Benchmarks: ``qchunk bench`` and its suites.
 
-from qchunk.bench.update import BenchArgs, main, run_bench
+- :mod:`qchunk.bench.update`: the CLI arguments, the single-agent update/acting benchmark (:func:`run_bench`).
+- :mod:`qchunk.bench.suites`: the suites (``update``, ``eval``, ``data``, ``seeds``, ``e2e``) and the quick set.
+- :mod:`qchunk.bench.results`: result documents (hardware, versions) and the markdown summary.
+
+Imports are lazy so that light modules (the memory probe of the ``data`` suite) load without JAX.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["BenchArgs", "main", "run_bench"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from qchunk.bench import update
+
+        return getattr(update, name)
+    raise AttributeError(f"module 'qchunk.bench' has no attribute {name!r}")

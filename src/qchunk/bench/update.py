@@ -1,9 +1,14 @@
-"""Benchmark of the flow agents' update throughput and acting latency on a synthetic batch.
+"""``qchunk bench``: the benchmark suites, and the single-agent update benchmark on a synthetic batch.
 
-``qchunk bench`` (wired by the CLI) runs :func:`main`. The default measures QC at the paper's
-cube-double settings (obs dim 37, action dim 5, h=5, N=32, 4x512 networks, batch 256).
+``qchunk bench`` (wired by the CLI to :func:`main`) runs, by default, the quick set of suites
+(:mod:`qchunk.bench.suites`: ``update`` at the quick preset, ``eval``, ``data`` and ``seeds`` at quick
+sizes; under 5 minutes on a 2-core CPU) and writes ``bench/results/<suite>.json``. ``--suite NAME`` runs
+one suite at full size (``--quick`` for its quick size), ``--suite all`` every suite at full size
+including the ~10-minute end-to-end run (``e2e``).
 
-What is measured:
+Given ``--agent``, ``--preset`` or ``--json`` (and no ``--suite``), it is the original single-agent
+benchmark, by default QC at the paper's cube-double settings (obs dim 37, action dim 5, h=5, N=32, 4x512
+networks, batch 256). What that measures (:func:`run_bench`, also the rows of the ``update`` suite):
 
 * ``compile_s``: wall time of the first ``update`` call (tracing + XLA compilation + one step)
   minus one steady-state step.
@@ -19,10 +24,7 @@ What is measured:
 
 from __future__ import annotations
 
-import os
-import platform
 import statistics
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,21 +38,26 @@ from qchunk.agents import agent_config, make_agent
 from qchunk.errors import QchunkError
 from qchunk.fileio import atomic_write_json
 
+SuiteName = Literal["quick", "all", "update", "eval", "data", "e2e", "seeds"]
+
 
 @dataclass
 class BenchArgs:
-    """Benchmark one flow agent's update and acting speed on a synthetic batch."""
+    """Benchmark suites (default: the quick set, JSON under bench/results/), or one agent's update and acting
+    speed on a synthetic batch (with --agent / --preset / --json)."""
 
-    agent: str = "qc"
-    """Agent variant: qc, qc-fql, bfn, bfn-n, fql or fql-n."""
-    preset: Literal["paper", "quick"] = "paper"
-    """Network/optimisation preset: paper (4x512) or quick (2x256)."""
+    agent: str | None = None
+    """Agent (qc, qc-fql, bfn, bfn-n, fql, fql-n, rlpd, rlpd-ac, qc-rlpd). Alone: benchmark this one agent
+    (default qc); with --suite: only this agent in the update, eval, seeds and e2e suites."""
+    preset: Literal["paper", "quick"] | None = None
+    """Network/optimisation preset: paper (4x512) or quick (2x256). Alone: benchmark one agent (default
+    paper); with --suite update: only this preset."""
     domain: str = "cube-double"
     """Domain whose alpha / N apply (scene, puzzle-3x3, cube-double, cube-triple, cube-quadruple, robomimic)."""
     steps: int = 20
-    """Timed updates (after compilation)."""
+    """Timed updates (after compilation) of the single-agent benchmark."""
     json: Path | None = None
-    """Write the results as JSON to this path (atomically)."""
+    """Write the single-agent results as JSON to this path (atomically)."""
     observation_dim: int = 37
     """State width of the synthetic batch (cube-double: 37)."""
     action_dim: int = 5
@@ -62,7 +69,19 @@ class BenchArgs:
     scan: bool = True
     """Also time the ``steps`` updates as one ``update_many`` (lax.scan) call."""
     seed: int = 0
-    """Seed of the agent and the synthetic data."""
+    """Seed of the agents, the synthetic data and the evaluation episodes."""
+    suite: SuiteName | None = None
+    """Run benchmark suites: quick (the default without --agent/--preset/--json: update at the quick
+    preset, eval, data, seeds, at quick sizes; < 5 min on 2 CPU cores), all (every suite at full size,
+    e2e included), or one of update, eval, data, seeds, e2e (full size unless --quick)."""
+    quick: bool = False
+    """Quick sizes for the suite chosen with --suite (the quick set always uses them)."""
+    out_dir: Path = Path("bench/results")
+    """Where the suites write <suite>.json."""
+    dataset_dir: Path = Path("data/bench")
+    """Cache of the locally generated OGBench datasets the data and e2e suites use (made when absent)."""
+    workers: int | None = None
+    """Processes for the parallel evaluation and dataset generation (default: all cores)."""
 
 
 def synthetic_batch(batch_size: int, horizon: int, observation_dim: int, action_dim: int, discount: float,
@@ -90,53 +109,24 @@ def synthetic_batch(batch_size: int, horizon: int, observation_dim: int, action_
 
 
 def _environment() -> dict[str, Any]:
-    import flax
-    import optax
+    """Hardware and versions (see :func:`qchunk.bench.results.environment`)."""
+    from qchunk.bench.results import environment
 
-    import qchunk
-
-    device = jax.devices()[0]
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # not on every platform
-        load = None
-    return {
-        "platform": device.platform,
-        "device": device.device_kind,
-        "cpu": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "load_avg_1m": load,
-        "python": sys.version.split()[0],
-        "jax": jax.__version__,
-        "jaxlib": getattr(jax.lib, "__version__", None) or _jaxlib_version(),
-        "flax": flax.__version__,
-        "optax": optax.__version__,
-        "numpy": np.__version__,
-        "qchunk": qchunk.__version__,
-    }
+    return environment()
 
 
-def _jaxlib_version() -> str | None:
-    try:
-        import jaxlib
-
-        return jaxlib.__version__
-    except Exception:  # pragma: no cover - informational only
-        return None
-
-
-def run_bench(args: BenchArgs) -> dict[str, Any]:
-    """Run the benchmark described by ``args`` and return the results (also written to ``args.json``)."""
-    if args.steps < 1 or args.act_repeats < 1:
-        raise QchunkError(f"steps and act_repeats must be >= 1, got {args.steps} and {args.act_repeats}")
-    overrides: dict[str, Any] = {}
-    if args.batch_size is not None:
-        overrides["batch_size"] = args.batch_size
-    config = agent_config(args.agent, args.preset, args.domain, **overrides)
-    agent = make_agent(args.agent, args.observation_dim, args.action_dim, args.preset, args.domain,
-                       seed=args.seed, **overrides)
-    batch_np = synthetic_batch(config.batch_size, config.horizon, args.observation_dim, args.action_dim,
-                               config.discount, seed=args.seed)
+def bench_agent(name: str, preset: str, domain: str = "cube-double", *, steps: int = 20, act_repeats: int = 20,
+                scan: bool = True, seed: int = 0, observation_dim: int = 37, action_dim: int = 5,
+                **overrides: Any) -> dict[str, Any]:
+    """Time ``update`` (and ``update_many`` if ``scan``) and ``sample_actions`` of one agent on a synthetic
+    batch; ``overrides`` are agent fields (``batch_size``, ``horizon``, ``num_samples``, ...). Returns the
+    measurements and the settings, without the machine description (see the module docstring)."""
+    if steps < 1 or act_repeats < 1:
+        raise QchunkError(f"steps and act_repeats must be >= 1, got {steps} and {act_repeats}")
+    config = agent_config(name, preset, domain, **overrides)
+    agent = make_agent(name, observation_dim, action_dim, preset, domain, seed=seed, **overrides)
+    batch_np = synthetic_batch(config.batch_size, config.horizon, observation_dim, action_dim, config.discount,
+                               seed=seed)
     batch = {k: jnp.asarray(v) for k, v in batch_np.items()}
 
     t0 = time.perf_counter()
@@ -148,7 +138,7 @@ def run_bench(args: BenchArgs) -> dict[str, Any]:
 
     step_times = []
     t_all = time.perf_counter()
-    for _ in range(args.steps):
+    for _ in range(steps):
         t0 = time.perf_counter()
         state, info = state.update(batch)
         jax.block_until_ready((state, info))
@@ -157,51 +147,62 @@ def run_bench(args: BenchArgs) -> dict[str, Any]:
     step_s = statistics.median(step_times)
 
     scan_rate = None
-    if args.scan:
-        stacked = {k: jnp.broadcast_to(v, (args.steps, *v.shape)) for k, v in batch.items()}
+    if scan:
+        stacked = {k: jnp.broadcast_to(v, (steps, *v.shape)) for k, v in batch.items()}
         compiled = type(state).update_many.lower(state, stacked).compile()
         jax.block_until_ready(compiled(state, stacked))
         t0 = time.perf_counter()
         jax.block_until_ready(compiled(state, stacked))
-        scan_rate = args.steps / (time.perf_counter() - t0)
+        scan_rate = steps / (time.perf_counter() - t0)
 
     obs = jnp.asarray(batch_np["observations"][0])
-    key = jax.random.PRNGKey(args.seed)
+    key = jax.random.PRNGKey(seed)
     np.asarray(state.sample_actions(obs, key))  # compile
     act_times = []
-    for i in range(args.act_repeats):
+    for i in range(act_repeats):
         k = jax.random.fold_in(key, i)
         t0 = time.perf_counter()
         np.asarray(state.sample_actions(obs, k))
         act_times.append(time.perf_counter() - t0)
 
-    finite = all(bool(np.isfinite(float(v))) for v in info.values())
-    result = {
-        "agent": args.agent,
-        "preset": args.preset,
+    policy = getattr(config, "policy", None)
+    return {
+        "agent": name,
+        "preset": preset,
         "domain": config.domain,
         "updates_per_s": 1.0 / step_s,
-        "updates_per_s_mean": args.steps / elapsed,
+        "updates_per_s_mean": steps / elapsed,
         "step_ms_median": 1e3 * step_s,
         "step_ms_min": 1e3 * min(step_times),
         "scan_updates_per_s": scan_rate,
         "compile_s": max(first_call - step_s, 0.0),
         "act_ms": 1e3 * statistics.median(act_times),
         "params": agent.num_params,
-        "steps": args.steps,
+        "steps": steps,
         "batch_size": config.batch_size,
         "horizon": config.horizon,
         "action_horizon": config.action_horizon,
-        "num_samples": config.num_samples if config.policy == "best_of_n" else None,
-        "alpha": config.alpha if config.policy == "distill" else None,
-        "flow_steps": config.flow_steps,
+        "num_samples": config.num_samples if policy == "best_of_n" else None,
+        "alpha": config.alpha if policy == "distill" else None,
+        "flow_steps": getattr(config, "flow_steps", None),
         "actor_hidden_dims": list(config.actor_hidden_dims),
         "critic_hidden_dims": list(config.critic_hidden_dims),
-        "observation_dim": args.observation_dim,
-        "action_dim": args.action_dim,
-        "metrics_finite": finite,
-        **_environment(),
+        "observation_dim": observation_dim,
+        "action_dim": action_dim,
+        "metrics_finite": all(bool(np.isfinite(float(v))) for v in info.values()),
     }
+
+
+def run_bench(args: BenchArgs) -> dict[str, Any]:
+    """The single-agent benchmark described by ``args`` (agent default qc, preset default paper), with the
+    machine description; also written to ``args.json`` when set."""
+    overrides: dict[str, Any] = {}
+    if args.batch_size is not None:
+        overrides["batch_size"] = args.batch_size
+    result = bench_agent(args.agent or "qc", args.preset or "paper", args.domain, steps=args.steps,
+                         act_repeats=args.act_repeats, scan=args.scan, seed=args.seed,
+                         observation_dim=args.observation_dim, action_dim=args.action_dim, **overrides)
+    result.update(_environment())
     if args.json is not None:
         atomic_write_json(args.json, result)
     return result
@@ -222,8 +223,19 @@ def format_summary(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def single_agent_mode(args: BenchArgs) -> bool:
+    """Whether ``args`` ask for the original single-agent benchmark rather than the suites."""
+    return args.suite is None and (args.agent is not None or args.preset is not None or args.json is not None)
+
+
 def main(args: BenchArgs) -> int:
-    """Run the benchmark, print a summary (and write JSON if asked); returns the exit status."""
+    """``qchunk bench``: the suites (see :mod:`qchunk.bench.suites`) or the single-agent benchmark; prints a
+    summary and returns the exit status."""
+    if not single_agent_mode(args):
+        from qchunk.bench.suites import run_suites
+
+        run_suites(args)
+        return 0
     result = run_bench(args)
     print(format_summary(result))
     if args.json is not None:

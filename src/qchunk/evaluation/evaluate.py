@@ -1,4 +1,8 @@
-"""Evaluation: success rate over parallel episodes, chunks executed open-loop, one batched query per chunk."""
+"""Evaluation: success rate over parallel episodes, chunks executed open-loop, one batched query per chunk.
+
+:func:`run_episodes` is the evaluation the trainer runs. :func:`run_episodes_serial` is the unbatched
+baseline that ``qchunk bench --suite eval`` compares it with (one environment, one episode after another).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qchunk.envs.chunk_executor import ChunkExecutor
+from qchunk.errors import require
 from qchunk.evaluation.pool import EnvPool
 
 #: ``policy(observations (n, obs)) -> chunks (n, h, A)``.
@@ -73,6 +78,50 @@ def run_episodes(policy: BatchPolicy, pool: EnvPool, seeds: Sequence[int]) -> Ev
             executors[i].reset()
         obs = np.where(active[:, None], next_obs, obs)
         active &= ~done
+    return EvalResult(success=float(success.mean()), episode_return=float(returns.mean()),
+                      episode_length=float(lengths.mean()), episodes=n, policy_queries=queries,
+                      seconds=time.perf_counter() - t0)
+
+
+def run_episodes_serial(policy: BatchPolicy, env, seeds: Sequence[int], *, per_step: bool = True) -> EvalResult:
+    """The unbatched baseline: one episode per seed, one after another on the single environment ``env``,
+    in this process. The policy is called with one observation at a time, ``(1, obs) -> (1, h, A)``.
+
+    Args:
+        policy: as for :func:`run_episodes`.
+        env: a gymnasium environment as :func:`qchunk.envs.make_env` builds it (``info["success"]``).
+        seeds: one reset seed per episode.
+        per_step: ``True``: the policy is queried at EVERY step and only the first action of the returned
+            chunk is executed (closed-loop, as the authors' evaluation; for a chunked agent this is a
+            different behaviour from open-loop execution, with ``h`` times the queries). ``False``: one
+            query per chunk, played open-loop (the behaviour of :func:`run_episodes`, unbatched).
+
+    Returns:
+        The same means as :func:`run_episodes`; ``policy_queries`` counts policy calls.
+    """
+    require(len(seeds) >= 1, "run_episodes_serial needs at least one seed")
+    t0 = time.perf_counter()
+    n = len(seeds)
+    returns, lengths, success = np.zeros(n), np.zeros(n, np.int64), np.zeros(n, bool)
+    queries = 0
+    executor = ChunkExecutor()
+    for i, seed in enumerate(seeds):
+        obs, _ = env.reset(seed=int(seed))
+        executor.reset()
+        done = False
+        while not done:
+            if per_step or executor.pending == 0:
+                chunk = np.asarray(policy(np.asarray(obs)[None]))[0]
+                queries += 1
+                if per_step:
+                    executor.reset()
+                    chunk = chunk[:1]
+                executor.push(chunk)
+            obs, reward, terminated, truncated, info = env.step(executor.pop())
+            returns[i] += float(reward)
+            lengths[i] += 1
+            done = bool(terminated or truncated)
+        success[i] = bool(info.get("success", False))
     return EvalResult(success=float(success.mean()), episode_return=float(returns.mean()),
                       episode_length=float(lengths.mean()), episodes=n, policy_queries=queries,
                       seconds=time.perf_counter() - t0)

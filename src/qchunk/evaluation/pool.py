@@ -1,16 +1,40 @@
 """A pool of environments stepped together, spread over worker processes.
 
 Episodes are seeded individually, so results do not depend on how many workers run them. Worker
-processes are started with ``spawn`` (never ``fork``: the parent holds JAX's threads).
+processes are started with ``spawn`` (never ``fork``: the parent holds JAX's threads), with their
+numerical thread pools pinned to one thread (:data:`WORKER_THREAD_ENV`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
+import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
+
+#: Environment of the worker processes: one thread for every numerical thread pool. Each worker steps its
+#: environments on one core; left alone, numpy's BLAS (OpenBLAS) or an OpenMP runtime would start
+#: ``cpu_count`` threads in every worker, W x cores threads competing for the cores the W workers share.
+WORKER_THREAD_ENV: dict[str, str] = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                                     "VECLIB_MAXIMUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1"}
+
+
+@contextlib.contextmanager
+def _environ(changes: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables while processes are spawned (they inherit them), then restore them."""
+    old = {k: os.environ.get(k) for k in changes}
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 class _LocalEnvs:
@@ -81,16 +105,23 @@ class EnvPool:
             ctx = mp.get_context("spawn")
             sizes = [n // workers + (i < n % workers) for i in range(workers)]
             start = 0
-            for size in sizes:
-                parent, child = ctx.Pipe()
-                proc = ctx.Process(target=_worker, args=(child, task, sparse, size, episode_length), daemon=True)
-                proc.start()
-                self._conns.append(parent)
-                self._procs.append(proc)
-                self._splits.append(slice(start, start + size))
-                start += size
+            with _environ(WORKER_THREAD_ENV):
+                for size in sizes:
+                    parent, child = ctx.Pipe()
+                    proc = ctx.Process(target=_worker, args=(child, task, sparse, size, episode_length),
+                                       daemon=True)
+                    proc.start()
+                    self._conns.append(parent)
+                    self._procs.append(proc)
+                    self._splits.append(slice(start, start + size))
+                    start += size
             for conn in self._conns:
                 conn.recv()
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """Process ids of the worker processes (empty when the environments live in this process)."""
+        return [p.pid for p in self._procs if p.pid is not None]
 
     def reset(self, seeds: Sequence[int]) -> np.ndarray:
         """Reset every env with its own seed; returns observations ``(n, obs)``."""
