@@ -103,3 +103,23 @@ def test_episodes_ending_at_different_times():
     assert stepped.sum(0).tolist() == [7, 8, 9, 10]  # a finished env is never stepped again
     assert res.policy_queries == math.ceil(10 / 4)  # queries at steps 0, 4, 8 for everyone still running
     assert res.episode_length == np.mean([7, 8, 9, 10]) and res.success == 0.5
+
+
+def test_more_episodes_than_environments_run_in_waves():
+    pool, policy = StaggeredPool(), CountingPolicy(4)
+    res = run_episodes(policy, pool, list(range(6)))  # a wave of 4, then a wave of 2 with 2 idle envs
+    stepped = np.array(pool.stepped)
+    assert stepped.sum(0).tolist() == [7 + 7, 8 + 8, 9, 10]  # idle envs of the last wave are never stepped
+    assert res.episodes == 6 and res.policy_queries == math.ceil(10 / 4) + math.ceil(8 / 4)
+    assert res.episode_length == np.mean([7, 8, 9, 10, 7, 8]) and res.success == np.mean([1, 0, 1, 0, 1, 0])
+    assert all(shape == (4, 3) for shape in policy.batches)  # the batch shape never changes
+
+
+def test_waves_on_real_environments_match_one_episode_each():
+    seeds = evaluation_seeds(5, 0, 3)
+    with EnvPool(TINY_TASK, sparse=False, n=2, workers=1, episode_length=12) as pool:
+        waves = run_episodes(CountingPolicy(5), pool, seeds)
+    with EnvPool(TINY_TASK, sparse=False, n=3, workers=1, episode_length=12) as pool:
+        at_once = run_episodes(CountingPolicy(5), pool, seeds)
+    assert waves.episodes == at_once.episodes == 3
+    assert waves.episode_return == at_once.episode_return  # a deterministic policy: same episodes

@@ -42,18 +42,30 @@ def evaluation_seeds(seed: int, round_index: int, episodes: int) -> list[int]:
 
 
 def run_episodes(policy: BatchPolicy, pool: EnvPool, seeds: Sequence[int]) -> EvalResult:
-    """One episode per environment of ``pool`` (seeded by ``seeds``), all stepped together.
+    """One episode per seed, ``pool.n`` at a time, all environments of a wave stepped together.
 
     Every environment queues the chunk planned for it and executes it fully before the policy is asked
-    again; because all episodes start together, those moments coincide and the policy sees one batch
-    ``(n, obs)`` (finished environments ride along with their last observation, so the batch shape, and
-    hence the compiled policy, never changes).
+    again; because the episodes of a wave start together, those moments coincide and the policy sees one
+    batch ``(pool.n, obs)`` (finished or idle environments ride along with their last observation, so the
+    batch shape, and hence the compiled policy, never changes). More seeds than environments run in
+    waves of ``pool.n`` episodes (an OGBench environment holds about 220 MB, so the pool is kept small).
     """
+    require(len(seeds) >= 1, "run_episodes needs at least one seed")
     t0 = time.perf_counter()
-    n = pool.n
-    obs = pool.reset(seeds)
+    parts = [_run_wave(policy, pool, list(seeds[i : i + pool.n])) for i in range(0, len(seeds), pool.n)]
+    returns, lengths, success = (np.concatenate([p[k] for p in parts]) for k in range(3))
+    return EvalResult(success=float(success.mean()), episode_return=float(returns.mean()),
+                      episode_length=float(lengths.mean()), episodes=len(seeds),
+                      policy_queries=sum(p[3] for p in parts), seconds=time.perf_counter() - t0)
+
+
+def _run_wave(policy: BatchPolicy, pool: EnvPool, seeds: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Episodes ``seeds`` (at most ``pool.n``) on the pool's first environments; the others stay idle.
+    Returns per-episode returns, lengths, successes and the number of policy queries."""
+    n, k = pool.n, len(seeds)
+    obs = pool.reset(seeds + [seeds[-1]] * (n - k))
     executors = [ChunkExecutor() for _ in range(n)]
-    active = np.ones(n, bool)
+    active = np.arange(n) < k
     returns, lengths, success = np.zeros(n), np.zeros(n, np.int64), np.zeros(n, bool)
     queries = 0
     actions = None
@@ -78,9 +90,7 @@ def run_episodes(policy: BatchPolicy, pool: EnvPool, seeds: Sequence[int]) -> Ev
             executors[i].reset()
         obs = np.where(active[:, None], next_obs, obs)
         active &= ~done
-    return EvalResult(success=float(success.mean()), episode_return=float(returns.mean()),
-                      episode_length=float(lengths.mean()), episodes=n, policy_queries=queries,
-                      seconds=time.perf_counter() - t0)
+    return returns[:k], lengths[:k], success[:k], queries
 
 
 def run_episodes_serial(policy: BatchPolicy, env, seeds: Sequence[int], *, per_step: bool = True) -> EvalResult:

@@ -40,10 +40,10 @@ def _environ(changes: Mapping[str, str]) -> Iterator[None]:
 class _LocalEnvs:
     """Environments in this process (one worker, or the inside of a worker process)."""
 
-    def __init__(self, task: str, sparse: bool, n: int, episode_length: int | None = None):
+    def __init__(self, task: str, sparse: bool, n: int, episode_length: int | None = None, dataset_dir=None):
         from qchunk.envs.make import make_env
 
-        self.envs = [make_env(task, sparse, episode_length) for _ in range(n)]
+        self.envs = [make_env(task, sparse, episode_length, dataset_dir=dataset_dir) for _ in range(n)]
 
     def reset(self, seeds: Sequence[int]) -> np.ndarray:
         return np.stack([env.reset(seed=int(s))[0] for env, s in zip(self.envs, seeds, strict=True)])
@@ -63,11 +63,11 @@ class _LocalEnvs:
             env.close()
 
 
-def _worker(conn, task: str, sparse: bool, n: int, episode_length: int | None) -> None:
+def _worker(conn, task: str, sparse: bool, n: int, episode_length: int | None, dataset_dir) -> None:
     # Ctrl-C goes to the whole process group; the parent decides when to stop and closes the pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    envs = _LocalEnvs(task, sparse, n, episode_length)
+    envs = _LocalEnvs(task, sparse, n, episode_length, dataset_dir)
     conn.send("ready")
     while True:
         try:
@@ -94,12 +94,14 @@ class EnvPool:
         n: number of environments.
         workers: processes to spread them over (1: all in this process).
         episode_length: time limit (default: the task's).
+        dataset_dir: robomimic only: where the dataset that describes the environment lives.
     """
 
-    def __init__(self, task: str, sparse: bool, n: int, workers: int = 1, episode_length: int | None = None):
+    def __init__(self, task: str, sparse: bool, n: int, workers: int = 1, episode_length: int | None = None,
+                 dataset_dir=None):
         self.n = n
         workers = max(1, min(workers, n))
-        self._local = _LocalEnvs(task, sparse, n, episode_length) if workers == 1 else None
+        self._local = _LocalEnvs(task, sparse, n, episode_length, dataset_dir) if workers == 1 else None
         self._conns, self._procs, self._splits = [], [], []
         if workers > 1:
             ctx = mp.get_context("spawn")
@@ -108,7 +110,7 @@ class EnvPool:
             with _environ(WORKER_THREAD_ENV):
                 for size in sizes:
                     parent, child = ctx.Pipe()
-                    proc = ctx.Process(target=_worker, args=(child, task, sparse, size, episode_length),
+                    proc = ctx.Process(target=_worker, args=(child, task, sparse, size, episode_length, dataset_dir),
                                        daemon=True)
                     proc.start()
                     self._conns.append(parent)

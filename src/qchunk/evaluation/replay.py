@@ -385,15 +385,16 @@ def evaluate_checkpoint(args: EvalArgs) -> dict[str, Any]:
     workers = 1 if args.video else min(n, args.workers or os.cpu_count() or 1)
     if workers == 1:  # in this process (always with --video: the frames are drawn here)
         render = {"render_mode": "rgb_array", "render_size": tuple(args.size)} if args.video else {}
-        envs = [make_env(train.env, sparse, episode_length, **render) for _ in range(n)]
+        envs = [make_env(train.env, sparse, episode_length, dataset_dir=train.dataset_dir, **render)
+                for _ in range(n)]
         inner, probe = _InProcessEnvs(envs), envs[0]
     else:
-        probe = make_env(train.env, sparse, episode_length)
+        probe = make_env(train.env, sparse, episode_length, dataset_dir=train.dataset_dir)
     obs_dim, act_dim = int(np.prod(probe.observation_space.shape)), int(np.prod(probe.action_space.shape))
     fps = args.fps or int(probe.metadata.get("render_fps") or 20)
     if workers > 1:
         probe.close()
-        inner = EnvPool(train.env, sparse, n, workers, episode_length)
+        inner = EnvPool(train.env, sparse, n, workers, episode_length, dataset_dir=train.dataset_dir)
     videos = None
     try:
         agent = load_agent(config, ckpt.agent_bytes(), obs_dim, act_dim, f"{ckpt.path}/agent.msgpack")
@@ -402,7 +403,7 @@ def evaluate_checkpoint(args: EvalArgs) -> dict[str, Any]:
         def policy(obs: np.ndarray) -> np.ndarray:
             nonlocal key
             key, sub = jax.random.split(key)
-            return np.asarray(agent.sample_actions(jnp.asarray(obs), sub))
+            return np.asarray(agent.eval_actions(jnp.asarray(obs), sub))  # the trainer's evaluation policy
 
         seeds = evaluation_seeds(train.seed, args.seed, n)
         videos = _Videos(out / "videos", fps) if args.video else None

@@ -119,6 +119,9 @@ class TrainConfig:
     """Write a train.csv row (losses, Q statistics, throughput) every this many steps."""
     checkpoint_every: int | None = None
     """Checkpoint every this many steps (online: at the next episode end)."""
+    eval_envs: int = 25
+    """Environments evaluation keeps open (episodes run in waves of this many; an OGBench environment
+    holds about 220 MB, so 50 open at once would take 11 GB)."""
     eval_workers: int | None = None
     """Processes that run evaluation episodes (default: all cores)."""
     tensorboard: bool = True
@@ -169,6 +172,7 @@ class TrainConfig:
         require(cfg.buffer_size is None or cfg.buffer_size >= 1, f"--buffer-size must be >= 1, got {cfg.buffer_size}")
         require(cfg.episode_length is None or cfg.episode_length >= 1, "--episode-length must be >= 1")
         require(cfg.eval_workers is None or cfg.eval_workers >= 1, "--eval-workers must be >= 1")
+        require(cfg.eval_envs >= 1, f"--eval-envs must be >= 1, got {cfg.eval_envs}")
         require(cfg.offline_steps + cfg.online_steps > 0, "nothing to do: --offline-steps and --online-steps are 0")
         require(not online_only or cfg.offline_steps == 0,
                 f"{cfg.agent} trains online from scratch with the offline data mixed into every batch; "

@@ -323,7 +323,8 @@ class _Trainer:
             _finite_or_raise(self._info_floats(), self.step, self.last_ckpt)
         if self.pool is None:
             workers = self.cfg.eval_workers or os.cpu_count() or 1
-            self.pool = EnvPool(self.cfg.env, self.cfg.sparse, self.cfg.eval_episodes, workers, self.cfg.episode_length)
+            self.pool = EnvPool(self.cfg.env, self.cfg.sparse, min(self.cfg.eval_episodes, self.cfg.eval_envs),
+                                workers, self.cfg.episode_length, dataset_dir=self.cfg.dataset_dir)
         rnd = self.counters["eval_rounds"]
         key = self.jax.random.fold_in(self.eval_key, rnd)
         res = run_episodes(self._policy(key), self.pool, evaluation_seeds(self.cfg.seed, rnd, self.cfg.eval_episodes))

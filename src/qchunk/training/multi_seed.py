@@ -196,7 +196,8 @@ def train_seeds(config: TrainConfig, seeds: Sequence[int], run_dirs: Sequence[st
                                                         "versions": _versions()})
         trainers.append(trainer)
     workers = base.eval_workers or os.cpu_count() or 1
-    pool = EnvPool(base.env, base.sparse, base.eval_episodes, workers, base.episode_length)
+    pool = EnvPool(base.env, base.sparse, min(base.eval_episodes, base.eval_envs), workers, base.episode_length,
+                   dataset_dir=base.dataset_dir)
     for t in trainers:
         t.pool, t.owns_pool = pool, False
     bar = None
