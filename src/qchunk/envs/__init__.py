@@ -1,4 +1,5 @@
-"""Environments: the explicit registry of supported tasks, env construction, open-loop chunk execution."""
+"""Environments: the explicit registry of supported tasks (OGBench and robomimic), env construction,
+open-loop chunk execution."""
 
 import ctypes.util
 import os
@@ -13,6 +14,14 @@ warnings.filterwarnings("ignore", message=".*precision lowered by casting to flo
 
 from qchunk.envs.chunk_executor import ChunkExecutor  # noqa: E402 - after MUJOCO_GL is set
 from qchunk.envs.make import make_env  # noqa: E402
-from qchunk.envs.registry import DOMAINS, OGBenchDomain, TaskSpec, parse_task  # noqa: E402
+from qchunk.envs.registry import (  # noqa: E402
+    DOMAINS,
+    ROBOMIMIC_TASKS,
+    OGBenchDomain,
+    RobomimicDomain,
+    TaskSpec,
+    parse_task,
+)
 
-__all__ = ["DOMAINS", "ChunkExecutor", "OGBenchDomain", "TaskSpec", "make_env", "parse_task"]
+__all__ = ["DOMAINS", "ROBOMIMIC_TASKS", "ChunkExecutor", "OGBenchDomain", "RobomimicDomain", "TaskSpec", "make_env",
+           "parse_task"]
