@@ -37,13 +37,19 @@ def _environ(changes: Mapping[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-class _LocalEnvs:
-    """Environments in this process (one worker, or the inside of a worker process)."""
+class LocalEnvs:
+    """Environments in this process with the reset/step interface of :class:`EnvPool` (one worker, the inside
+    of a worker process, or the video recorder's environments)."""
 
-    def __init__(self, task: str, sparse: bool, n: int, episode_length: int | None = None, dataset_dir=None):
+    def __init__(self, envs: list):
+        self.envs = envs
+
+    @classmethod
+    def make(cls, task: str, sparse: bool, n: int, episode_length: int | None = None, dataset_dir=None) -> LocalEnvs:
+        """``n`` environments of ``task`` built by :func:`qchunk.envs.make_env`."""
         from qchunk.envs.make import make_env
 
-        self.envs = [make_env(task, sparse, episode_length, dataset_dir=dataset_dir) for _ in range(n)]
+        return cls([make_env(task, sparse, episode_length, dataset_dir=dataset_dir) for _ in range(n)])
 
     def reset(self, seeds: Sequence[int]) -> np.ndarray:
         return np.stack([env.reset(seed=int(s))[0] for env, s in zip(self.envs, seeds, strict=True)])
@@ -67,7 +73,7 @@ def _worker(conn, task: str, sparse: bool, n: int, episode_length: int | None, d
     # Ctrl-C goes to the whole process group; the parent decides when to stop and closes the pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    envs = _LocalEnvs(task, sparse, n, episode_length, dataset_dir)
+    envs = LocalEnvs.make(task, sparse, n, episode_length, dataset_dir)
     conn.send("ready")
     while True:
         try:
@@ -101,7 +107,7 @@ class EnvPool:
                  dataset_dir=None):
         self.n = n
         workers = max(1, min(workers, n))
-        self._local = _LocalEnvs(task, sparse, n, episode_length, dataset_dir) if workers == 1 else None
+        self._local = LocalEnvs.make(task, sparse, n, episode_length, dataset_dir) if workers == 1 else None
         self._conns, self._procs, self._splits = [], [], []
         if workers > 1:
             ctx = mp.get_context("spawn")

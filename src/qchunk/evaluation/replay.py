@@ -41,6 +41,7 @@ import numpy as np
 import tyro
 
 from qchunk.errors import QchunkError, require
+from qchunk.evaluation.pool import LocalEnvs
 from qchunk.fileio import atomic_write_json, atomic_write_text
 
 _DISABLED_GL = ("", "disable", "disabled", "off", "false", "0")
@@ -285,24 +286,8 @@ class _Videos:
         self._open.clear()
 
 
-class _InProcessEnvs:
-    """Environments in this process with the step interface of :class:`qchunk.evaluation.EnvPool`."""
-
-    def __init__(self, envs: list):
-        self.envs = envs
-
-    def reset(self, seeds: Sequence[int]) -> np.ndarray:
-        return np.stack([env.reset(seed=int(s))[0] for env, s in zip(self.envs, seeds, strict=True)])
-
-    def step(self, actions: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, ...]:
-        n = len(self.envs)
-        obs = np.zeros((n, *self.envs[0].observation_space.shape), np.float32)
-        rew, term, trunc, success = np.zeros(n, np.float32), np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool)
-        for i, env in enumerate(self.envs):
-            if active[i]:
-                obs[i], rew[i], term[i], trunc[i], info = env.step(actions[i])
-                success[i] = bool(info.get("success", False))
-        return obs, rew, term, trunc, success
+class _InProcessEnvs(LocalEnvs):
+    """The rendering environments, in this process (their GL contexts are freed explicitly on close)."""
 
     def close(self) -> None:
         for env in self.envs:
