@@ -157,7 +157,9 @@ def test_sweep_on_local_ray_interrupts_resumes_and_skips(tiny_ogbench_dir, tmp_p
     runs = [out / TINY_TASK / "qc-fql" / f"seed{s}" for s in (0, 1)]
     # 1. Ctrl-C on the driver once both runs are in train(): Ray cancels each task (a SIGINT inside it, relayed
     # to train()'s handler), each run saves a checkpoint and stops, and the driver exits with 130
-    proc = subprocess.Popen([QCHUNK, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # as from a terminal: pytest-xdist workers ignore SIGINT, which children would inherit (no KeyboardInterrupt)
+    proc = subprocess.Popen([QCHUNK, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # both runs are training (a train.csv row) with hundreds of steps to go when Ctrl-C arrives
     _wait(lambda: all((r / "train.csv").is_file() for r in runs), proc)
     proc.send_signal(signal.SIGINT)
