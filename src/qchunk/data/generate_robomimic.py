@@ -21,7 +21,6 @@ the human datasets). Every episode is a pure function of ``(seed, index)``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ import tyro
 
 from qchunk.data.robomimic_data import DEFAULT_DATASET_DIR
 from qchunk.errors import QchunkError, require
+from qchunk.fileio import atomic_path
 
 #: An episode that has not lifted the cube after this many steps is thrown away and retried.
 MAX_STEPS = 150
@@ -159,9 +159,7 @@ def _split(n: int, seed: int) -> tuple[list[str], list[str]]:
 def _write(path: Path, demos: list[_Demo], env_args: dict, generator: dict, seed: int) -> None:
     import h5py
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # same directory: os.replace is atomic
-    try:
+    with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             data = f.create_group("data")
             for i, demo in enumerate(demos):
@@ -183,13 +181,6 @@ def _write(path: Path, demos: list[_Demo], env_args: dict, generator: dict, seed
             mask = f.create_group("mask")
             mask.create_dataset("train", data=np.array(train, dtype="S"))
             mask.create_dataset("valid", data=np.array(valid, dtype="S"))
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def generate_robomimic(
