@@ -14,7 +14,6 @@ from qchunk.data import ReplayBuffer
 from qchunk.errors import QchunkError
 from qchunk.training import TrainConfig, train
 from qchunk.training.checkpoint import latest_checkpoint
-from qchunk.training.config import AgentOverrides
 from test_training import QCHUNK, _last_train_step, _wait_for, _wait_for_checkpoint, read_rows
 
 
@@ -47,8 +46,7 @@ def test_qc_rlpd_trains_online_from_scratch_and_resumes_after_a_kill(tiny_ogbenc
         for key in ("critic/loss", "actor/loss", "actor/bc_log_likelihood", "temperature/value", "actor/entropy"):
             assert math.isfinite(float(r[key])), (key, r)
     # the online buffer holds online transitions only: the offline set is sampled, never appended
-    online = latest_checkpoint(ref / "checkpoints").online()  # full after 150 steps: saved as a ring state
-    buffer = ReplayBuffer.from_state_dict({k.removeprefix("full/"): v for k, v in online.items()})
+    buffer = ReplayBuffer.from_state_dict(latest_checkpoint(ref / "checkpoints").buffer())  # full after 150 steps
     assert buffer.size == buffer.capacity == 150
 
     # killed in the online phase after rows were written past its newest checkpoint, then resumed
@@ -67,7 +65,7 @@ def test_qc_rlpd_trains_online_from_scratch_and_resumes_after_a_kill(tiny_ogbenc
 
 def test_rlpd_refuses_offline_steps(tiny_ogbench_dir, tmp_path):
     cfg = TrainConfig(agent="rlpd", env=TINY_TASK, preset="quick", dataset_dir=str(tiny_ogbench_dir), offline_steps=10,
-                      online_steps=50, progress=False, overrides=AgentOverrides(batch_size=8))
+                      online_steps=50, progress=False, batch_size=8)
     with pytest.raises(QchunkError, match=r"rlpd trains online from scratch.*--offline-steps 0"):
         train(cfg, tmp_path / "run")
     p = subprocess.run([*rlpd_args(tiny_ogbench_dir, tmp_path / "r", agent="rlpd"), "--num-samples", "4"],

@@ -20,14 +20,14 @@ from qchunk.training.checkpoint import latest_checkpoint
 from qchunk.training.config import AgentOverrides
 
 QCHUNK = str(Path(sys.executable).parent / "qchunk")
-TINY_NETS = dict(actor_hidden_dims=(32, 32), critic_hidden_dims=(32, 32), batch_size=32)
+TINY_NETS = dict(actor_hidden_dims=(32, 32), critic_hidden_dims=(32, 32))
 TIMING_COLUMNS = {"eval_seconds", "steps_per_s", "sample_frac"}
 
 
 def tiny_config(dataset_dir, **changes):
     base = dict(agent="qc-fql", env=TINY_TASK, preset="quick", dataset_dir=str(dataset_dir), offline_steps=60,
                 online_steps=150, eval_every=50, eval_episodes=2, episode_length=30, start_training=20,
-                log_every=25, checkpoint_every=25, eval_workers=1, progress=False,
+                log_every=25, checkpoint_every=25, eval_workers=1, progress=False, batch_size=32,
                 overrides=AgentOverrides(**TINY_NETS))
     base.update(changes)
     return TrainConfig(**base)
@@ -164,14 +164,11 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tiny_ogbench_dir, 
 
     from qchunk.agents.flow_agent import FlowAgent
 
-    real_update, calls = FlowAgent.update, {"n": 0}
+    real_update = FlowAgent.update
 
-    def update(self, batch):
-        calls["n"] += 1
+    def update(self, batch):  # the critic loss turns NaN from the 41st update on (traced: vmapped and jitted)
         agent, info = real_update(self, batch)
-        if calls["n"] > 40:
-            info = {**info, "critic/loss": jnp.nan}
-        return agent, info
+        return agent, {**info, "critic/loss": jnp.where(self.step >= 40, jnp.nan, info["critic/loss"])}
 
     monkeypatch.setattr(FlowAgent, "update", update)
     with pytest.raises(NonFiniteLoss, match=r"non-finite critic/loss at step 50.*checkpoint \(step 25\) is kept"):
@@ -206,7 +203,7 @@ def test_run_dir_guards(tiny_ogbench_dir, tmp_path):
     (run / "config.json").write_text(json.dumps({"train": tiny_config(tiny_ogbench_dir).resolved().to_dict()}))
     with pytest.raises(QchunkError, match="already holds a run; pass --resume"):
         train(tiny_config(tiny_ogbench_dir), run)
-    with pytest.raises(QchunkError, match=r"different config \(seed: 0 there, 1 now\)"):
+    with pytest.raises(QchunkError, match=r"holds a run with other settings \(seed: 0 there, 1 now\)"):
         train(tiny_config(tiny_ogbench_dir, seed=1, resume=True), run)
 
 

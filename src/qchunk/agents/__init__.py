@@ -78,8 +78,7 @@ def make_agent(
     for label, value in (("observation_dim", observation_dim), ("action_dim", action_dim)):
         if int(value) < 1:
             raise QchunkError(f"{label} must be a positive integer, got {value}")
-    cls = SacAgent if isinstance(config, SacAgentConfig) else FlowAgent
-    return cls.create(config, int(observation_dim), int(action_dim), seed=seed)
+    return create_agent(config, observation_dim, action_dim, seed)
 
 
 __all__ = [
@@ -100,7 +99,31 @@ __all__ = [
     "SacAgentConfig",
     "SacNetworks",
     "agent_config",
+    "agent_config_from_dict",
+    "create_agent",
     "build_networks",
     "build_sac_networks",
     "make_agent",
 ]
+
+
+def agent_config_from_dict(d: dict[str, Any]) -> FlowAgentConfig | SacAgentConfig:
+    """The agent config written as ``dataclasses.asdict(config)`` (a run's ``config.json``), exactly.
+
+    Raises:
+        QchunkError: ``d`` names no known agent or holds fields its family does not have.
+    """
+    name = d.get("agent")
+    if name not in AGENT_NAMES:
+        raise QchunkError(f"the stored agent config names no known agent ({name!r})")
+    cls = SacAgentConfig if name in SAC_AGENT_NAMES else FlowAgentConfig
+    try:
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
+    except TypeError as e:
+        raise QchunkError(f"the stored {name} config does not fit this qchunk version ({e})") from None
+
+
+def create_agent(config: AgentConfig, observation_dim: int, action_dim: int, seed: int = 0) -> Agent:
+    """Fresh parameters for an already resolved ``config`` (see :func:`make_agent` to resolve a preset)."""
+    cls = SacAgent if isinstance(config, SacAgentConfig) else FlowAgent
+    return cls.create(config, int(observation_dim), int(action_dim), seed=seed)

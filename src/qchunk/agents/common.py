@@ -131,7 +131,8 @@ def critic_info(loss: Array, terms: dict[str, Array]) -> dict[str, Array]:
 
 
 def make_optimizer(lr: float) -> optax.GradientTransformation:
-    """One Adam over all trained parameters of an agent."""
+    """One Adam over all trained parameters of an agent: the only optimizer factory (an agent's is
+    :attr:`AgentBase.optimizer`; its state is ``AgentBase.opt_state``)."""
     return optax.adam(lr)
 
 
@@ -152,7 +153,7 @@ def gradient_step(
     batch = check_batch(agent, batch)
     rng, key = jax.random.split(agent.rng)
     grads, info = jax.grad(loss_fn, has_aux=True)(agent.params, agent, batch, key)
-    updates, opt_state = make_optimizer(agent.config.lr).update(grads, agent.opt_state, agent.params)
+    updates, opt_state = agent.optimizer.update(grads, agent.opt_state, agent.params)
     params = optax.apply_updates(agent.params, updates)
     target_critic = polyak_update(agent.params["critic"], agent.target_params["critic"], agent.config.tau)
     info["optim/grad_norm"] = optax.global_norm(grads)
@@ -187,6 +188,11 @@ class AgentBase(flax.struct.PyTreeNode):
 
     loss_fn: ClassVar[Callable[[Params, Any, Batch, Array], tuple[Array, dict[str, Array]]]]
     """``(params, agent, batch, key) -> (loss, metrics)`` of one update (a ``staticmethod``)."""
+
+    @property
+    def optimizer(self) -> optax.GradientTransformation:
+        """The agent's optimizer (its state is :attr:`opt_state`)."""
+        return make_optimizer(self.config.lr)
 
     @property
     def horizon(self) -> int:

@@ -28,7 +28,6 @@ from typing import Any, NamedTuple
 import flax.struct
 import jax
 import jax.numpy as jnp
-import optax
 
 from qchunk.agents.common import (
     BATCH_KEYS,
@@ -39,10 +38,10 @@ from qchunk.agents.common import (
     as_batch,
     chunk_critic_objective,
     critic_info,
+    make_optimizer,
     normal,
     uniform,
 )
-from qchunk.agents.common import make_optimizer as _adam
 from qchunk.agents.config import FlowAgentConfig
 from qchunk.agents.losses import (
     distillation_loss,
@@ -75,11 +74,6 @@ def build_networks(config: FlowAgentConfig, action_dim: int) -> FlowNetworks:
     if config.policy == "distill":
         onestep = OneStepPolicy(config.actor_hidden_dims, width, config.actor_layer_norm)
     return FlowNetworks(critic, flow, onestep)
-
-
-def make_optimizer(config: FlowAgentConfig) -> optax.GradientTransformation:
-    """One Adam over all trained parameters (critic, flow and, for ``distill``, the one-step policy)."""
-    return _adam(config.lr)
 
 
 class FlowAgent(AgentBase):
@@ -169,7 +163,7 @@ def _init_state(config: FlowAgentConfig, observation_dim: int, action_dim: int,
     }
     if nets.onestep is not None:
         params["onestep"] = _init_module(nets.onestep, k_onestep, (obs, act))
-    return params, make_optimizer(config).init(params), rng
+    return params, make_optimizer(config.lr).init(params), rng
 
 
 @functools.partial(jax.jit, static_argnums=(0, 2))

@@ -320,17 +320,35 @@ class ReplayBuffer(Dataset):
             self._size = min(self._size + m, self._capacity)
         self._reset_episode_stats()
 
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """Everything needed to restore the buffer exactly (for checkpoints)."""
-        return {**{k: v[: self._size] if self._size < self._capacity else v for k, v in self._data.items()},
-                "_meta": np.array([self._capacity, self._size, self._ptr], np.int64)}
+    def state_dict(self, skip: int = 0) -> dict[str, np.ndarray]:
+        """Everything needed to restore the buffer exactly (its checkpoint format).
+
+        ``skip``: the first ``skip`` transitions are a copy of a dataset the restorer has anyway (the
+        offline set a QC-family buffer starts from); while nothing has been overwritten they are left
+        out, so a checkpoint stores only the online rows (the prefix is restored as a closed episode).
+        ``_meta`` holds capacity, size, write pointer
+        and the rows left out.
+        """
+        wrapped = self._size == self._capacity
+        skip = 0 if wrapped else min(skip, self._size)
+        rows = {k: (v if wrapped else v[skip: self._size]) for k, v in self._data.items()}
+        return {**rows, "_meta": np.array([self._capacity, self._size, self._ptr, skip], np.int64)}
 
     @classmethod
-    def from_state_dict(cls, state: Mapping[str, np.ndarray]) -> ReplayBuffer:
-        """Inverse of :meth:`state_dict`."""
-        capacity, size, ptr = (int(x) for x in state["_meta"])
-        obs_dim = state["observations"].shape[1]
-        buf = cls(capacity, obs_dim, state["actions"].shape[1])
+    def from_state_dict(cls, state: Mapping[str, np.ndarray], prefix: Dataset | None = None) -> ReplayBuffer:
+        """Inverse of :meth:`state_dict`; ``prefix`` is the dataset whose rows were skipped (if any)."""
+        meta = [int(x) for x in state["_meta"]]
+        capacity, size, ptr = meta[:3]
+        skip = meta[3] if len(meta) > 3 else 0
+        if skip:
+            require(prefix is not None and prefix.size == skip,
+                    f"this replay buffer starts with a {skip}-transition dataset; pass it as prefix")
+            buf = cls.from_dataset(prefix, capacity)
+            buf.end_episode()  # the prefix ends an episode (online episodes never continue it)
+            buf.extend({k: state[k] for k in buf._data})
+            require((buf._size, buf._ptr) == (size, ptr), "replay buffer state is inconsistent with its rows")
+            return buf
+        buf = cls(capacity, state["observations"].shape[1], state["actions"].shape[1])
         for k in buf._data:
             buf._data[k][: len(state[k])] = state[k]
         buf._size, buf._ptr = size, ptr

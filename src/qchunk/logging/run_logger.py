@@ -1,8 +1,9 @@
 """``RunLogger``: eval.csv and train.csv (atomic rewrites), TensorBoard events, optional W&B.
 
 CSV rows are kept in memory and the whole file is rewritten atomically at each write, so a killed run
-never leaves a torn line. A resumed run truncates both files to the row counts stored in its checkpoint,
-so rows produced after that checkpoint are written again exactly once.
+never leaves a torn line. A resumed run rewrites both files from the rows stored in its checkpoint (rows
+written after the checkpoint are dropped, rows lost from a damaged file come back), so every row up to
+the checkpoint is there exactly once, under its header, and later rows are written again.
 """
 
 from __future__ import annotations
@@ -19,13 +20,6 @@ from qchunk.errors import QchunkError
 from qchunk.fileio import atomic_write_text
 
 
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def _format(value: Any) -> str:
     if isinstance(value, float):
         return repr(value) if math.isfinite(value) else str(value)
@@ -33,20 +27,25 @@ def _format(value: Any) -> str:
 
 
 class _CsvTable:
-    def __init__(self, path: Path, keep_rows: int | None):
+    def __init__(self, path: Path, rows: list[Mapping[str, Any]] | None):
         self.path = path
-        self.rows: list[dict[str, str]] = _read_csv(path)[:keep_rows] if keep_rows is not None else []
-        self.columns: list[str] = list(self.rows[0].keys()) if self.rows else []
-        if keep_rows is not None:
-            self._flush()
-        elif path.exists():
+        self.rows: list[dict[str, str]] = []
+        self.columns: list[str] = []
+        if path.exists():
             path.unlink()
+        for row in rows or ():
+            self._add(row)
+        if self.rows:
+            self._flush()
 
-    def append(self, row: Mapping[str, Any]) -> None:
+    def _add(self, row: Mapping[str, Any]) -> None:
         for k in row:
             if k not in self.columns:
                 self.columns.append(k)
         self.rows.append({k: _format(v) for k, v in row.items()})
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        self._add(row)
         self._flush()
 
     def _flush(self) -> None:
@@ -58,38 +57,40 @@ class _CsvTable:
 
 
 class RunLogger:
-    """Writes ``eval.csv``, ``train.csv`` and TensorBoard events under ``run_dir``.
+    """Writes ``eval.csv``, ``train.csv`` and TensorBoard events.
 
     Args:
-        run_dir: the run directory.
-        resume_rows: ``{"eval": n, "train": m}`` from a checkpoint: keep that many rows of each CSV
-            (None: start both files empty).
+        eval_csv, train_csv: the two CSV files (replaced: see ``rows``).
+        tb_dir: directory of TensorBoard event files (None: no TensorBoard).
+        rows: ``{"eval": [...], "train": [...]}``, the rows a resumed run had written up to its checkpoint
+            (the files are rewritten with exactly these); None starts both files empty.
         resume_step: global step of that checkpoint (TensorBoard events after it are purged).
-        tensorboard: write TensorBoard event files under ``run_dir/tb``.
         wandb: log to Weights & Biases too (``wandb_kwargs`` go to ``wandb.init``; mode defaults to
-            offline, so it works without a network).
+            offline, so it works without a network; ``wandb_dir`` is its directory).
     """
 
-    def __init__(self, run_dir: Path, resume_rows: Mapping[str, int] | None = None, resume_step: int | None = None,
-                 tensorboard: bool = True, wandb: bool = False, wandb_kwargs: Mapping[str, Any] | None = None):
-        keep = resume_rows or {}
-        self.eval = _CsvTable(run_dir / "eval.csv", keep.get("eval") if resume_rows is not None else None)
-        self.train = _CsvTable(run_dir / "train.csv", keep.get("train") if resume_rows is not None else None)
+    def __init__(self, eval_csv: Path, train_csv: Path, tb_dir: Path | None = None,
+                 rows: Mapping[str, list] | None = None, resume_step: int | None = None, wandb: bool = False,
+                 wandb_dir: Path | None = None, wandb_kwargs: Mapping[str, Any] | None = None):
+        rows = rows or {}
+        self.eval = _CsvTable(eval_csv, rows.get("eval"))
+        self.train = _CsvTable(train_csv, rows.get("train"))
         self._tb = None
-        if tensorboard:
+        if tb_dir is not None:
             from tensorboardX import SummaryWriter
 
             # events after the checkpoint's step are dropped; those at that step were flushed before it
             purge = None if resume_step is None else resume_step + 1
-            self._tb = SummaryWriter(str(run_dir / "tb"), purge_step=purge, flush_secs=30)
+            self._tb = SummaryWriter(str(tb_dir), purge_step=purge, flush_secs=30)
         self._wandb = None
         if wandb:
             try:
                 import wandb as wandb_module
             except ImportError:
                 raise QchunkError("W&B logging needs the wandb package: pip install 'qchunk[wandb]'") from None
-            run_id = hashlib.sha1(str(run_dir.resolve()).encode()).hexdigest()[:12]  # one W&B run across resumes
-            kwargs = {"mode": "offline", "dir": str(run_dir), "id": run_id, "resume": "allow", **(wandb_kwargs or {})}
+            where = Path(wandb_dir or eval_csv.parent)
+            run_id = hashlib.sha1(str(where.resolve()).encode()).hexdigest()[:12]  # one W&B run across resumes
+            kwargs = {"mode": "offline", "dir": str(where), "id": run_id, "resume": "allow", **(wandb_kwargs or {})}
             self._wandb = wandb_module.init(**kwargs)
 
     def row_counts(self) -> dict[str, int]:

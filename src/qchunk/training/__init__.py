@@ -1,9 +1,14 @@
 """Training: ``train(config, run_dir)`` runs offline pre-training then online fine-tuning;
-``train_seeds(config, seeds, run_dirs)`` runs several seeds of it in one process with vmapped updates."""
+``train_seeds(config, seeds, run_dirs)`` runs several seeds of it in one process with vmapped updates
+(the same loop: a single run is one seed). ``RunDir`` owns the run directory's layout."""
 
 from qchunk.training.config import RUN_PRESETS, TrainConfig
-from qchunk.training.loop import NonFiniteLoss, RunInterrupted, RunResult, train
-from qchunk.training.multi_seed import parse_seeds, train_seeds
+from qchunk.training.loop import RunInterrupted, train, train_runs, train_seeds
+from qchunk.training.result import RunResult
+from qchunk.training.run_dir import RESUME_FREE_FIELDS, RunDir, RunRecord, config_differences, find_runs
+from qchunk.training.seed_run import NonFiniteLoss
+from qchunk.training.seeds import parse_seeds
 
-__all__ = ["RUN_PRESETS", "NonFiniteLoss", "RunInterrupted", "RunResult", "TrainConfig", "parse_seeds", "train",
+__all__ = ["RESUME_FREE_FIELDS", "RUN_PRESETS", "NonFiniteLoss", "RunDir", "RunInterrupted", "RunRecord",
+           "RunResult", "TrainConfig", "config_differences", "find_runs", "parse_seeds", "train", "train_runs",
            "train_seeds"]

@@ -1,76 +1,182 @@
-"""Checkpoints: one directory per checkpoint, written under a temporary name and renamed into place.
+"""Checkpoints: one directory per checkpoint, checksummed, written under a temporary name and renamed.
 
 ``checkpoints/step_0000012345/`` holds ``agent.msgpack`` (the agent pytree: parameters, optimiser state,
-RNG key), ``state.json`` (counters, the sampler's numpy generator state, CSV row counts) and, once the
-online phase has begun, ``online.npz`` (the transitions appended to the replay buffer). The rename is
-atomic, so a directory named ``step_*`` is always complete; a killed save leaves only a ``.tmp-*``
-directory that the next save removes.
+RNG key), ``state.json`` (the run state: counters, the sampler's generator, the CSV rows), once the online
+phase has begun ``buffer.npz`` (the replay buffer in its own format), and ``manifest.json``: the size and
+SHA-256 of every other file, written last. The directory rename is atomic, so a ``step_*`` directory is
+always complete; a killed save leaves only a ``.tmp-*`` directory that the next save removes.
+
+Loading verifies the manifest. A checkpoint that fails (a file cut short, zeroed or garbled, or missing)
+is set aside as ``damaged-step_*`` (never deleted, never loaded again) and the next older one is tried.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from qchunk.fileio import atomic_savez, atomic_write_json
+from qchunk.fileio import atomic_savez, atomic_write_json, atomic_write_text
 
-_PREFIX = "step_"
+PREFIX = "step_"
+DAMAGED_PREFIX = "damaged-"
+MANIFEST = "manifest.json"
+AGENT_FILE = "agent.msgpack"
+STATE_FILE = "state.json"
+BUFFER_FILE = "buffer.npz"
+
+
+class DamagedCheckpoint(Exception):
+    """A checkpoint whose files do not match its manifest (the message names the file)."""
 
 
 @dataclass
 class Checkpoint:
+    """A verified checkpoint directory."""
+
     path: Path
     step: int
     state: dict[str, Any]
 
     def agent_bytes(self) -> bytes:
-        return (self.path / "agent.msgpack").read_bytes()
+        return (self.path / AGENT_FILE).read_bytes()
 
-    def online(self) -> dict[str, np.ndarray] | None:
-        f = self.path / "online.npz"
+    def buffer(self) -> dict[str, np.ndarray] | None:
+        """The replay buffer's arrays (``ReplayBuffer.state_dict``), or None before the online phase."""
+        f = self.path / BUFFER_FILE
         if not f.is_file():
             return None
         with np.load(f) as z:
             return {k: z[k] for k in z.files}
 
 
-def save_checkpoint(root: Path, step: int, agent_bytes: bytes, state: dict[str, Any],
-                    online: dict[str, np.ndarray] | None = None, keep: int = 2) -> Path:
-    """Write a checkpoint for global ``step`` atomically; keep the newest ``keep`` checkpoints."""
-    root.mkdir(parents=True, exist_ok=True)
-    for stale in root.glob(".tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = root / f".tmp-{step}-{os.getpid()}"
-    tmp.mkdir()
-    (tmp / "agent.msgpack").write_bytes(agent_bytes)
-    if online is not None:
-        atomic_savez(tmp / "online.npz", online, compressed=False)
-    atomic_write_json(tmp / "state.json", {"step": step, **state})
-    for f in tmp.iterdir():
-        with open(f, "rb") as fh:
-            os.fsync(fh.fileno())
-    final = root / f"{_PREFIX}{step:010d}"
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    for old in sorted(root.glob(f"{_PREFIX}*"))[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
-    return final
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify(path: Path) -> Checkpoint:
+    """Check every file of checkpoint ``path`` against its manifest; raises :class:`DamagedCheckpoint`."""
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+        files = dict(manifest["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise DamagedCheckpoint(f"{MANIFEST} is missing or unreadable") from None
+    for name in (AGENT_FILE, STATE_FILE):
+        if name not in files:
+            raise DamagedCheckpoint(f"{MANIFEST} does not list {name}")
+    for name, want in files.items():
+        f = path / name
+        if not f.is_file():
+            raise DamagedCheckpoint(f"{name} is missing")
+        if f.stat().st_size != want["bytes"]:
+            raise DamagedCheckpoint(f"{name} has {f.stat().st_size} bytes, the manifest says {want['bytes']}")
+        if _sha256(f) != want["sha256"]:
+            raise DamagedCheckpoint(f"{name} does not match its checksum")
+    try:
+        state = json.loads((path / STATE_FILE).read_text())
+        return Checkpoint(path, int(state["step"]), state)
+    except (ValueError, KeyError, TypeError):
+        raise DamagedCheckpoint(f"{STATE_FILE} is unreadable") from None
+
+
+class CheckpointStore:
+    """The ``checkpoints/`` directory of one run: save, list, verify, set aside, retain.
+
+    Args:
+        root: the directory.
+        keep: how many of the newest checkpoints to keep (older ones are deleted after each save, except
+            the one the run resumed from).
+    """
+
+    def __init__(self, root: Path, keep: int = 2):
+        self.root, self.keep = root, keep
+        self.protected: Path | None = None
+
+    def paths(self) -> list[Path]:
+        """Checkpoint directories, newest first."""
+        return sorted(self.root.glob(f"{PREFIX}*"), reverse=True) if self.root.is_dir() else []
+
+    def save(self, step: int, agent_bytes: bytes, state: Mapping[str, Any],
+             buffer: Mapping[str, np.ndarray] | None = None) -> Path:
+        """Write the checkpoint of global ``step`` atomically, then apply retention."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        for stale in self.root.glob(".tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = self.root / f".tmp-{step}-{os.getpid()}"
+        tmp.mkdir()
+        (tmp / AGENT_FILE).write_bytes(agent_bytes)
+        if buffer is not None:
+            atomic_savez(tmp / BUFFER_FILE, buffer, compressed=False)
+        atomic_write_json(tmp / STATE_FILE, {"step": step, **state})
+        files = {}
+        for f in sorted(tmp.iterdir()):
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+            files[f.name] = {"bytes": f.stat().st_size, "sha256": _sha256(f)}
+        atomic_write_text(tmp / MANIFEST, json.dumps({"step": step, "files": files}, indent=2) + "\n")
+        final = self.root / f"{PREFIX}{step:010d}"
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        self._retain(final)
+        return final
+
+    def _retain(self, newest: Path) -> None:
+        for old in self.paths()[self.keep:]:
+            if old not in (self.protected, newest):
+                shutil.rmtree(old, ignore_errors=True)
+
+    def set_aside(self, path: Path) -> Path:
+        """Rename a damaged checkpoint to ``damaged-step_*`` (a name no loader or retention touches)."""
+        target = path.with_name(DAMAGED_PREFIX + path.name)
+        n = 1
+        while target.exists():
+            target = path.with_name(f"{DAMAGED_PREFIX}{n}-{path.name}")
+            n += 1
+        os.replace(path, target)
+        return target
+
+    def newest_good(self, report=None) -> Checkpoint | None:
+        """The newest checkpoint that verifies; damaged newer ones are set aside and ``report(line)`` is
+        told about each (None: nothing is renamed, damaged ones are only skipped)."""
+        for path in self.paths():
+            try:
+                return verify(path)
+            except DamagedCheckpoint as e:
+                if report is not None:
+                    moved = self.set_aside(path)
+                    report(f"checkpoint {path.name} is damaged ({e}); set aside as {moved.name}")
+        return None
+
+    def at_step(self, step: int) -> Checkpoint:
+        """The checkpoint of global ``step``, verified (raises FileNotFoundError or DamagedCheckpoint)."""
+        path = self.root / f"{PREFIX}{step:010d}"
+        if not path.is_dir():
+            raise FileNotFoundError(path)
+        return verify(path)
+
+    def steps(self) -> list[int]:
+        """Global steps of the checkpoint directories present, oldest first (not verified)."""
+        out = []
+        for p in self.paths():
+            try:
+                out.append(int(p.name[len(PREFIX):]))
+            except ValueError:
+                continue
+        return sorted(out)
 
 
 def latest_checkpoint(root: Path) -> Checkpoint | None:
-    """The newest complete checkpoint under ``root``, or None."""
-    for path in sorted(root.glob(f"{_PREFIX}*"), reverse=True):
-        try:
-            state = json.loads((path / "state.json").read_text())
-        except (OSError, ValueError):
-            continue
-        if (path / "agent.msgpack").is_file():
-            return Checkpoint(path, int(state["step"]), state)
-    return None
+    """The newest checkpoint under ``root`` that verifies (damaged ones are skipped, not moved), or None."""
+    return CheckpointStore(Path(root)).newest_good()

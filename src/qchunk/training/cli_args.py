@@ -1,11 +1,13 @@
-"""The ``qchunk train`` command: :class:`TrainConfig` plus the run directory."""
+"""The ``qchunk train`` command: :class:`TrainConfig` plus the run directory, seeds and ``--dry-run``."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from qchunk.errors import require
 from qchunk.training.config import TrainConfig
 
 
@@ -14,27 +16,40 @@ class TrainArgs(TrainConfig):
     """Offline-to-online training. Fields left at None take the preset's value; agent fields override the
     agent preset for the run's domain."""
 
+    seed: int | None = None  # type: ignore[assignment]
+    """Seed of everything (network init, sampling, environments; default 0). Not together with --seeds."""
     run_dir: str | None = None
     """Run directory (default: runs/<env>/<agent>-<preset>/seed<seed>; with --seeds, RUN_DIR/seed<k>)."""
     seeds: str | None = None
     """Train several seeds in this one process, e.g. `0-7` or `0,3,5`: one environment per seed stepped
-    together, the agents' updates vmapped over seeds; each seed writes an ordinary run directory. Replaces
-    --seed."""
+    together, the agents' updates vmapped over seeds; each seed writes an ordinary run directory. Not
+    together with --seed."""
+    dry_run: bool = False
+    """Print the fully resolved run and agent config as JSON and exit; nothing is written or trained."""
 
 
 def run_train(args: TrainArgs) -> int:
-    from qchunk.training.loop import train
+    from qchunk.agents import agent_config
+    from qchunk.training.loop import train, train_seeds
+    from qchunk.training.seeds import parse_seeds
 
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    config = TrainConfig(**{k: getattr(args, k) for k in fields})
+    require(args.seeds is None or args.seed is None,
+            "--seed and --seeds conflict: give one (--seeds 0-3 trains seeds 0..3)")
+    config = TrainConfig(**{k: getattr(args, k) for k in fields if k != "seed"}, seed=args.seed or 0)
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else [config.seed]
     base = Path(args.run_dir) if args.run_dir else Path("runs") / config.env / f"{config.agent}-{config.preset}"
+    if args.dry_run:
+        cfg = config.resolved()
+        acfg = agent_config(cfg.agent, cfg.preset, cfg.task.domain.name, **cfg.agent_overrides())
+        print(json.dumps({"train": cfg.to_dict(), "agent": dataclasses.asdict(acfg), "seeds": seeds,
+                          "run_dirs": [str(base if args.run_dir and args.seeds is None else base / f"seed{s}")
+                                       for s in seeds]}, indent=2, sort_keys=True))
+        return 0
     if args.seeds is None:
         result = train(config, base if args.run_dir else base / f"seed{config.seed}")
         print("\n" + result.summary)
         return 0
-    from qchunk.training.multi_seed import parse_seeds, train_seeds
-
-    seeds = parse_seeds(args.seeds)
     results = train_seeds(config, seeds, [base / f"seed{s}" for s in seeds])
     for seed, result in zip(seeds, results, strict=True):
         print(f"\nseed {seed}: {result.summary}")

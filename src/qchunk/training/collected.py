@@ -7,15 +7,13 @@ back from the run's newest checkpoint.
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 
 import numpy as np
 
 from qchunk.data.dataset import TRANSITION_KEYS, Dataset, ReplayBuffer
-from qchunk.errors import QchunkError, require
-from qchunk.training.checkpoint import latest_checkpoint
+from qchunk.errors import require
+from qchunk.training.run_dir import RunDir
 
 
 def collected_transitions(run_dir: str | os.PathLike, env: str | None = None,
@@ -31,24 +29,23 @@ def collected_transitions(run_dir: str | os.PathLike, env: str | None = None,
         QchunkError: not a run, no online data, another task or reward, or a replay buffer smaller than the
             number of online steps (it overwrote collected transitions).
     """
-    run_dir = Path(run_dir).expanduser()
-    cfg_path = run_dir / "config.json"
-    require(cfg_path.is_file(), f"--extra-data {run_dir} is not a qchunk run directory (no config.json)")
-    try:
-        train = json.loads(cfg_path.read_text())["train"]
-    except (ValueError, KeyError):
-        raise QchunkError(f"{cfg_path} is unreadable") from None
-    require(env is None or train.get("env") == env,
-            f"--extra-data {run_dir} was collected on {train.get('env')}, not {env}")
-    require(sparse is None or train.get("sparse") == sparse,
-            f"--extra-data {run_dir} used sparse={train.get('sparse')}, this run sparse={sparse}")
-    ckpt = latest_checkpoint(run_dir / "checkpoints")
-    rows = ckpt.online() if ckpt is not None else None
-    require(bool(rows), f"--extra-data {run_dir} has no checkpoint with online data yet")
-    if "full/_meta" in rows:  # the ring filled up: the newest env_steps rows are the online ones
-        buffer = ReplayBuffer.from_state_dict({k.removeprefix("full/"): v for k, v in rows.items()})
-        collected = int(ckpt.state["counters"]["env_steps"])
-        require(collected <= buffer.size, f"the replay buffer of {run_dir} overwrote collected transitions; "
+    run = RunDir(run_dir)
+    require(run.holds_run(), f"--extra-data {run.path} is not a qchunk run directory (no config.json)")
+    train = run.read().train
+    require(env is None or train.env == env, f"--extra-data {run.path} was collected on {train.env}, not {env}")
+    require(sparse is None or train.sparse == sparse,
+            f"--extra-data {run.path} used sparse={train.sparse}, this run sparse={sparse}")
+    ckpt = run.checkpoints.newest_good()
+    state = ckpt.buffer() if ckpt is not None else None
+    require(state is not None, f"--extra-data {run.path} has no checkpoint with online data yet")
+    meta = [int(x) for x in state["_meta"]]
+    collected = int(ckpt.state["counters"]["env_steps"])
+    skip = meta[3] if len(meta) > 3 else 0
+    if skip:  # the offline prefix was left out: the stored rows are exactly the online ones
+        rows = {k: state[k] for k in TRANSITION_KEYS}
+    else:  # the newest env_steps rows are the online ones
+        buffer = ReplayBuffer.from_state_dict(state)
+        require(collected <= buffer.size, f"the replay buffer of {run.path} overwrote collected transitions; "
                                           "collect with a --buffer-size of at least --online-steps")
         rows = {k: v[buffer.size - collected:] for k, v in buffer.arrays().items()}
     out = {k: np.asarray(rows[k], np.float32) for k in TRANSITION_KEYS}

@@ -31,7 +31,7 @@ RUN_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 #: Agent fields that are not run settings: they record how the config was resolved, or have their own flag.
-_NOT_OVERRIDABLE = {"agent", "preset", "domain", "utd_ratio"}
+_NOT_OVERRIDABLE = {"agent", "preset", "domain"}
 
 
 def field_docs(cls: type) -> dict[str, str]:
@@ -98,8 +98,15 @@ class TrainConfig:
     episode_length: int | None = None
     """Time limit of online and evaluation episodes (default: the task's: 500 puzzle-3x3 and cube-double,
     750 scene, 1000 cube-triple and cube-quadruple)."""
+    batch_size: int = 256
+    """Chunks per gradient step (the paper: 256)."""
     utd: int = 1
-    """Gradient updates per environment step online (update-to-data ratio)."""
+    """Gradient updates per environment step online (update-to-data ratio; the paper: 1, 5 in one
+    ablation). U > 1 runs the U updates in one ``lax.scan``."""
+    offline_ratio: float | None = None
+    """Fraction of offline chunks in every online batch, the rest from online data only. Unset: each
+    family's paper behaviour (the QC family samples its buffer, which starts as the offline set, uniformly;
+    the RLPD family mixes 0.5). A number for a flow agent keeps its online buffer to online data."""
     start_training: int = 5000
     """Online environment steps before online updates begin."""
     seed: int = 0
@@ -140,16 +147,19 @@ class TrainConfig:
     """Agent fields to override."""
 
     def agent_overrides(self) -> dict[str, Any]:
-        """The agent fields set on the command line (non-None overrides) plus the UTD ratio."""
-        out = {k: v for k, v in dataclasses.asdict(self.overrides).items() if v is not None}
-        out["utd_ratio"] = self.utd
-        return out
+        """The agent fields set on the command line (non-None overrides)."""
+        return {k: v for k, v in dataclasses.asdict(self.overrides).items() if v is not None}
+
+    @property
+    def task(self):
+        """The task :attr:`env` names (a :class:`qchunk.tasks.Task`; raises QchunkError for unknown names)."""
+        from qchunk.tasks import get_task
+
+        return get_task(self.env)
 
     def resolved(self) -> TrainConfig:
         """A copy with every preset-dependent ``None`` filled in, validated (raises QchunkError)."""
-        from qchunk.envs.registry import parse_task
-
-        spec = parse_task(self.env)
+        spec = self.task
         require(spec.singletask, f"--env needs a single-task name such as {spec.domain.name}-play-singletask-task2-v0")
         from qchunk.agents import AGENT_NAMES, SAC_AGENT_NAMES
 
@@ -173,6 +183,9 @@ class TrainConfig:
         require(cfg.episode_length is None or cfg.episode_length >= 1, "--episode-length must be >= 1")
         require(cfg.eval_workers is None or cfg.eval_workers >= 1, "--eval-workers must be >= 1")
         require(cfg.eval_envs >= 1, f"--eval-envs must be >= 1, got {cfg.eval_envs}")
+        require(cfg.batch_size >= 1, f"--batch-size must be >= 1, got {cfg.batch_size}")
+        require(cfg.offline_ratio is None or 0.0 <= cfg.offline_ratio < 1.0,
+                f"--offline-ratio must be in [0, 1) (the rest of each batch is online data), got {cfg.offline_ratio}")
         require(cfg.offline_steps + cfg.online_steps > 0, "nothing to do: --offline-steps and --online-steps are 0")
         require(not online_only or cfg.offline_steps == 0,
                 f"{cfg.agent} trains online from scratch with the offline data mixed into every batch; "

@@ -1,0 +1,68 @@
+"""``RunState``: what a run must remember to continue exactly (checkpointed as ``state.json``).
+
+Counters, the sampler's numpy generator, the evaluation and train.csv rows, timing, and the exploration
+statistics' window. The JAX keys of acting and evaluation are not state: they are folded from the seed
+and a counter.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from qchunk.analysis import CoherenceTracker
+
+COUNTERS = ("grad_steps", "offline_steps", "env_steps", "episodes", "eval_rounds", "shard")
+
+
+@dataclass
+class RunState:
+    """The mutable state of one seed's run."""
+
+    seed: int
+    rng: np.random.Generator
+    """Draws every batch of the chunk sampler."""
+    counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
+    evals: list[dict[str, Any]] = field(default_factory=list)
+    """Rows of eval.csv so far."""
+    train_rows: list[dict[str, Any]] = field(default_factory=list)
+    """Rows of train.csv so far."""
+    throughput: dict[str, float] = field(default_factory=dict)
+    online_started: bool = False
+    tracker: CoherenceTracker = field(default_factory=lambda: CoherenceTracker(every=5))
+    elapsed_before: float = 0.0
+    """Seconds spent by earlier processes of this run (resumes add up)."""
+    started_at: float = field(default_factory=time.perf_counter)
+
+    @classmethod
+    def new(cls, seed: int) -> RunState:
+        return cls(seed, np.random.default_rng(np.random.SeedSequence([seed, 0xDA7A])))
+
+    @property
+    def step(self) -> int:
+        """Global step: offline gradient steps, then offline_steps + online environment steps."""
+        return self.counters["offline_steps"] + self.counters["env_steps"]
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self.started_at
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"counters": dict(self.counters), "rng": self.rng.bit_generator.state, "evals": self.evals,
+                "train_rows": self.train_rows, "throughput": self.throughput,
+                "online_started": self.online_started, "coherence": self.tracker.state_dict(),
+                "elapsed_s": self.elapsed()}
+
+    def load(self, d: dict[str, Any]) -> None:
+        """Restore from :meth:`to_dict`'s output (the clock restarts now)."""
+        self.counters.update(d["counters"])
+        self.rng.bit_generator.state = d["rng"]
+        self.evals = list(d["evals"])
+        self.train_rows = list(d["train_rows"])
+        self.throughput = dict(d["throughput"])
+        self.online_started = bool(d["online_started"])
+        self.tracker.load_state_dict(d["coherence"])
+        self.elapsed_before = float(d["elapsed_s"])
+        self.started_at = time.perf_counter()
