@@ -19,8 +19,8 @@ def tiny_run(tiny_ogbench_dir, tmp_path_factory):
     train(TrainConfig(agent="qc-fql", env=TINY_TASK, preset="quick", dataset_dir=str(tiny_ogbench_dir),
                       offline_steps=20, online_steps=0, eval_every=20, eval_episodes=1, episode_length=12,
                       log_every=10, checkpoint_every=10, eval_workers=1, progress=False, tensorboard=False,
-                      overrides=AgentOverrides(actor_hidden_dims=(32, 32), critic_hidden_dims=(32, 32),
-                                               batch_size=32)), run)
+                      overrides=AgentOverrides(actor_hidden_dims=(32, 32), critic_hidden_dims=(32, 32)),
+                      batch_size=32), run)
     return run
 
 

@@ -357,8 +357,8 @@ def test_short_training_run_writes_an_eval_row(lift_dir, tmp_path):
     cfg = TrainConfig(agent="qc", env=LIFT, preset="quick", dataset_dir=str(lift_dir), offline_steps=20,
                       online_steps=25, eval_every=20, eval_episodes=1, episode_length=15, start_training=10,
                       log_every=10, checkpoint_every=20, eval_workers=1, progress=False,
-                      overrides=AgentOverrides(actor_hidden_dims=(32, 32), critic_hidden_dims=(32, 32),
-                                               batch_size=16))
+                      overrides=AgentOverrides(actor_hidden_dims=(32, 32), critic_hidden_dims=(32, 32)),
+                      batch_size=16)
     result = train(cfg, tmp_path / "run")
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["train"]["sparse"] is False and config["agent"]["num_samples"] == 16  # robomimic preset

@@ -73,13 +73,15 @@ def vmapped_update(agents: Any, batches: dict[str, jax.Array]) -> tuple[Any, dic
 def stacked_inputs(settings: SeedsSettings, num_seeds: int) -> tuple[Any, dict[str, jax.Array]]:
     """S agents with seeds ``seed + k`` and S synthetic batches (batch seed ``seed + k``), stacked."""
     from qchunk.agents import make_agent
-    from qchunk.bench.update import synthetic_batch
+    from qchunk.bench.update import DEFAULT_BATCH_SIZE, synthetic_batch
 
     s = settings
+    overrides = dict(s.agent_overrides)
+    batch_size = int(overrides.pop("batch_size", DEFAULT_BATCH_SIZE))
     agents = [make_agent(s.agent, s.observation_dim, s.action_dim, s.preset, s.domain, seed=s.seed + k,
-                         **s.agent_overrides) for k in range(num_seeds)]
+                         **overrides) for k in range(num_seeds)]
     cfg = agents[0].config
-    batches = [synthetic_batch(cfg.batch_size, cfg.horizon, s.observation_dim, s.action_dim, cfg.discount,
+    batches = [synthetic_batch(batch_size, cfg.horizon, s.observation_dim, s.action_dim, cfg.discount,
                                seed=s.seed + k) for k in range(num_seeds)]
     stacked_batch = {key: jnp.stack([jnp.asarray(b[key]) for b in batches]) for key in batches[0]}
     return stack_agents(agents), stacked_batch
@@ -110,8 +112,11 @@ def run_seeds(settings: SeedsSettings) -> dict[str, Any]:
     for row in rows:
         row["ratio_to_1"] = None if base is None else row["updates_per_s"] / base
     from qchunk.agents import agent_config
+    from qchunk.bench.update import DEFAULT_BATCH_SIZE
 
-    cfg = agent_config(settings.agent, settings.preset, settings.domain, **settings.agent_overrides)
-    return {"agent": settings.agent, "preset": settings.preset, "domain": cfg.domain, "batch_size": cfg.batch_size,
+    overrides = dict(settings.agent_overrides)
+    batch_size = int(overrides.pop("batch_size", DEFAULT_BATCH_SIZE))
+    cfg = agent_config(settings.agent, settings.preset, settings.domain, **overrides)
+    return {"agent": settings.agent, "preset": settings.preset, "domain": cfg.domain, "batch_size": batch_size,
             "horizon": cfg.horizon, "steps": settings.steps, "rows": rows,
             "note": "ratio_to_1 compares S seeds in one vmapped update with S=1 (S = perfect scaling)"}

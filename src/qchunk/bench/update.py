@@ -115,17 +115,23 @@ def _environment() -> dict[str, Any]:
     return environment()
 
 
+DEFAULT_BATCH_SIZE = 256
+"""The paper's batch size (``TrainConfig.batch_size``'s default)."""
+
+
 def bench_agent(name: str, preset: str, domain: str = "cube-double", *, steps: int = 20, act_repeats: int = 20,
                 scan: bool = True, seed: int = 0, observation_dim: int = 37, action_dim: int = 5,
                 **overrides: Any) -> dict[str, Any]:
     """Time ``update`` (and ``update_many`` if ``scan``) and ``sample_actions`` of one agent on a synthetic
-    batch; ``overrides`` are agent fields (``batch_size``, ``horizon``, ``num_samples``, ...). Returns the
+    batch of ``batch_size`` (a run setting, default 256; may come in ``overrides``); ``overrides`` are agent
+    fields (``horizon``, ``num_samples``, ...). Returns the
     measurements and the settings, without the machine description (see the module docstring)."""
     if steps < 1 or act_repeats < 1:
         raise QchunkError(f"steps and act_repeats must be >= 1, got {steps} and {act_repeats}")
+    batch_size = int(overrides.pop("batch_size", DEFAULT_BATCH_SIZE))
     config = agent_config(name, preset, domain, **overrides)
     agent = make_agent(name, observation_dim, action_dim, preset, domain, seed=seed, **overrides)
-    batch_np = synthetic_batch(config.batch_size, config.horizon, observation_dim, action_dim, config.discount,
+    batch_np = synthetic_batch(batch_size, config.horizon, observation_dim, action_dim, config.discount,
                                seed=seed)
     batch = {k: jnp.asarray(v) for k, v in batch_np.items()}
 
@@ -179,7 +185,7 @@ def bench_agent(name: str, preset: str, domain: str = "cube-double", *, steps: i
         "act_ms": 1e3 * statistics.median(act_times),
         "params": agent.num_params,
         "steps": steps,
-        "batch_size": config.batch_size,
+        "batch_size": batch_size,
         "horizon": config.horizon,
         "action_horizon": config.action_horizon,
         "num_samples": config.num_samples if policy == "best_of_n" else None,

@@ -25,7 +25,6 @@ import contextlib
 import csv
 import ctypes.util
 import io
-import json
 import os
 import re
 import sys
@@ -86,88 +85,6 @@ class EpisodeRecord:
     success: bool
     episode_return: float
     length: int
-
-
-# ----------------------------------------------------------------------------- run directory and agent
-def _read_config(run_dir: Path) -> dict[str, Any]:
-    require(run_dir.is_dir(), f"run dir {run_dir} does not exist")
-    path = run_dir / "config.json"
-    require(path.is_file(), f"{run_dir} is not a qchunk run directory (no config.json)")
-    try:
-        config = json.loads(path.read_text())
-    except (OSError, ValueError):
-        raise QchunkError(f"{path} is unreadable; is {run_dir} a qchunk run directory?") from None
-    ok = isinstance(config, dict) and isinstance(config.get("train"), dict) and isinstance(config.get("agent"), dict)
-    require(ok, f"{path} does not describe a qchunk run (no 'train' and 'agent' sections)")
-    return config
-
-
-def find_checkpoint(run_dir: Path, step: int | None):
-    """The checkpoint of global ``step`` in ``run_dir`` (None: the newest). Raises QchunkError if absent."""
-    from qchunk.training.checkpoint import Checkpoint, latest_checkpoint
-
-    root = run_dir / "checkpoints"
-    available = sorted(int(m[1]) for p in root.glob("step_*") if (m := re.fullmatch(r"step_(\d+)", p.name)))
-    have = f"available: {', '.join(map(str, available))}" if available else "it has none"
-    if step is None:
-        ckpt = latest_checkpoint(root)
-        require(ckpt is not None, f"{run_dir} has no complete checkpoint yet")
-        return ckpt
-    require(step >= 0, f"--checkpoint must be >= 0, got {step}")
-    path = root / f"step_{step:010d}"
-    require((path / "agent.msgpack").is_file() and (path / "state.json").is_file(),
-            f"{run_dir} has no checkpoint at step {step} ({have})")
-    try:
-        state = json.loads((path / "state.json").read_text())
-    except (OSError, ValueError):
-        raise QchunkError(f"{path}/state.json is unreadable") from None
-    return Checkpoint(path, int(state.get("step", step)), state)
-
-
-def load_agent(config: dict[str, Any], agent_bytes: bytes, observation_dim: int, action_dim: int, where: str):
-    """Rebuild the run's agent from ``config`` (config.json) and load the checkpoint's parameters into it."""
-    import jax
-    from flax import serialization
-
-    from qchunk.agents import make_agent
-    from qchunk.training.config import config_from_dict
-
-    train = config_from_dict(config["train"])
-    spec = dict(config["agent"])
-    name, preset, domain = spec.pop("agent", train.agent), spec.pop("preset", train.preset), spec.pop("domain", None)
-    fields = {k: (tuple(v) if isinstance(v, list) else v) for k, v in spec.items()}
-
-    def exact():  # exactly the config the run trained with
-        return make_agent(name, observation_dim, action_dim, preset=preset, domain=domain, seed=train.seed, **fields)
-
-    def as_trained():  # resolved again as the trainer did (for a field the agent no longer takes)
-        return make_agent(train.agent, observation_dim, action_dim, preset=train.preset, domain=domain,
-                          seed=train.seed, **train.agent_overrides())
-
-    template = None
-    for build in (exact, as_trained):
-        try:
-            # only the structure and shapes matter: tracing skips initialising (and compiling) the networks
-            template = jax.eval_shape(build)
-        except QchunkError:
-            continue
-        except Exception:  # an agent whose construction cannot be traced: build it for real
-            try:
-                template = build()
-            except QchunkError:
-                continue
-        break
-    if template is None:
-        template = as_trained()  # raises the QchunkError that explains the problem
-    try:
-        agent = serialization.from_bytes(template, agent_bytes)
-    except (ValueError, KeyError, TypeError) as e:
-        raise QchunkError(f"{where} does not match the agent described by config.json ({e})") from None
-    want = [np.shape(x) for x in jax.tree_util.tree_leaves(template)]
-    got = [np.shape(x) for x in jax.tree_util.tree_leaves(agent)]
-    require(want == got, f"{where} does not match the agent described by config.json (parameter shapes differ; "
-                         f"observation or action size {observation_dim}/{action_dim}?)")
-    return agent
 
 
 # ----------------------------------------------------------------------------- rendering and videos
@@ -339,14 +256,19 @@ def evaluate_checkpoint(args: EvalArgs) -> dict[str, Any]:
     Raises:
         QchunkError: a missing or foreign run directory or checkpoint, a bad option, or no offscreen renderer.
     """
-    run_dir = Path(args.run_dir).expanduser()
-    config = _read_config(run_dir)
+    from qchunk.training.run_dir import RunDir
+
+    run = RunDir(args.run_dir)
+    run_dir = run.path
+    require(run_dir.is_dir(), f"run dir {run_dir} does not exist")
+    train = run.read().train
+    require(args.checkpoint is None or args.checkpoint >= 0, f"--checkpoint must be >= 0, got {args.checkpoint}")
     require(args.episodes >= 1, f"--episodes must be >= 1, got {args.episodes}")
     require(args.episode_length is None or args.episode_length >= 1, "--episode-length must be >= 1")
     require(args.workers is None or args.workers >= 1, "--workers must be >= 1")
     require(min(args.size) >= 16, f"--size must be at least 16 16 pixels, got {args.size[0]} {args.size[1]}")
     require(args.fps is None or args.fps >= 1, "--fps must be >= 1")
-    ckpt = find_checkpoint(run_dir, args.checkpoint)
+    agent, ckpt = run.load_agent(args.checkpoint)  # verified against its manifest; exact agent config
     out = Path(args.out).expanduser() if args.out else run_dir / "eval" / ckpt.path.name
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -361,9 +283,7 @@ def evaluate_checkpoint(args: EvalArgs) -> dict[str, Any]:
 
     from qchunk.envs import make_env
     from qchunk.evaluation import EnvPool, run_episodes
-    from qchunk.training.config import config_from_dict
 
-    train = config_from_dict(config["train"])
     episode_length = args.episode_length or train.episode_length
     n = args.episodes
     sparse = bool(train.sparse)
@@ -382,7 +302,9 @@ def evaluate_checkpoint(args: EvalArgs) -> dict[str, Any]:
         inner = EnvPool(train.env, sparse, n, workers, episode_length, dataset_dir=train.dataset_dir)
     videos = None
     try:
-        agent = load_agent(config, ckpt.agent_bytes(), obs_dim, act_dim, f"{ckpt.path}/agent.msgpack")
+        require((obs_dim, act_dim) == (agent.observation_dim, agent.action_dim),
+                f"{ckpt.path} holds an agent for observations/actions of size {agent.observation_dim}/"
+                f"{agent.action_dim}, the environment has {obs_dim}/{act_dim}")
         key = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(train.seed), 0x2E7A1), args.seed)
 
         def policy(obs: np.ndarray) -> np.ndarray:
@@ -418,7 +340,7 @@ def evaluate_checkpoint(args: EvalArgs) -> dict[str, Any]:
             stale.unlink()
     summary = {
         "run_dir": str(run_dir), "checkpoint_step": ckpt.step, "checkpoint": str(ckpt.path),
-        "agent": config["agent"].get("agent", train.agent), "env": train.env, "sparse": sparse,
+        "agent": agent.config.agent, "env": train.env, "sparse": sparse,
         "episodes": n, "episode_length_limit": episode_length, "seed": args.seed,
         "success": result.success, "return": result.episode_return, "episode_length": result.episode_length,
         "policy_queries": result.policy_queries, "seconds": round(seconds, 3),
