@@ -34,6 +34,11 @@ class EvalResult:
     """Batched policy calls (each plans one chunk for every env that needs one)."""
     seconds: float
 
+    def row(self) -> dict[str, float]:
+        """The columns of an ``eval.csv`` row."""
+        return {"success": self.success, "return": self.episode_return, "episode_length": self.episode_length,
+                "eval_seconds": round(self.seconds, 3)}
+
 
 def evaluation_seeds(seed: int, round_index: int, episodes: int) -> list[int]:
     """Per-episode reset seeds of evaluation round ``round_index``: fixed, distinct from training's."""

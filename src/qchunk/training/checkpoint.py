@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from qchunk.errors import QchunkError
 from qchunk.fileio import atomic_savez, atomic_write_json, atomic_write_text
 
 PREFIX = "step_"
@@ -47,6 +48,16 @@ class Checkpoint:
 
     def agent_bytes(self) -> bytes:
         return (self.path / AGENT_FILE).read_bytes()
+
+    def agent(self, template):
+        """The stored agent, read into ``template`` (an agent of the same config); raises QchunkError when
+        the parameters do not fit it."""
+        from flax import serialization
+
+        try:
+            return serialization.from_bytes(template, self.agent_bytes())
+        except (ValueError, KeyError, TypeError) as e:
+            raise QchunkError(f"{self.path} does not fit the agent of this run's config ({e})") from None
 
     def buffer(self) -> dict[str, np.ndarray] | None:
         """The replay buffer's arrays (``ReplayBuffer.state_dict``), or None before the online phase."""

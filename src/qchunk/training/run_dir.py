@@ -141,8 +141,6 @@ class RunDir:
         Raises:
             QchunkError: no such checkpoint, a damaged one, or parameters that do not fit the stored config.
         """
-        from flax import serialization
-
         from qchunk.agents import agent_config_from_dict, create_agent
 
         record = self.read()
@@ -161,11 +159,7 @@ class RunDir:
                 f"{self.path / CONFIG_FILE} has no agent dimensions (written by an older qchunk)")
         template = create_agent(agent_config_from_dict(record.agent), record.spaces["observation_dim"],
                                 record.spaces["action_dim"])
-        try:
-            agent = serialization.from_bytes(template, ckpt.agent_bytes())
-        except (ValueError, KeyError, TypeError) as e:
-            raise QchunkError(f"{ckpt.path} does not match the agent in {CONFIG_FILE} ({e})") from None
-        return agent, ckpt
+        return ckpt.agent(template), ckpt
 
     # ------------------------------------------------------------------ writing
     def claim(self, cfg: TrainConfig, say: Callable[[str], None] = _say) -> Checkpoint | None:
@@ -210,6 +204,16 @@ class RunDir:
                 "train": cfg.to_dict(), "agent": dataclasses.asdict(agent_config),
                 "spaces": {"observation_dim": int(observation_dim), "action_dim": int(action_dim)},
                 "versions": versions()})
+
+    def open_logger(self, cfg: TrainConfig, evals: list, train_rows: list, ckpt: Checkpoint | None):
+        """The :class:`~qchunk.logging.RunLogger` of a run of ``cfg`` here: a resumed run (``ckpt``) gets
+        its CSVs rewritten with exactly the rows up to the checkpoint (``evals``, ``train_rows``)."""
+        from qchunk.logging import RunLogger
+
+        return RunLogger(self.path / EVAL_CSV, self.path / TRAIN_CSV, self.tb_dir if cfg.tensorboard else None,
+                         rows={"eval": evals, "train": train_rows} if ckpt is not None else None,
+                         resume_step=ckpt.step if ckpt is not None else None, wandb=cfg.wandb,
+                         wandb_kwargs={"project": "qchunk", "config": cfg.to_dict(), "name": self.path.name})
 
     def write_result(self, result: Any) -> None:
         """Write ``result.json``, last: its presence means the run finished (sweeps skip such runs)."""

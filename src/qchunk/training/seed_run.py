@@ -17,16 +17,15 @@ import jax
 import numpy as np
 from flax import serialization
 
-from qchunk.analysis import TrajectoryLog
 from qchunk.errors import QchunkError
-from qchunk.logging import RunLogger
 from qchunk.training.checkpoint import Checkpoint
-from qchunk.training.collector import Collector, StepStats
+from qchunk.training.collector import Collector
 from qchunk.training.config import TrainConfig
-from qchunk.training.run_dir import EVAL_CSV, ONLINE_STATES_FILE, TRAIN_CSV, RunDir
+from qchunk.training.exploration import Exploration
+from qchunk.training.run_dir import ONLINE_STATES_FILE, RunDir
 from qchunk.training.seeds import Request
 from qchunk.training.sources import BatchSource
-from qchunk.training.state import RunState
+from qchunk.training.state import PhaseClock, RunState
 
 
 class NonFiniteLoss(QchunkError):
@@ -55,17 +54,17 @@ def eval_policy(agent, key):
     return policy
 
 
-class SeedRun:
-    """The pieces of one seed's run: state, batch source, collector, logger, checkpoints, evaluation.
+def warmup_action(seed: int, env_step: int, action_dim: int) -> np.ndarray:
+    """The RLPD family's warm-up: a uniform random action ``(1, A)`` (one per step) before any update,
+    drawn from the seed and the step so a resumed run repeats it."""
+    rng = np.random.default_rng([seed, 0x5A4D, env_step])
+    return rng.uniform(-1.0, 1.0, (1, action_dim)).astype(np.float32)
 
-    Args:
-        cfg: the resolved run config (its ``seed`` is this run's).
-        run_dir: where it writes.
-        source: its batch source.
-        agent_config: the agent's resolved config.
-        make_env: ``make_env() -> env`` for the online environment (with exploration probes).
-        evaluate: ``evaluate(policy, round_index, seed) -> EvalResult`` (the shared evaluation pool).
-    """
+
+class SeedRun:
+    """One seed's run of the resolved config ``cfg`` into ``run_dir``: its state, batch ``source``,
+    collector (its env from ``make_env()``), logger, checkpoints, and evaluation through
+    ``evaluate(policy, round_index, seed) -> EvalResult`` (the shared pool)."""
 
     def __init__(self, cfg: TrainConfig, run_dir: RunDir, source: BatchSource, agent_config, make_env, evaluate):
         self.cfg, self.dir, self.source, self.acfg = cfg, run_dir, source, agent_config
@@ -73,36 +72,29 @@ class SeedRun:
         self.state = RunState.new(cfg.seed)
         self.act_key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 0xAC7)
         self.eval_key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 0xE7A1)
-        self.trajectory = TrajectoryLog() if cfg.save_online_states else None
+        self.exploration = Exploration(self.state.tracker,
+                                       run_dir.file(ONLINE_STATES_FILE) if cfg.save_online_states else None)
         self.collector: Collector | None = None
         self.agent_of = None  # set by the loop: () -> this seed's current agent
         self.last_info: Any = {}
         self.last_ckpt: int | None = None
         self.stopped = False
-        self._checkpoint_due = False
-        self._phase_clock: tuple[int, float, str] | None = None
+        self._checkpoint_due = self._warned = False
+        self.clock = PhaseClock()
 
-    # ---------------------------------------------------------------- start and stop
     @property
     def step(self) -> int:
         return self.state.step
 
     @property
     def done(self) -> bool:
-        c = self.state.counters
-        return c["offline_steps"] >= self.cfg.offline_steps and c["env_steps"] >= self.cfg.online_steps
+        return self.state.reached(self.cfg.offline_steps, self.cfg.online_steps)
 
     def begin(self, agent, ckpt: Checkpoint | None):
         """Restore ``ckpt`` (if any) into the state and ``agent``; open the logger; return the agent."""
         if ckpt is not None:
             agent = self._restore(agent, ckpt)
-        st = self.state
-        cfg = self.cfg
-        self.logger = RunLogger(self.dir.file(EVAL_CSV), self.dir.file(TRAIN_CSV),
-                                self.dir.tb_dir if cfg.tensorboard else None,
-                                rows={"eval": st.evals, "train": st.train_rows} if ckpt else None,
-                                resume_step=ckpt.step if ckpt else None, wandb=cfg.wandb,
-                                wandb_kwargs={"project": "qchunk", "config": cfg.to_dict(), "name": self.dir.path.name})
+        self.logger = self.dir.open_logger(self.cfg, self.state.evals, self.state.train_rows, ckpt)
         self._window = {"step": self.step, "time": time.perf_counter()}
         return agent
 
@@ -112,14 +104,9 @@ class SeedRun:
             raise QchunkError(f"the offline dataset changed since {ckpt.path} was written; resume with the same "
                               "data or start a new --run-dir")
         self.state.load(st)
-        try:
-            agent = serialization.from_bytes(agent, ckpt.agent_bytes())
-        except (ValueError, KeyError, TypeError) as e:
-            raise QchunkError(f"{ckpt.path} does not fit this run's agent ({e}); start a new --run-dir") from None
+        agent = ckpt.agent(agent)
         self.source.seek_shard(self.state.counters["shard"])
-        states = self.dir.file(ONLINE_STATES_FILE)
-        if self.trajectory is not None and states.is_file():  # rows after the checkpoint are logged again
-            self.trajectory = TrajectoryLog.load(states, before_step=self.state.counters["env_steps"])
+        self.exploration.restore(self.state.counters["env_steps"])
         if self.state.online_started:
             self.source.restore_buffer(ckpt.buffer())
         self.last_ckpt = ckpt.step
@@ -131,7 +118,6 @@ class SeedRun:
         if self.collector is not None:
             self.collector.close()
 
-    # ---------------------------------------------------------------- one step
     def prepare(self) -> Request | None:
         """The work of one step before its gradient update; returns the update request (None: no update)."""
         c = self.state.counters
@@ -142,7 +128,7 @@ class SeedRun:
             self._start_online()
         self._enter("online", c["env_steps"])
         stats = self.collector.step(self._act)
-        self._observe(stats)
+        self.exploration.observe(c["env_steps"], c["episodes"], stats)
         c["env_steps"] += 1
         self._last_step = stats
         if c["env_steps"] < self.cfg.start_training:
@@ -159,13 +145,10 @@ class SeedRun:
         if self.phase == "offline":
             c["offline_steps"] += 1
             s, last = c["offline_steps"], cfg.offline_steps
-            if self.source.sharded is not None and s % cfg.shard_swap_every == 0 and s < last:
-                c["shard"] = self.source.swap_shard()
         else:
             s, last = c["env_steps"], cfg.online_steps
-            if (self.source.sharded is not None and self.source.offline_ratio is not None
-                    and s % cfg.shard_swap_every == 0 and s < last):
-                c["shard"] = self.source.swap_shard()  # the RLPD family's offline half follows the shards
+        if s % cfg.shard_swap_every == 0 and s < last:
+            c["shard"] = self.source.swap_shard(online=self.phase == "online")
         if s % cfg.log_every == 0:
             self.log_train()
         if s % cfg.eval_every == 0 or s == last:
@@ -203,7 +186,7 @@ class SeedRun:
                     self.collector.cut()
                     self.state.counters["episodes"] += 1
                 self._stop_now(stop)
-            elif stop.count == 1 and not getattr(self, "_warned", False):
+            elif not self._warned:
                 print(f"\n{stop.signal}: finishing the current episode, then saving a checkpoint "
                       "(send it again to stop now)", file=sys.stderr)
                 self._warned = True
@@ -213,16 +196,13 @@ class SeedRun:
             self.save()
         self.stopped = True
 
-    # ---------------------------------------------------------------- pieces
     def _enter(self, phase: str, counter: int) -> None:
         self.phase = phase
-        if self._phase_clock is None or self._phase_clock[2] != phase:
-            self._phase_clock = (counter, time.perf_counter(), phase)
+        self.clock.enter(phase, counter)
 
     def _leave(self, key: str, counter: int) -> None:
         jax.block_until_ready(self.agent_of())
-        start, t0, _ = self._phase_clock
-        self.state.throughput[key] = (counter - start) / max(time.perf_counter() - t0, 1e-9)
+        self.state.throughput[key] = self.clock.rate(counter)
 
     def _start_online(self) -> None:
         c = self.state.counters
@@ -237,18 +217,9 @@ class SeedRun:
     def _act(self, obs: np.ndarray) -> np.ndarray:
         c = self.state.counters
         if not self.acfg.pretrains_offline and c["env_steps"] < self.cfg.start_training:
-            # the RLPD family's warm-up: uniform random actions, one per step, before any update
-            rng = np.random.default_rng([self.cfg.seed, 0x5A4D, c["env_steps"]])
-            return rng.uniform(-1.0, 1.0, (1, self.source.dataset.action_dim)).astype(np.float32)
+            return warmup_action(self.cfg.seed, c["env_steps"], self.source.dataset.action_dim)
         key = jax.random.fold_in(self.act_key, c["env_steps"])
         return np.asarray(self.agent_of().sample_actions(obs, key))
-
-    def _observe(self, stats: StepStats) -> None:
-        """Exploration statistics of the state this step acted on (end effector, gripper contact)."""
-        c = self.state.counters
-        self.state.tracker.observe(c["env_steps"], stats.ee_pos, stats.episode_start, stats.gripper_contact)
-        if self.trajectory is not None and stats.ee_pos is not None:
-            self.trajectory.append(c["env_steps"], stats.ee_pos, c["episodes"], stats.gripper_contact)
 
     def _info_floats(self) -> dict[str, float]:
         return finite_metrics(self.last_info, self.step, self.last_ckpt)
@@ -274,8 +245,7 @@ class SeedRun:
         res = self._evaluate(eval_policy(self.agent_of(), key), c["eval_rounds"], self.cfg.seed)
         c["eval_rounds"] += 1
         row = {"step": self.step, "phase": self.phase, "offline_steps": c["offline_steps"],
-               "env_steps": c["env_steps"], "success": res.success, "return": res.episode_return,
-               "episode_length": res.episode_length, "eval_seconds": round(res.seconds, 3)}
+               "env_steps": c["env_steps"], **res.row()}
         self.logger.log_eval(row)
         self.state.evals.append(row)
         return row
@@ -286,8 +256,7 @@ class SeedRun:
             self._info_floats()
         self.logger.flush()
         state = {**self.state.to_dict(), "dataset": self.source.fingerprint()}
-        if self.trajectory is not None:
-            self.trajectory.save(self.dir.file(ONLINE_STATES_FILE))
+        self.exploration.save()
         self.dir.checkpoints.save(self.step, serialization.to_bytes(self.agent_of()), state,
                                   self.source.buffer_state())
         self.last_ckpt = self.step

@@ -94,9 +94,10 @@ class BatchSource:
     def shard(self) -> int:
         return 0 if self.sharded is None else self.sharded.index
 
-    def swap_shard(self) -> int:
-        """Load the next shard (a no-op without shards); returns the shard index."""
-        if self.sharded is not None:
+    def swap_shard(self, online: bool) -> int:
+        """Load the next shard (a no-op without shards, and online when the buffer started from the offline
+        set: only a separate offline half follows the shards, as the RLPD family's); returns its index."""
+        if self.sharded is not None and not (online and self.offline_ratio is None):
             self.dataset = self.sharded.next_shard()
         return self.shard()
 

@@ -46,6 +46,10 @@ class RunState:
         """Global step: offline gradient steps, then offline_steps + online environment steps."""
         return self.counters["offline_steps"] + self.counters["env_steps"]
 
+    def reached(self, offline_steps: int, online_steps: int) -> bool:
+        """Both phases are complete."""
+        return self.counters["offline_steps"] >= offline_steps and self.counters["env_steps"] >= online_steps
+
     def elapsed(self) -> float:
         return self.elapsed_before + time.perf_counter() - self.started_at
 
@@ -66,3 +70,18 @@ class RunState:
         self.tracker.load_state_dict(d["coherence"])
         self.elapsed_before = float(d["elapsed_s"])
         self.started_at = time.perf_counter()
+
+
+class PhaseClock:
+    """Throughput of the phase that runs in this process (offline updates or online env steps per second)."""
+
+    def __init__(self) -> None:
+        self.phase: str | None = None
+
+    def enter(self, phase: str, counter: int) -> None:
+        """Called every step with the phase's counter; starts the clock when the phase changes."""
+        if phase != self.phase:
+            self.phase, self._start, self._t0 = phase, counter, time.perf_counter()
+
+    def rate(self, counter: int) -> float:
+        return (counter - self._start) / max(time.perf_counter() - self._t0, 1e-9)
