@@ -145,3 +145,44 @@ def test_euler_through_flow_module_with_constant_output():
 def test_euler_rejects_zero_steps():
     with pytest.raises(ValueError):
         euler_integrate(lambda x, u: x, jnp.zeros(2), 0)
+
+
+def test_mlp_norm_before_activation_is_activation_of_layernorm_of_dense():
+    import flax.linen as nn
+
+    rng = np.random.default_rng(5)
+    obs = rng.standard_normal((4, 3)).astype(np.float32)
+    act = rng.standard_normal((4, 2)).astype(np.float32)
+    mlp = MLP((16, 16, 1), activation=nn.relu, layer_norm=True, norm_before_activation=True)
+    params = mlp.init(jax.random.PRNGKey(0), obs, act)["params"]
+    params = jax.tree_util.tree_map(lambda x: x + 0.2 * jnp.asarray(rng.standard_normal(x.shape), x.dtype), params)
+    x = np.concatenate([obs, act], -1).astype(np.float64)
+    for i in range(2):
+        x = x @ np.asarray(params[f"dense_{i}"]["kernel"], np.float64) + np.asarray(params[f"dense_{i}"]["bias"])
+        ln = params[f"layer_norm_{i}"]
+        x = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-6)
+        x = np.maximum(x * np.asarray(ln["scale"]) + np.asarray(ln["bias"]), 0.0)
+    ref = x @ np.asarray(params["dense_2"]["kernel"], np.float64) + np.asarray(params["dense_2"]["bias"])
+    np.testing.assert_allclose(np.asarray(mlp.apply({"params": params}, obs, act)), ref, rtol=1e-4, atol=1e-5)
+    # the default order (LayerNorm after the activation) is a different function of the same parameters
+    after = MLP((16, 16, 1), activation=nn.relu, layer_norm=True)
+    assert not np.allclose(np.asarray(after.apply({"params": params}, obs, act)), ref, atol=1e-3)
+    # without LayerNorm the option changes nothing
+    plain = MLP((16, 16, 1), activation=nn.relu)
+    plain_first = MLP((16, 16, 1), activation=nn.relu, norm_before_activation=True)
+    p = plain.init(jax.random.PRNGKey(1), obs, act)
+    np.testing.assert_array_equal(np.asarray(plain.apply(p, obs, act)), np.asarray(plain_first.apply(p, obs, act)))
+
+
+def test_tanh_gaussian_policy_heads_and_log_std_clip():
+    from qchunk.networks import TanhGaussianPolicy
+
+    policy = TanhGaussianPolicy((8, 8), action_dim=3)
+    obs = jnp.ones((2, 4))
+    params = policy.init(jax.random.PRNGKey(0), obs)["params"]
+    assert set(params) == {"trunk", "mean", "log_std"}
+    assert params["mean"]["kernel"].shape == params["log_std"]["kernel"].shape == (8, 3)
+    for bias, expected in ((-1e3, -20.0), (1e3, 2.0), (-7.0, -7.0)):
+        p = {**params, "log_std": {"kernel": jnp.zeros((8, 3)), "bias": jnp.full((3,), bias)}}
+        _, log_std = policy.apply({"params": p}, obs)
+        np.testing.assert_allclose(np.asarray(log_std), expected)

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from qchunk.agents import make_agent
+from qchunk.agents import agent_config, make_agent
 from qchunk.agents.losses import behaviour_log_likelihood, temperature_loss
 from qchunk.agents.sac_agent import sac_loss
 from qchunk.bench.update import synthetic_batch
 from qchunk.data import Dataset, ReplayBuffer
 from qchunk.data.mixing import mixed_batch_sizes, sample_mixed_chunks
+from qchunk.errors import QchunkError
 from qchunk.networks import tanh_gaussian_log_prob, tanh_gaussian_sample
 
 OBS, ACT = 6, 2
@@ -138,14 +142,127 @@ def test_critic_target_has_no_entropy_backup_by_default():
     assert float(info_plain["actor/q_mean"]) == pytest.approx(float(info_backup["actor/q_mean"]))
 
 
-def test_eval_actions_are_the_squashed_mean_and_sampling_is_stochastic():
+def _constant_policy(agent, mean, log_std):
+    """``agent`` with the actor's heads replaced by constants: ``mean(s) = mean``, ``log_std(s) = log_std``."""
+    actor = dict(agent.params["actor"])
+    for head, value in (("mean", mean), ("log_std", log_std)):
+        actor[head] = {"kernel": jnp.zeros_like(actor[head]["kernel"]),
+                       "bias": jnp.full_like(actor[head]["bias"], value)}
+    return agent.replace(params={**agent.params, "actor": actor})
+
+
+def _gauss_hermite_tanh_moments(mean, std, order=80):
+    """``E[tanh(u)]`` and ``sd[tanh(u)]`` for ``u ~ N(mean, std**2)`` by Gauss-Hermite quadrature."""
+    x, w = np.polynomial.hermite_e.hermegauss(order)
+    w = w / w.sum()
+    values = np.tanh(mean + std * x)
+    first = float(np.sum(w * values))
+    return first, float(np.sqrt(np.sum(w * values**2) - first**2))
+
+
+def test_eval_actions_sample_the_policy_by_default():
     agent = make_agent("rlpd-ac", OBS, ACT, preset="quick", seed=0, **TINY)
+    assert agent.config.eval_policy == "sample"
     obs = jnp.ones((3, OBS))
+    e1 = np.asarray(agent.eval_actions(obs, jax.random.PRNGKey(0)))
+    e2 = np.asarray(agent.eval_actions(obs, jax.random.PRNGKey(1)))
+    assert e1.shape == (3, 5, ACT) and np.abs(e1 - e2).min() > 0  # every number differs between keys
+    # exactly the exploration draw for the same key
+    np.testing.assert_array_equal(e1, np.asarray(agent.sample_actions(obs, jax.random.PRNGKey(0))))
+    single = agent.eval_actions(jnp.ones(OBS), jax.random.PRNGKey(0))
+    assert single.shape == (5, ACT)
+    # with mean 1 and std 1 everywhere the draws follow tanh(N(1, 1)): E = 0.61, not tanh(1) = 0.76
+    constant = _constant_policy(agent, 1.0, 0.0)
+    draws = np.asarray(constant.eval_actions(jnp.ones((4000, OBS)), jax.random.PRNGKey(2))).reshape(-1)
+    expected_mean, expected_sd = _gauss_hermite_tanh_moments(1.0, 1.0)
+    assert abs(draws.mean() - expected_mean) < 0.01  # 40,000 draws: standard error 0.002
+    assert abs(draws.std() - expected_sd) < 0.01
+    assert abs(expected_mean - math.tanh(1.0)) > 0.1
+    assert np.all(np.abs(draws) <= 1)
+
+
+def test_eval_actions_mean_option_is_the_deterministic_squashed_mean():
+    agent = make_agent("rlpd-ac", OBS, ACT, preset="quick", seed=0, eval_policy="mean", **TINY)
+    obs = jnp.asarray(np.random.default_rng(0).standard_normal((3, OBS)), jnp.float32)
     a1 = agent.eval_actions(obs, jax.random.PRNGKey(0))
     a2 = agent.eval_actions(obs, jax.random.PRNGKey(1))
     np.testing.assert_array_equal(np.asarray(a1), np.asarray(a2))
     mean, _ = agent.networks.actor.apply({"params": agent.params["actor"]}, obs)
     np.testing.assert_allclose(np.asarray(a1).reshape(3, -1), np.tanh(np.asarray(mean)), rtol=1e-6)
+    constant = _constant_policy(agent, 1.0, 0.0)
+    np.testing.assert_allclose(np.asarray(constant.eval_actions(obs, jax.random.PRNGKey(5))), math.tanh(1.0),
+                               rtol=1e-6)
+    # exploration still samples
     s1 = agent.sample_actions(obs, jax.random.PRNGKey(0))
     s2 = agent.sample_actions(obs, jax.random.PRNGKey(1))
     assert s1.shape == (3, 5, ACT) and not np.allclose(np.asarray(s1), np.asarray(s2))
+
+
+def test_eval_policy_is_validated_and_a_cli_flag():
+    with pytest.raises(QchunkError, match="eval_policy must be 'sample' or 'mean'"):
+        agent_config("rlpd", eval_policy="greedy")
+    with pytest.raises(QchunkError, match="eval_policy"):
+        agent_config("qc", eval_policy="mean")  # a SAC-family field only
+    proc = subprocess.run([sys.executable, "-m", "qchunk.cli", "train", "--help"], capture_output=True, text=True,
+                          check=False, env={**os.environ, "COLUMNS": "200"})
+    assert proc.returncode == 0, proc.stderr
+    assert "--eval-policy" in proc.stdout and "sample,mean}" in proc.stdout
+
+
+def np_relu_layer_norm_mlp(params, x, n_layers, layer_norm=True):
+    """numpy forward of the RLPD critic: ``relu(layernorm(dense(x)))`` per hidden layer, dense output."""
+    x = np.asarray(x, np.float64)
+    for i in range(n_layers):
+        layer = params[f"dense_{i}"]
+        x = x @ np.asarray(layer["kernel"], np.float64) + np.asarray(layer["bias"], np.float64)
+        if i + 1 < n_layers:
+            if layer_norm:
+                ln = params[f"layer_norm_{i}"]
+                x = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-6)
+                x = x * np.asarray(ln["scale"]) + np.asarray(ln["bias"])
+            x = np.maximum(x, 0.0)
+    return x
+
+
+def test_critic_hidden_layers_are_relu_of_layernorm_of_dense():
+    agent = make_agent("rlpd-ac", OBS, ACT, preset="quick", seed=1, **TINY)
+    rng = np.random.default_rng(3)
+    obs = rng.standard_normal((4, OBS)).astype(np.float32)
+    chunk = rng.uniform(-1, 1, (4, 5 * ACT)).astype(np.float32)
+    members = agent.params["critic"]["critics"]
+    # perturb the LayerNorm scales/biases so that their position in the layer matters
+    members = jax.tree_util.tree_map_with_path(
+        lambda path, x: x + 0.3 * jnp.asarray(rng.standard_normal(x.shape), x.dtype)
+        if "layer_norm" in jax.tree_util.keystr(path) else x, members)
+    q = np.asarray(agent.networks.critic.apply({"params": {"critics": members}}, obs, chunk))
+    assert q.shape == (3, 4)
+    for k in range(3):
+        member = jax.tree_util.tree_map(lambda x, k=k: np.asarray(x[k]), members)
+        ref = np_relu_layer_norm_mlp(member, np.concatenate([obs, chunk], -1), 3)[:, 0]
+        np.testing.assert_allclose(q[k], ref, rtol=1e-4, atol=1e-5)
+
+
+def test_actor_has_a_relu_trunk_and_separate_heads():
+    agent = make_agent("rlpd-ac", OBS, ACT, preset="quick", seed=2, **TINY)
+    actor = agent.params["actor"]
+    assert set(actor) == {"trunk", "mean", "log_std"}
+    assert not any("layer_norm" in name for name in actor["trunk"])  # no LayerNorm in the actor
+    assert actor["mean"]["kernel"].shape == actor["log_std"]["kernel"].shape == (32, 5 * ACT)
+    obs = np.random.default_rng(4).standard_normal((6, OBS)).astype(np.float32)
+    x = np.asarray(obs, np.float64)
+    for i in range(2):  # ReLU after every trunk layer, the last included
+        x = np.maximum(x @ np.asarray(actor["trunk"][f"dense_{i}"]["kernel"], np.float64)
+                       + np.asarray(actor["trunk"][f"dense_{i}"]["bias"], np.float64), 0.0)
+    heads = {h: x @ np.asarray(actor[h]["kernel"], np.float64) + np.asarray(actor[h]["bias"]) for h in actor
+             if h != "trunk"}
+    mean, log_std = agent.networks.actor.apply({"params": actor}, obs)
+    np.testing.assert_allclose(np.asarray(mean), heads["mean"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(log_std), np.clip(heads["log_std"], -20, 2), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(("bias", "expected"), [(-50.0, -20.0), (-12.0, -12.0), (1.5, 1.5), (50.0, 2.0)])
+def test_actor_log_std_is_clipped_to_minus_20_and_2(bias, expected):
+    agent = _constant_policy(make_agent("rlpd", OBS, ACT, preset="quick", seed=0, **TINY), 0.3, bias)
+    mean, log_std = agent.networks.actor.apply({"params": agent.params["actor"]}, jnp.ones((2, OBS)))
+    np.testing.assert_allclose(np.asarray(mean), 0.3, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(log_std), expected, rtol=1e-6)

@@ -14,7 +14,7 @@ Public API::
     agent, info = agent.update(batch)            # jitted, pure; info: flat dict of scalars
     agent, infos = agent.update_many(batches)    # U updates in one lax.scan; infos[k] has shape (U,)
     chunk = agent.sample_actions(obs, rng)       # (obs_dim,) -> (H, A); (B, obs_dim) -> (B, H, A)
-    chunk = agent.eval_actions(obs, rng)         # evaluation policy (SAC: the squashed mean)
+    chunk = agent.eval_actions(obs, rng)         # evaluation policy (SAC: sampled, or the mean)
     agent.config.pretrains_offline               # False for the RLPD family (online from scratch)
     config = agent_config("qc-fql", "paper", "cube-triple", num_critics=10)  # no networks built
 

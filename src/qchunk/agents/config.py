@@ -153,6 +153,10 @@ class SacAgentConfig(AgentConfig):
     offline_ratio: float = 0.5
     """Fraction of each batch drawn from the offline dataset; the rest comes from the online replay
     buffer ("symmetric sampling": 0.5). The offline data is never copied into the online buffer."""
+    eval_policy: Literal["sample", "mean"] = "sample"
+    """Evaluation actions: ``sample`` draws them from the tanh-Gaussian like exploration (the authors'
+    evaluation, with which the paper's numbers were measured); ``mean`` takes the deterministic squashed
+    mean ``tanh(mean(s))``."""
 
     pretrains_offline: ClassVar[bool] = False
 
@@ -162,6 +166,8 @@ class SacAgentConfig(AgentConfig):
             (self.init_temperature > 0.0, f"init_temperature must be > 0, got {self.init_temperature}"),
             (self.bc_coef >= 0.0, f"bc_coef must be >= 0, got {self.bc_coef}"),
             (0.0 <= self.offline_ratio < 1.0, f"offline_ratio must be in [0, 1), got {self.offline_ratio}"),
+            (self.eval_policy in ("sample", "mean"),
+             f"eval_policy must be 'sample' or 'mean', got {self.eval_policy!r}"),
         ]
 
     def target_entropy(self, action_dim: int) -> float:

@@ -2,12 +2,16 @@
 
 One :class:`SacAgent` with different :class:`~qchunk.agents.config.SacAgentConfig` settings:
 
-* actor: a tanh-squashed diagonal Gaussian over the flattened chunk (``P = h*A`` numbers);
-* critic: an ensemble of K LayerNorm critics over (state, chunk); the TD target is the h-step backup of
+* actor: a tanh-squashed diagonal Gaussian over the flattened chunk (``P = h*A`` numbers): a ReLU MLP
+  trunk with separate mean and log-std heads, log-std clipped to [-20, 2];
+* critic: an ensemble of K critics over (state, chunk), each hidden layer ``ReLU(LayerNorm(Dense(x)))``
+  (the networks of the authors' RLPD; the flow agents keep theirs); the TD target is the h-step backup of
   the ``q_agg`` (paper: mean, no clipped double-Q) of the target critics at ``s_{t+h}`` with the actor's
   sample ``a' ~ pi(s_{t+h})``, without the entropy bonus unless ``backup_entropy``;
 * temperature: ``log t`` is learned so that the policy entropy approaches
-  ``target_entropy_per_dim * P``.
+  ``target_entropy_per_dim * P``;
+* evaluation: ``config.eval_policy`` — actions sampled from the policy (default, as the authors) or its
+  squashed mean.
 
 Losses (one step, all from the parameters *before* the step, one gradient, one Adam, as the flow agents):
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 import functools
 from typing import Any, NamedTuple
 
+import flax.linen as nn
 import flax.struct
 import jax
 import jax.numpy as jnp
@@ -57,7 +62,8 @@ class SacNetworks(NamedTuple):
 @functools.lru_cache(maxsize=64)
 def build_sac_networks(config: SacAgentConfig, action_dim: int) -> SacNetworks:
     """Module definitions for ``config`` with per-step action dimension ``action_dim``."""
-    critic = CriticEnsemble(config.critic_hidden_dims, config.num_critics, config.critic_layer_norm)
+    critic = CriticEnsemble(config.critic_hidden_dims, config.num_critics, config.critic_layer_norm,
+                            activation=nn.relu, norm_before_activation=True)
     actor = TanhGaussianPolicy(config.actor_hidden_dims, config.policy_dim(action_dim), config.actor_layer_norm)
     return SacNetworks(critic, actor)
 
@@ -113,9 +119,11 @@ class SacAgent(AgentBase):
 
     @jax.jit
     def eval_actions(self, observations: Array, rng: Array) -> Array:
-        """Evaluation actions: the squashed mean ``tanh(mean(s))`` (deterministic; ``rng`` unused), shaped
-        as :meth:`sample_actions`."""
-        del rng
+        """Evaluation actions, shaped as :meth:`sample_actions`: with ``config.eval_policy == "sample"`` a
+        draw ``a ~ pi(s)`` (exactly :meth:`sample_actions` with the same ``rng``), with ``"mean"`` the
+        deterministic squashed mean ``tanh(mean(s))`` (``rng`` unused)."""
+        if self.config.eval_policy == "sample":
+            return self.sample_actions(observations, rng)
         obs, single = as_batch(observations)
         mean, _ = self.networks.actor.apply({"params": self.params["actor"]}, obs)
         actions = jnp.tanh(mean).reshape(obs.shape[0], self.action_horizon, self.action_dim)

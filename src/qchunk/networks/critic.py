@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -29,7 +29,13 @@ class CriticEnsemble(nn.Module):
     num_critics: int = 2
     """Ensemble size K."""
     layer_norm: bool = True
-    """LayerNorm after every hidden activation (the paper's critics use it)."""
+    """LayerNorm in every hidden layer (the paper's critics use it)."""
+    activation: Callable[[Array], Array] = nn.gelu
+    """Hidden nonlinearity: GELU for the flow agents' critics (Q-chunking / FQL reference), ReLU for the
+    RLPD family's."""
+    norm_before_activation: bool = False
+    """Hidden layer order: ``LayerNorm(activation(Dense(x)))`` when False (flow agents),
+    ``activation(LayerNorm(Dense(x)))`` when True (RLPD family); see :class:`~qchunk.networks.mlp.MLP`."""
 
     @nn.compact
     def __call__(self, observations: Array, actions: Array) -> Array:
@@ -41,7 +47,6 @@ class CriticEnsemble(nn.Module):
             out_axes=0,
             axis_size=self.num_critics,
         )
-        q = ensemble((*self.hidden_dims, 1), layer_norm=self.layer_norm, name="critics")(
-            observations, actions
-        )
+        q = ensemble((*self.hidden_dims, 1), activation=self.activation, layer_norm=self.layer_norm,
+                     norm_before_activation=self.norm_before_activation, name="critics")(observations, actions)
         return q[..., 0]

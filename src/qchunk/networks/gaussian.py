@@ -14,37 +14,42 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from qchunk.networks.mlp import MLP
+from qchunk.networks.mlp import MLP, default_init
 
 Array = jax.Array
 
-LOG_STD_MIN = -5.0
-"""Lower clamp of the policy's log standard deviation."""
+LOG_STD_MIN = -20.0
+"""Lower clip of the policy's log standard deviation (the RLPD reference actor's)."""
 LOG_STD_MAX = 2.0
-"""Upper clamp of the policy's log standard deviation."""
+"""Upper clip of the policy's log standard deviation (the RLPD reference actor's)."""
 ACTION_EPS = 1e-5
 """Data actions are clipped to ``[-1 + eps, 1 - eps]`` before ``atanh`` in :func:`tanh_gaussian_log_prob`
 (datasets hold actions exactly at the bounds, whose pre-image is infinite)."""
 
 
 class TanhGaussianPolicy(nn.Module):
-    """``pi(a|s)``: an MLP from the state to ``(mean, log_std)`` of a diagonal Gaussian, squashed by tanh.
+    """``pi(a|s)``: a ReLU MLP trunk and two dense heads giving ``(mean, log_std)`` of a diagonal Gaussian,
+    squashed by tanh — the layout of the RLPD reference actor.
 
+    Parameters: ``trunk`` (an :class:`~qchunk.networks.mlp.MLP` of ``hidden_dims`` with the activation after
+    its last layer too), ``mean`` and ``log_std`` (dense ``(hidden_dims[-1], action_dim)`` each).
     Call: ``observations (..., obs_dim)`` -> ``mean (..., action_dim)``, ``log_std (..., action_dim)``
-    (clamped to ``[LOG_STD_MIN, LOG_STD_MAX]``). ``action_dim`` is ``h * A`` for a chunk policy.
+    (clipped to ``[LOG_STD_MIN, LOG_STD_MAX] = [-20, 2]``). ``action_dim`` is ``h * A`` for a chunk policy.
     """
 
     hidden_dims: Sequence[int]
-    """Hidden widths, e.g. ``(512, 512, 512, 512)``."""
+    """Hidden widths of the trunk, e.g. ``(512, 512, 512, 512)``."""
     action_dim: int
     """Width of the policy output (a flattened chunk for chunked agents)."""
     layer_norm: bool = False
-    """LayerNorm after every hidden activation."""
+    """LayerNorm in every trunk layer, before the ReLU (off in the reference actor)."""
 
     @nn.compact
     def __call__(self, observations: Array) -> tuple[Array, Array]:
-        out = MLP((*self.hidden_dims, 2 * self.action_dim), layer_norm=self.layer_norm, name="mlp")(observations)
-        mean, log_std = jnp.split(out, 2, axis=-1)
+        x = MLP(tuple(self.hidden_dims), activation=nn.relu, activate_final=True, layer_norm=self.layer_norm,
+                norm_before_activation=True, name="trunk")(observations)
+        mean = nn.Dense(self.action_dim, kernel_init=default_init(), name="mean")(x)
+        log_std = nn.Dense(self.action_dim, kernel_init=default_init(), name="log_std")(x)
         return mean, jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
 
 

@@ -80,7 +80,9 @@ class MLP(nn.Module):
 
     Layer ``i`` is ``Dense(hidden_dims[i])``; every layer but the last (or every layer, with
     ``activate_final``) is followed by ``activation`` and then, if ``layer_norm``, by LayerNorm —
-    the order of the reference implementation. The last entry of ``hidden_dims`` is the output width.
+    the order of the Q-chunking / FQL reference networks. With ``norm_before_activation`` the LayerNorm
+    comes first (``activation(LayerNorm(Dense(x)))``, the order of the RLPD reference networks). The last
+    entry of ``hidden_dims`` is the output width.
 
     Call: ``inputs`` — one array or several arrays ``(..._i, d_i)`` with broadcastable leading shapes
     (see :class:`MultiInputDense`); returns ``(broadcast(..._i), hidden_dims[-1])``.
@@ -93,7 +95,10 @@ class MLP(nn.Module):
     activate_final: bool = False
     """Apply the activation (and LayerNorm) after the last layer too."""
     layer_norm: bool = False
-    """LayerNorm after each activation."""
+    """LayerNorm after each activation (before it with ``norm_before_activation``)."""
+    norm_before_activation: bool = False
+    """Apply the LayerNorm between the dense layer and the activation instead of after the activation
+    (the RLPD networks' order; no effect without ``layer_norm``)."""
     kernel_init: Initializer = default_init()
     """Kernel initialiser of every layer."""
 
@@ -109,8 +114,10 @@ class MLP(nn.Module):
             else:
                 x = nn.Dense(width, kernel_init=self.kernel_init, name=f"dense_{i}")(x)
             if i + 1 < n or self.activate_final:
+                if self.layer_norm and self.norm_before_activation:
+                    x = nn.LayerNorm(name=f"layer_norm_{i}")(x)
                 x = self.activation(x)
-                if self.layer_norm:
+                if self.layer_norm and not self.norm_before_activation:
                     x = nn.LayerNorm(name=f"layer_norm_{i}")(x)
         return x
 
