@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # The whole test suite: set up .venv if needed, lint with ruff, then run pytest.
-# Extra arguments are passed to pytest.
+#   bash scripts/test.sh            everything (what CI runs)
+#   bash scripts/test.sh --fast     everything but the slow end-to-end tests (the edit-test loop)
+# Other arguments are passed to pytest.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+select=()
+if [ "${1:-}" = "--fast" ]; then
+  shift
+  select=(-m "not slow")
+fi
 bash scripts/venv.sh
 .venv/bin/ruff check src tests
 set +e
-.venv/bin/python -m pytest -n "${QCHUNK_TEST_WORKERS:-auto}" "$@"
+.venv/bin/python -m pytest -n "${QCHUNK_TEST_WORKERS:-auto}" "${select[@]}" "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then

@@ -100,7 +100,7 @@ def quickstart_config(args: QuickstartArgs):
 def main(args: QuickstartArgs) -> int:
     """Generate (if needed), then train or continue the quickstart run; print its summary."""
     from qchunk.agents import agent_config
-    from qchunk.training import train
+    from qchunk.training import RunDir, train
 
     config = quickstart_config(args)
     config.resolved()  # bad arguments fail before any work
@@ -112,7 +112,7 @@ def main(args: QuickstartArgs) -> int:
     run_dir = Path(args.run_dir)
     if args.fresh and run_dir.exists():
         shutil.rmtree(run_dir)
-    resume = (run_dir / "config.json").is_file()
+    resume = RunDir(run_dir).holds_run()
     if resume:
         print(f"[quickstart] continuing the run in {run_dir} (--fresh starts over)")
     print(f"[quickstart] training {config.agent} on {config.env}: {config.offline_steps:,} offline steps, then "

@@ -6,8 +6,6 @@ sweep directory is searched recursively for them.
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from qchunk.errors import QchunkError
+from qchunk.training.run_dir import EVAL_CSV, RunDir, find_runs
 
 #: Paper-style display names of the agents (as in the paper's figures and ``paper_curves.json``).
 DISPLAY_NAMES = {"qc": "QC", "qc-fql": "QC-FQL", "bfn": "BFN", "bfn-n": "BFN-n", "fql": "FQL", "fql-n": "FQL-n",
@@ -139,14 +138,7 @@ def find_run_dirs(paths: Iterable[str | os.PathLike]) -> list[Path]:
             raise QchunkError(f"{p} does not exist")
         if not p.is_dir():
             raise QchunkError(f"{p} is not a directory (give run or sweep directories)")
-        if (p / "config.json").is_file():
-            found.append(p)
-            continue
-        for root, dirs, files in os.walk(p):
-            dirs[:] = sorted(d for d in dirs if d not in ("checkpoints", "tb", "report", "plots"))
-            if "config.json" in files:
-                found.append(Path(root))
-                dirs[:] = []
+        found.extend(run.path for run in find_runs(p))
     out = sorted(set(found))
     if not out:
         raise QchunkError(f"no runs under {', '.join(map(str, paths))} (a run directory holds config.json; "
@@ -160,31 +152,18 @@ def read_run(path: Path) -> RunRecord:
     Raises:
         QchunkError: config.json is unreadable or not a qchunk run, or eval.csv is malformed.
     """
-    try:
-        cfg = json.loads((path / "config.json").read_text())
-        train, agent = cfg["train"], cfg.get("agent", {})
-        if not isinstance(train.get("env"), str) or not isinstance(train.get("agent"), str):
-            raise KeyError("env")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        raise QchunkError(f"{path / 'config.json'} is not a qchunk run config") from None
+    run = RunDir(path)
+    record = run.read()
     steps, online, success = [], [], []
-    eval_path = path / "eval.csv"
-    if eval_path.is_file():
-        with open(eval_path, newline="") as f:
-            for i, row in enumerate(csv.DictReader(f)):
-                try:
-                    steps.append(int(row["step"]))
-                    online.append(row["phase"] == "online")
-                    success.append(float(row["success"]))
-                except (KeyError, TypeError, ValueError):
-                    raise QchunkError(f"{eval_path}: row {i + 2} lacks step/phase/success") from None
-    result = None
-    try:
-        result = json.loads((path / "result.json").read_text())
-    except (OSError, ValueError):
-        pass
-    return RunRecord(path, train, agent, cfg.get("versions", {}), np.asarray(steps, np.int64),
-                     np.asarray(online, bool), np.asarray(success, np.float64), result)
+    for i, row in enumerate(run.rows(EVAL_CSV)):
+        try:
+            steps.append(int(row["step"]))
+            online.append(row["phase"] == "online")
+            success.append(float(row["success"]))
+        except (KeyError, TypeError, ValueError):
+            raise QchunkError(f"{run.file(EVAL_CSV)}: row {i + 2} lacks step/phase/success") from None
+    return RunRecord(path, record.train.to_dict(), record.agent, record.versions, np.asarray(steps, np.int64),
+                     np.asarray(online, bool), np.asarray(success, np.float64), run.read_result())
 
 
 def load_runs(paths: Iterable[str | os.PathLike], by: str = "agent") -> list[RunRecord]:

@@ -30,6 +30,7 @@ from qchunk.plotting.bootstrap import Interval, stratified_bootstrap_ci
 from qchunk.plotting.curves import domain_key, legend_key, natural_key, plot_curves
 from qchunk.plotting.reference import paper_aggregate, paper_curve
 from qchunk.plotting.runs import RunRecord, load_runs
+from qchunk.training.run_dir import CONFIG_FILE, RESULT_FILE, RunDir
 
 #: The paper's five OGBench domains (its "all" column averages them).
 _PAPER_DOMAINS = ("puzzle-3x3", "scene", "cube-double", "cube-triple", "cube-quadruple")
@@ -245,8 +246,8 @@ def _metadata(runs: Sequence[RunRecord], sweep_dir: Path) -> tuple[list[str], di
     if seconds:
         items.append(f"run time: {_hours(sum(seconds))} in total over {len(seconds)} finished runs "
                      f"(per run: median {_hours(float(np.median(seconds)))}, max {_hours(max(seconds))})")
-    starts = [(r.path / "config.json").stat().st_mtime for r in runs]
-    ends = [(r.path / "result.json").stat().st_mtime for r in runs if r.finished]
+    starts = [RunDir(r.path).file(CONFIG_FILE).stat().st_mtime for r in runs]
+    ends = [RunDir(r.path).file(RESULT_FILE).stat().st_mtime for r in runs if r.finished]
     if starts and ends:
         fmt = "%Y-%m-%d %H:%M"
         items.append(f"wall clock: first run started {_dt.datetime.fromtimestamp(min(starts)).strftime(fmt)}, "

@@ -202,9 +202,14 @@ class TrainConfig:
 def config_from_dict(d: dict[str, Any]) -> TrainConfig:
     """Inverse of :meth:`TrainConfig.to_dict` (for reading RUN_DIR/config.json)."""
     d = dict(d)
+    given = dict(d.pop("overrides", {}))
+    for moved in ("batch_size", "offline_ratio"):  # agent fields before they became run settings
+        if moved in given:
+            value = given.pop(moved)
+            if value is not None:
+                d.setdefault(moved, value)
     try:
-        overrides = AgentOverrides(**{k: (tuple(v) if isinstance(v, list) else v)
-                                      for k, v in d.pop("overrides", {}).items()})
+        overrides = AgentOverrides(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in given.items()})
         return TrainConfig(**d, overrides=overrides)
     except TypeError as e:
         raise QchunkError(f"config.json does not describe a qchunk run ({e})") from None

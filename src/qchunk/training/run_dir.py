@@ -221,11 +221,12 @@ class RunDir:
 
 
 def find_runs(root: str | os.PathLike) -> Iterator[RunDir]:
-    """Every run directory at or below ``root`` (directories holding ``config.json``), sorted by path."""
+    """Every run directory at or below ``root`` (directories holding ``config.json``), in path order; the
+    inside of a run (checkpoints, TensorBoard, reports, plots) is not searched."""
     root = Path(root).expanduser()
-    if (root / CONFIG_FILE).is_file():
-        yield RunDir(root)
-        return
-    for cfg in sorted(root.rglob(CONFIG_FILE)):
-        if "checkpoints" not in cfg.parts:
-            yield RunDir(cfg.parent)
+    for here, dirs, files in os.walk(root):
+        if CONFIG_FILE in files:
+            dirs[:] = []
+            yield RunDir(here)
+        else:
+            dirs[:] = sorted(d for d in dirs if d not in ("checkpoints", "tb", "report", "plots"))
