@@ -39,8 +39,6 @@ class AgentConfig:
     """Polyak rate of the target critic: ``target <- tau * online + (1 - tau) * target``."""
     lr: float = 3e-4
     """Adam learning rate (one Adam over all trained parameters, as the reference code)."""
-    batch_size: int = 256
-    """Chunks per gradient step; read by the training loop and the benchmark, not by the agent."""
     actor_hidden_dims: tuple[int, ...] = (512, 512, 512, 512)
     """Hidden widths of the actor networks."""
     critic_hidden_dims: tuple[int, ...] = (512, 512, 512, 512)
@@ -54,9 +52,6 @@ class AgentConfig:
     q_agg: Literal["mean", "min"] = "mean"
     """How the K target critics are combined in the TD target (the paper: ``mean``, i.e. no clipped
     double-Q; ``min`` is clipped double-Q over the whole ensemble)."""
-    utd_ratio: int = 1
-    """Gradient updates per environment step online (the training loop stacks this many batches and
-    calls ``update_many``); the paper uses 1 (UTD 5 in one ablation)."""
 
     pretrains_offline: ClassVar[bool] = True
     """Whether the family trains on the offline data before going online (flow agents) or starts online
@@ -80,8 +75,6 @@ class AgentConfig:
             (0.0 < self.discount <= 1.0, f"discount must be in (0, 1], got {self.discount}"),
             (0.0 < self.tau <= 1.0, f"tau must be in (0, 1], got {self.tau}"),
             (self.lr > 0.0, f"lr must be > 0, got {self.lr}"),
-            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
-            (self.utd_ratio >= 1, f"utd_ratio must be >= 1, got {self.utd_ratio}"),
             (len(self.actor_hidden_dims) >= 1 and min(self.actor_hidden_dims) >= 1,
              f"actor_hidden_dims must be positive widths, got {self.actor_hidden_dims}"),
             (len(self.critic_hidden_dims) >= 1 and min(self.critic_hidden_dims) >= 1,
@@ -150,9 +143,6 @@ class SacAgentConfig(AgentConfig):
     bc_coef: float = 0.0
     """Weight of the behaviour-cloning term ``-bc_coef * log pi(data chunk | s)`` in the actor loss
     (QC-RLPD: 0.01; steps past an episode end are left out of the log-likelihood)."""
-    offline_ratio: float = 0.5
-    """Fraction of each batch drawn from the offline dataset; the rest comes from the online replay
-    buffer ("symmetric sampling": 0.5). The offline data is never copied into the online buffer."""
     eval_policy: Literal["sample", "mean"] = "sample"
     """Evaluation actions: ``sample`` draws them from the tanh-Gaussian like exploration (the authors'
     evaluation, with which the paper's numbers were measured); ``mean`` takes the deterministic squashed
@@ -165,7 +155,6 @@ class SacAgentConfig(AgentConfig):
             *super()._checks(),
             (self.init_temperature > 0.0, f"init_temperature must be > 0, got {self.init_temperature}"),
             (self.bc_coef >= 0.0, f"bc_coef must be >= 0, got {self.bc_coef}"),
-            (0.0 <= self.offline_ratio < 1.0, f"offline_ratio must be in [0, 1), got {self.offline_ratio}"),
             (self.eval_policy in ("sample", "mean"),
              f"eval_policy must be 'sample' or 'mean', got {self.eval_policy!r}"),
         ]

@@ -43,7 +43,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
 """Structure of each variant (which policy, window length, chunked or first-action critic)."""
 
 _PAPER_OPTIMISATION: dict[str, Any] = {
-    "batch_size": 256, "lr": 3e-4, "discount": 0.99, "tau": 0.005, "critic_layer_norm": True,
+    "lr": 3e-4, "discount": 0.99, "tau": 0.005, "critic_layer_norm": True,
     "actor_layer_norm": False,
 }
 """Settings both presets share with the paper."""
@@ -52,8 +52,7 @@ FAMILY_DEFAULTS: dict[type[AgentConfig], dict[str, Any]] = {
     FlowAgentConfig: {"num_critics": 2, "flow_steps": 10},
     # RLPD as the paper runs it: K=10 LayerNorm critics, mean target (no clipped double-Q), no entropy
     # backup, target entropy -0.5 x action dims, 50/50 symmetric sampling.
-    SacAgentConfig: {"num_critics": 10, "q_agg": "mean", "backup_entropy": False, "target_entropy_per_dim": -0.5,
-                     "offline_ratio": 0.5},
+    SacAgentConfig: {"num_critics": 10, "q_agg": "mean", "backup_entropy": False, "target_entropy_per_dim": -0.5},
 }
 """The paper's settings of each agent family that do not depend on the preset or variant."""
 
