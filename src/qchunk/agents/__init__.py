@@ -100,9 +100,9 @@ __all__ = [
     "SacNetworks",
     "agent_config",
     "agent_config_from_dict",
-    "create_agent",
     "build_networks",
     "build_sac_networks",
+    "create_agent",
     "make_agent",
 ]
 
