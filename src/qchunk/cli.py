@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import traceback
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -151,8 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         args = tyro.cli(args_cls, args=rest, prog=f"qchunk {name}", description=cmd.help)
         return int(_load(cmd.run)(args) or 0)
     except QchunkError as e:
-        if debug:
-            raise
+        if debug:  # the traceback too; the exit status stays that of a user error
+            traceback.print_exc()
         print(f"error: {e}", file=sys.stderr)
         return 2
     except _interrupted() as e:
