@@ -170,6 +170,9 @@ def test_conflicting_seed_flags_and_dry_run(tiny_ogbench_dir, tmp_path):
     assert p.returncode == 2 and p.stderr.strip() == "error: --seed and --seeds conflict: give one (--seeds 0-3 " \
                                                      "trains seeds 0..3)"
     assert not run.exists()
+    p = cli(tiny_ogbench_dir, run, "--seed", "3", "--seeds", "0-1", "--debug", timeout=120)
+    assert p.returncode == 2 and "Traceback" in p.stderr  # --debug adds the traceback, not another status
+    assert p.stderr.strip().splitlines()[-1].startswith("error: --seed and --seeds conflict")
     p = cli(tiny_ogbench_dir, run, "--seeds", "0-1", "--dry-run", timeout=120)
     assert p.returncode == 0, p.stderr
     plan = json.loads(p.stdout)
