@@ -1,11 +1,13 @@
 """``qchunk sweep``: a grid of independent training runs on Ray, resumable, with a live status table.
 
 Each run is one Ray task (``num_cpus=--cpus-per-run``, ``num_gpus=--gpus-per-run``, a fresh worker process
-per run) that calls :func:`qchunk.training.train` on ``OUT/<env>/<agent>[-<variant>]/seed<k>`` with
-``resume=True``: a run directory holding ``result.json`` with ``"finished": true`` is skipped before
-anything starts, one holding ``config.json`` without it continues from its newest checkpoint, and an
-empty one starts fresh. Ray is a local instance on this machine's cores by default, or an existing
-cluster with ``--ray-address`` (the run directories must then be on a filesystem every node sees).
+per run) that calls :func:`qchunk.training.train` on ``OUT/<env>/<agent>[-<variant>]/seed<k>``: a run
+directory holding ``result.json`` with ``"finished": true`` is skipped before anything starts, one holding
+``config.json`` without it continues from its newest checkpoint, and an empty one starts fresh. Before
+any of that, a run directory holding a run made with other settings stops the sweep (exit 2; see
+:func:`check_settings_on_disk`), and only then is ``OUT/sweep.json`` written. Ray is a local instance on
+this machine's cores by default, or an existing cluster with ``--ray-address`` (the run directories must
+then be on a filesystem every node sees).
 
 Ctrl-C (or SIGTERM) asks every running run to stop: it finishes its current online episode, saves a
 checkpoint and returns; queued runs are cancelled. A second Ctrl-C stops the runs at once (they continue
@@ -31,7 +33,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -204,6 +206,88 @@ def _check_agent_settings(cfg) -> None:
 
     if cfg.agent in AGENT_NAMES:
         agent_config(cfg.agent, cfg.preset, parse_task(cfg.env).domain.name, **cfg.agent_overrides())
+
+
+# ------------------------------------------------------------------------------- settings on disk
+def _show(value: Any) -> str:
+    """A setting's value as ``--set`` would take it (``32,32``, ``none``, ``true``)."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return ",".join(_show(v) for v in value)
+    return str(value)
+
+
+def _flat_settings(train: dict[str, Any]) -> dict[str, Any]:
+    """A ``TrainConfig.to_dict()`` with the agent overrides lifted to the top (as ``--set`` names them), in
+    JSON form (tuples as lists) so that a config read back from disk compares equal to a planned one."""
+    train = json.loads(json.dumps(train))
+    flat = {k: v for k, v in train.items() if k != "overrides"}
+    for k, v in (train.get("overrides") or {}).items():
+        flat[f"overrides.{k}" if k in flat else k] = v
+    return flat
+
+
+def setting_differences(on_disk: dict[str, Any], planned: dict[str, Any], free: Iterable[str] = ()) -> list[str]:
+    """``"offline_steps: 100 on disk, 300 now"`` for every setting in which two ``TrainConfig.to_dict()``
+    differ, except the ``free`` fields (those that may change on resume)."""
+    old, new = _flat_settings(on_disk), _flat_settings(planned)
+    free = set(free)
+    return [f"{k}: {_show(old.get(k))} on disk, {_show(new.get(k))} now" for k in sorted(set(old) | set(new))
+            if k not in free and old.get(k) != new.get(k)]
+
+
+def settings_conflicts(plan: SweepPlan) -> dict[Path, list[str]]:
+    """The planned runs whose directory already holds a run made with other settings.
+
+    Compares each run's resolved :class:`~qchunk.training.TrainConfig` with the ``"train"`` section of its
+    ``config.json`` (fields in :data:`qchunk.training.RESUME_FREE_FIELDS` may differ). Reads files only.
+
+    Returns:
+        ``{run_dir: ["offline_steps: 100 on disk, 300 now", ...]}`` for each conflicting run (empty: none).
+
+    Raises:
+        QchunkError: a planned run directory is a file or holds a ``config.json`` that cannot be read.
+    """
+    from qchunk.training import RESUME_FREE_FIELDS, RunDir
+
+    conflicts: dict[Path, list[str]] = {}
+    for spec in plan.runs:
+        run = RunDir(plan.out / spec.rel_dir)
+        if run.path.exists() and not run.path.is_dir():
+            raise QchunkError(f"{run.path} is a file where the sweep puts a run directory; move it away or choose "
+                              "another --out")
+        if not run.holds_run():
+            continue
+        try:
+            on_disk = run.read().train.to_dict()
+        except QchunkError:
+            raise QchunkError(f"{run.file('config.json')} is unreadable, so the sweep cannot tell which settings "
+                              "made that run; move that run directory away or choose another --out") from None
+        planned = spec.config(resume=True, progress=False).resolved().to_dict()
+        diff = setting_differences(on_disk, planned, RESUME_FREE_FIELDS)
+        if diff:
+            conflicts[run.path] = diff
+    return conflicts
+
+
+def check_settings_on_disk(plan: SweepPlan, conflicts: dict[Path, list[str]] | None = None, stream=None) -> None:
+    """Refuse a sweep whose run directories hold runs made with other settings: one line per such run on
+    ``stream`` (default stderr), then a one-line QchunkError. Nothing is written.
+
+    ``conflicts``: the result of :func:`settings_conflicts` when already computed."""
+    conflicts = settings_conflicts(plan) if conflicts is None else conflicts
+    if not conflicts:
+        return
+    stream = stream or sys.stderr
+    for path, diff in conflicts.items():
+        print(f"{path}: made with other settings ({'; '.join(diff)})", file=stream)
+    n = len(conflicts)
+    raise QchunkError(f"{n} run{'s' if n > 1 else ''} in {plan.out} {'were' if n > 1 else 'was'} made with other "
+                      "settings than this sweep's; sweep with the settings they were made with, or choose another "
+                      "--out")
 
 
 # --------------------------------------------------------------------------------------- run states
@@ -410,6 +494,8 @@ def run_one(config: dict[str, Any], run_dir: str, env_vars: dict[str, str], cpus
             return {"state": "failed", "message": f"cannot write to {path}: {e.strerror}"}
         if relay.requested.is_set():
             return {"state": "interrupted", "message": "stopped before training began"}
+        # resume only a run that exists: --resume refuses a directory holding other files (the marker above)
+        config = {**config, "resume": (path / "config.json").is_file()}
         try:
             result = train(config_from_dict(config), path)
         except RunInterrupted:
@@ -619,13 +705,21 @@ def _stop(ray, pending: dict, display: _Display, stream) -> int:
 
 # ----------------------------------------------------------------------------------------- manifest
 def write_manifest(plan: SweepPlan, args: SweepArgs | None) -> None:
-    """Record the grid in ``OUT/sweep.json`` (merged with the runs of earlier invocations)."""
+    """Record the grid in ``OUT/sweep.json``, atomically, so that it describes every run directory on disk.
+
+    The run list is merged: entries of earlier invocations are kept (a sweep that adds runs), the planned
+    runs are (re)described, and a run directory under ``OUT`` that neither lists (``sweep.json`` lost or
+    damaged) is described from its ``config.json``. Call it only after :func:`check_settings_on_disk`.
+    """
     path = plan.out / MANIFEST
     old: dict[str, Any] = {}
     with contextlib.suppress(OSError, ValueError):
         old = json.loads(path.read_text())
+    old = old if isinstance(old, dict) else {}
     runs = {r["dir"]: r for r in old.get("runs", []) if isinstance(r, dict) and "dir" in r}
     runs.update({str(r.rel_dir): r.to_dict() for r in plan.runs})
+    for rel, entry in _runs_on_disk(plan.out).items():
+        runs.setdefault(rel, entry)
     now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     atomic_write_json(path, {
         "name": plan.name, "recipe": plan.recipe.name if plan.recipe else None,
@@ -634,8 +728,33 @@ def write_manifest(plan: SweepPlan, args: SweepArgs | None) -> None:
         "runs": list(runs.values())})
 
 
-def format_plan(plan: SweepPlan) -> str:
-    """The grid as text: one line per env and agent/variant with its seeds and their states."""
+def _runs_on_disk(out: Path) -> dict[str, dict[str, Any]]:
+    """Manifest entries for the run directories under ``out``, read from their ``config.json``."""
+    from qchunk.training import RESUME_FREE_FIELDS, find_runs
+    from qchunk.training.config import TrainConfig
+
+    entries = {}
+    for run in find_runs(out):
+        try:
+            cfg = run.read().train
+        except QchunkError:
+            continue
+        rel = run.path.relative_to(out)
+        have = _flat_settings(cfg.to_dict())
+        default = _flat_settings(TrainConfig(agent=cfg.agent, env=cfg.env, seed=cfg.seed).to_dict())
+        agent, label = have["agent"], rel.parent.name
+        entries[str(rel)] = {
+            "dir": str(rel), "env": have["env"], "agent": agent, "seed": have["seed"],
+            "variant": label.removeprefix(f"{agent}-") if label != agent else "",
+            "settings": {k: v for k, v in have.items()
+                         if k not in RESUME_FREE_FIELDS | {"agent", "env", "seed"} and v != default.get(k)}}
+    return entries
+
+
+def format_plan(plan: SweepPlan, conflicts: Iterable[Path] = ()) -> str:
+    """The grid as text: one line per env and agent/variant with its seeds and their states (``conflicts``:
+    run directories holding runs made with other settings, shown as such)."""
+    conflicts = set(conflicts)
     lines = [f"sweep {plan.name}: {len(plan.runs)} runs into {plan.out}"]
     if plan.recipe:
         lines.append(f"recipe {plan.recipe.name}: {plan.recipe.description}")
@@ -651,8 +770,10 @@ def format_plan(plan: SweepPlan) -> str:
     w_env = max(len(e) for e, _ in groups)
     w_lab = max(len(lab) for _, lab in groups)
     for (env, label), runs in groups.items():
-        states = [run_state(plan.out / r.rel_dir) for r in runs]
-        summary = ", ".join(f"{states.count(s)} {s}" for s in ("new", "interrupted", "finished") if s in states)
+        states = ["other settings" if plan.out / r.rel_dir in conflicts else run_state(plan.out / r.rel_dir)
+                  for r in runs]
+        summary = ", ".join(f"{states.count(s)} {s}" for s in ("new", "interrupted", "finished", "other settings")
+                            if s in states)
         variant = runs[0].settings
         extra = " ".join(f"{k}={format_value(variant[k])}" for k in variant if k not in plan.settings)
         lines.append(f"  {env:<{w_env}}  {label:<{w_lab}}  seeds {','.join(str(r.seed) for r in runs)}  "
@@ -664,11 +785,16 @@ def main(args: SweepArgs) -> int:
     """``qchunk sweep``: plan, validate, then run (or print with ``--dry-run``)."""
     plan = plan_sweep(args)
     if args.dry_run:
-        print(format_plan(plan))
+        if not (plan.recipe is not None and plan.recipe.blocked):
+            validate_runs(plan, check_data=False)  # names and settings as the real sweep checks them
+        conflicts = settings_conflicts(plan)
+        print(format_plan(plan, conflicts))
+        check_settings_on_disk(plan, conflicts)
         return 0
     if plan.recipe is not None and plan.recipe.blocked:
         raise QchunkError(f"recipe {plan.recipe.name} needs {plan.recipe.blocked}; --dry-run shows its grid")
     validate_runs(plan, check_data=args.ray_address is None)
+    check_settings_on_disk(plan)  # before anything is written: sweep.json must keep describing the runs
     plan.out.mkdir(parents=True, exist_ok=True)
     write_manifest(plan, args)
     return execute(plan, ray_address=args.ray_address, cpus_per_run=args.cpus_per_run,
