@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from qchunk.errors import QchunkError
+from qchunk.errors import QchunkError, require_finite
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,9 @@ class AgentConfig:
             value = getattr(self, name)
             if not isinstance(value, tuple):
                 object.__setattr__(self, name, tuple(int(v) for v in value))
+        for f in dataclasses.fields(self):  # every float knob: NaN and inf pass the range checks below
+            if isinstance(getattr(self, f.name), float):
+                require_finite(getattr(self, f.name), f"bad agent config: {f.name}")
         for ok, message in self._checks():
             if not ok:
                 raise QchunkError(f"bad agent config: {message}")
