@@ -16,6 +16,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from qchunk.errors import QchunkError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -70,3 +72,34 @@ def atomic_savez(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], comp
     """Save ``arrays`` as an ``.npz`` at ``path`` atomically (compressed by default, as OGBench)."""
     with atomic_open(path, "wb") as f:
         (np.savez_compressed if compressed else np.savez)(f, **arrays)
+
+
+def require_writable(path: str | os.PathLike, what: str, *, is_dir: bool) -> Path:
+    """Check, before any work, that ``path`` can be written; raise a one-line :class:`QchunkError` naming
+    ``what`` (the flag, e.g. ``"--json"``) otherwise. Returns ``path`` with ``~`` expanded.
+
+    ``is_dir``: ``path`` is a directory to write files into (else a file to write). An existing path must be
+    of that kind. For a path that does not exist yet, its nearest existing ancestor must be a directory
+    (not a file). Writability is tested by creating and removing a temporary file in the directory that
+    would receive the first write (the path itself, its parent, or that ancestor), since permission bits
+    say nothing for root or for special file systems such as ``/proc``. Nothing is left behind.
+    """
+    p = Path(path).expanduser()
+    if p.exists():
+        if is_dir and not p.is_dir():
+            raise QchunkError(f"{what} {p} is a file, not a directory; give a directory")
+        if not is_dir and p.is_dir():
+            raise QchunkError(f"{what} {p} is a directory; give a file name")
+    probe = p if is_dir and p.is_dir() else p.parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise QchunkError(f"{what} {p} lies under {probe}, which is a file; choose another path")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".qchunk-write-check-", dir=probe)
+    except OSError as e:
+        raise QchunkError(f"{what} {p} cannot be written ({probe}: {e.strerror or type(e).__name__}); choose a "
+                          "writable path") from None
+    os.close(fd)
+    os.unlink(tmp)
+    return p

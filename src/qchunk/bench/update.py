@@ -36,7 +36,7 @@ import numpy as np
 
 from qchunk.agents import agent_config, make_agent
 from qchunk.errors import QchunkError
-from qchunk.fileio import atomic_write_json
+from qchunk.fileio import atomic_write_json, require_writable
 
 SuiteName = Literal["quick", "all", "update", "eval", "data", "e2e", "seeds"]
 
@@ -236,12 +236,17 @@ def single_agent_mode(args: BenchArgs) -> bool:
 
 def main(args: BenchArgs) -> int:
     """``qchunk bench``: the suites (see :mod:`qchunk.bench.suites`) or the single-agent benchmark; prints a
-    summary and returns the exit status."""
+    summary and returns the exit status. Output paths are checked before anything is measured."""
     if not single_agent_mode(args):
-        from qchunk.bench.suites import run_suites
+        from qchunk.bench.suites import run_suites, selection
 
+        require_writable(args.out_dir, "--out-dir", is_dir=True)
+        if {"data", "e2e"} & set(selection(args)[0]):  # the suites that generate datasets
+            require_writable(args.dataset_dir, "--dataset-dir", is_dir=True)
         run_suites(args)
         return 0
+    if args.json is not None:
+        require_writable(args.json, "--json", is_dir=False)
     result = run_bench(args)
     print(format_summary(result))
     if args.json is not None:

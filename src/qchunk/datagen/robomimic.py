@@ -32,7 +32,7 @@ import tyro
 
 from qchunk.data.robomimic_data import DEFAULT_DATASET_DIR
 from qchunk.errors import QchunkError, require
-from qchunk.fileio import atomic_path
+from qchunk.fileio import atomic_path, require_writable
 
 #: An episode that has not lifted the cube after this many steps is thrown away and retried.
 MAX_STEPS = 150
@@ -220,6 +220,7 @@ def generate_robomimic(
     path = root / "lift" / "mh" / "low_dim_v15.hdf5"
     require(overwrite or not path.exists(), f"{path} already exists (it may be the official dataset); pass "
                                             "--overwrite to replace it or choose another --out")
+    require_writable(path, "--out", is_dir=False)  # before the demos are recorded, not after
     env_args = default_env_args("lift")
     env = RobomimicEnv("lift-mh-low_dim", env_args=env_args)
     demos, attempts = [], 0

@@ -20,6 +20,7 @@ import numpy as np
 import tyro
 
 from qchunk.errors import QchunkError
+from qchunk.fileio import require_writable
 from qchunk.plotting.bootstrap import Interval, stratified_bootstrap_ci
 from qchunk.plotting.runs import DISPLAY_NAMES, RunRecord, load_runs
 
@@ -169,6 +170,12 @@ def _reference_x(steps_m: np.ndarray, offline: int, online: int) -> tuple[np.nda
     return x, keep, True
 
 
+def _figure_stem(out: str | Path) -> Path:
+    """``out`` without its ``.png``/``.svg`` suffix: the figure is written to ``<stem>.png`` and ``<stem>.svg``."""
+    out = Path(out).expanduser()
+    return out.with_suffix("") if out.suffix.lower() in (".png", ".svg") else out
+
+
 def plot_curves(runs: Sequence[RunRecord], out: str | Path, *, reference: str | None = None,
                 n_resamples: int = 5000, confidence: float = 0.95, seed: int = 0,
                 curves: Sequence[Curve] | None = None) -> list[Path]:
@@ -267,7 +274,7 @@ def plot_curves(runs: Sequence[RunRecord], out: str | Path, *, reference: str | 
                title=f"success rate: mean over seeds,{chr(10) if narrow else ' '}shaded "
                      f"{100 * confidence:.0f}% stratified-bootstrap CI ({n_resamples} resamples)", title_fontsize=10)
     out = Path(out).expanduser()
-    stem = out.with_suffix("") if out.suffix.lower() in (".png", ".svg") else out
+    stem = _figure_stem(out)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
     fig.savefig(paths[0], dpi=150)
@@ -298,6 +305,7 @@ def main(args: PlotArgs) -> int:
         raise QchunkError(f"unknown --reference {args.reference!r}; the only reference is 'paper'")
     runs = load_runs(args.paths, args.by)
     out = Path(args.out) if args.out else Path(args.paths[0]).expanduser() / "plots" / "learning_curves.png"
+    require_writable(_figure_stem(out).with_suffix(".png"), "--out", is_dir=False)  # before the bootstrap
     paths = plot_curves(runs, out, reference=args.reference, n_resamples=args.resamples,
                         confidence=args.confidence, seed=args.seed)
     labels = sorted({r.label for r in runs}, key=natural_key)

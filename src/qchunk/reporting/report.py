@@ -25,7 +25,7 @@ import numpy as np
 import tyro
 
 from qchunk.errors import QchunkError
-from qchunk.fileio import atomic_write_json, atomic_write_text
+from qchunk.fileio import atomic_write_json, atomic_write_text, require_writable
 from qchunk.plotting.bootstrap import Interval, stratified_bootstrap_ci
 from qchunk.plotting.curves import domain_key, legend_key, natural_key, plot_curves
 from qchunk.plotting.reference import paper_aggregate, paper_curve
@@ -269,6 +269,7 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None, *, by
     """
     sweep_dir = Path(sweep_dir).expanduser()
     out = Path(out_dir).expanduser() if out_dir else sweep_dir / "report"
+    require_writable(out, "--out", is_dir=True)  # before the bootstrap, not after it
     runs = load_runs([sweep_dir], by)
     if not any(r.steps.size for r in runs):
         raise QchunkError(f"no run under {sweep_dir} has an evaluation yet (eval.csv); report again later")
