@@ -48,7 +48,7 @@ class DataInspectArgs:
 
 
 def _run_data_ogbench(args: DataOgbenchArgs) -> int:
-    from qchunk.data.generate import generate_ogbench
+    from qchunk.datagen.ogbench import generate_ogbench
 
     train, val = generate_ogbench(args.name, episodes=args.episodes, seed=args.seed, out_dir=args.out,
                                   workers=args.workers, episode_steps=args.episode_steps)
@@ -85,8 +85,8 @@ COMMANDS: dict[str, _Command] = {
     "data ogbench": _Command("generate an OGBench play dataset locally with OGBench's oracles",
                              "qchunk.cli:DataOgbenchArgs", "qchunk.cli:_run_data_ogbench"),
     "data robomimic": _Command("generate a small robomimic lift dataset (official layout) with a scripted policy",
-                               "qchunk.data.generate_robomimic:DataRobomimicArgs",
-                               "qchunk.data.generate_robomimic:run"),
+                               "qchunk.datagen.robomimic:DataRobomimicArgs",
+                               "qchunk.datagen.robomimic:run"),
     "data inspect": _Command("validate and summarise a dataset file or shard directory",
                              "qchunk.cli:DataInspectArgs", "qchunk.cli:_run_data_inspect"),
     "bench": _Command("benchmark suites (updates, evaluation, data, seeds, end-to-end; JSON in bench/results) or "

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from qchunk.envs.registry import parse_task
 from qchunk.errors import QchunkError
 
 
@@ -57,11 +56,11 @@ class QuickstartArgs:
 
 
 def _ensure_dataset(args: QuickstartArgs) -> None:
-    from qchunk.data.generate import generate_ogbench
     from qchunk.data.ogbench_data import read_npz
+    from qchunk.datagen.ogbench import generate_ogbench
 
-    spec = parse_task(args.task)
-    path = Path(args.dataset_dir) / f"{spec.dataset}.npz"
+    task = quickstart_config(args).task
+    path = task.dataset_path(args.dataset_dir)
     if path.is_file():
         try:
             n = len(read_npz(path)["terminals"])
@@ -69,16 +68,16 @@ def _ensure_dataset(args: QuickstartArgs) -> None:
             return
         except QchunkError as e:
             print(f"[quickstart] {e}; generating it again")
-    print(f"[quickstart] generating {args.episodes} episodes of {spec.dataset} with OGBench's plan oracles into "
+    print(f"[quickstart] generating {args.episodes} episodes of {task.dataset} with OGBench's plan oracles into "
           f"{args.dataset_dir}")
-    generate_ogbench(spec.dataset, episodes=args.episodes, seed=args.seed, out_dir=args.dataset_dir,
+    generate_ogbench(task, episodes=args.episodes, seed=args.seed, out_dir=args.dataset_dir,
                      workers=args.workers, progress=args.progress)
 
 
 def _describe_batches(config, agent_horizon: int, discount: float) -> None:
     from qchunk.data.ogbench_data import load_ogbench
 
-    ds = load_ogbench(config.env, config.dataset_dir, sparse=config.resolved().sparse)
+    ds = load_ogbench(config.task, config.dataset_dir, sparse=config.resolved().sparse)
     b = ds.sample_chunks(256, agent_horizon, discount, np.random.default_rng(config.seed))
     print(f"[quickstart] {ds.size:,} transitions; a batch holds {b['actions'].shape[0]} chunks of "
           f"{agent_horizon} actions (actions {tuple(b['actions'].shape)}, rewards {tuple(b['rewards'].shape)}); "
@@ -107,7 +106,7 @@ def main(args: QuickstartArgs) -> int:
     if args.episodes < 1:
         raise QchunkError(f"--episodes must be >= 1, got {args.episodes}")
     _ensure_dataset(args)
-    acfg = agent_config(config.agent, "quick", parse_task(config.env).domain.name)
+    acfg = agent_config(config.agent, "quick", config.task.domain.name)
     _describe_batches(config, acfg.horizon, acfg.discount)
     run_dir = Path(args.run_dir)
     if args.fresh and run_dir.exists():

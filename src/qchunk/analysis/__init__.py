@@ -1,5 +1,6 @@
 """Analyses of training runs: exploration statistics (temporal coherence, gripper contacts, trajectory logs)
-and end-effector trajectory plots (``qchunk analyze trajectories``).
+and end-effector trajectory plots (``qchunk analyze trajectories``). The positions and contacts come from
+the env's ``info`` (:class:`qchunk.envs.probes.ExplorationProbes`).
 
 Importing this package loads only numpy; plotting imports matplotlib when called.
 """
@@ -8,11 +9,8 @@ from qchunk.analysis.coherence import (
     CoherenceTracker,
     TrajectoryLog,
     coherence,
-    end_effector_position,
-    gripper_contact,
     load_online_states,
     log_coherence,
 )
 
-__all__ = ["CoherenceTracker", "TrajectoryLog", "coherence", "end_effector_position", "gripper_contact",
-           "load_online_states", "log_coherence"]
+__all__ = ["CoherenceTracker", "TrajectoryLog", "coherence", "load_online_states", "log_coherence"]

@@ -6,8 +6,8 @@ Temporal coherence is the mean distance the end effector travels between positio
 than single-step policies whose exploration noise is re-drawn every step, so their value is higher (the
 paper: QC about 0.068 -> 0.062, BFN 0.050 -> 0.036 over the first 80K online steps of cube-triple task3).
 
-Positions are world coordinates in metres (OGBench: the ``ur5e/robotiq/pinch`` site, which OGBench reports
-as ``info['proprio/effector_pos']``; the observation's ``obs[12:15]`` is a scaled and shifted copy).
+Positions are world coordinates in metres, as :class:`qchunk.envs.probes.ExplorationProbes` reports them in
+``info["ee_pos"]`` (OGBench: the ``ur5e/robotiq/pinch`` site; robomimic: the robot's end-effector site).
 
 Sampling rule, shared by :func:`coherence` and :class:`CoherenceTracker`: the position of the state at
 online environment step ``t`` (the state the step's action is applied to) is a *sample* when
@@ -15,7 +15,8 @@ online environment step ``t`` (the state the step's action is applied to) is a *
 when both states belong to the same episode (no reset at any ``t' in (t, t + every]``). Temporal
 coherence is the mean over pairs of ``||p(t + every) - p(t)||_2``.
 
-Nothing here imports MuJoCo or JAX; the readers take any env and return ``None`` when it has no arm.
+Nothing here imports MuJoCo, gymnasium or JAX; reading the arm of an env is the env side's job
+(:mod:`qchunk.envs.probes`).
 """
 
 from __future__ import annotations
@@ -27,11 +28,6 @@ import numpy as np
 
 from qchunk.errors import QchunkError
 from qchunk.fileio import atomic_savez
-
-#: Name of OGBench's end-effector site (all manipulation domains: cube, scene, puzzle).
-OGBENCH_EFFECTOR_SITE = "ur5e/robotiq/pinch"
-#: Body whose external contact force OGBench reports as ``proprio/gripper_contact``.
-OGBENCH_CONTACT_BODY = "ur5e/robotiq/right_pad"
 
 #: Version of the ``online_states.npz`` layout written by :class:`TrajectoryLog`.
 TRAJECTORY_FORMAT = 1
@@ -154,79 +150,6 @@ class CoherenceTracker:
         self._last_step = state["last_step"]
         self._dist_sum, self._pairs = float(state["dist_sum"]), int(state["pairs"])
         self._contact_steps, self._contacts = int(state["contact_steps"]), int(state["contacts"])
-
-
-# ----------------------------------------------------------------------------- reading the arm of an env
-def _mujoco_env(env: Any) -> Any | None:
-    """The innermost env of a wrapper chain that holds MuJoCo ``model`` and ``data`` (OGBench)."""
-    inner = getattr(env, "unwrapped", env)
-    return inner if hasattr(inner, "model") and hasattr(inner, "data") else None
-
-
-def _robosuite_env(env: Any) -> Any | None:
-    """A robosuite environment somewhere in the wrapper chain (``robots`` and ``sim`` attributes)."""
-    seen = set()
-    stack = [env]
-    while stack:
-        obj = stack.pop()
-        if obj is None or id(obj) in seen or len(seen) > 16:
-            continue
-        seen.add(id(obj))
-        if hasattr(obj, "robots") and hasattr(obj, "sim"):
-            return obj
-        stack.extend(getattr(obj, name, None) for name in ("env", "_env", "unwrapped"))
-    return None
-
-
-def end_effector_position(env: Any) -> np.ndarray | None:
-    """World position of the end effector of ``env``'s arm, or None when the env has none.
-
-    Works through gymnasium wrappers. OGBench manipulation envs: the ``ur5e/robotiq/pinch`` site (what
-    OGBench reports as ``proprio/effector_pos``). robosuite envs (robomimic tasks): the first robot's
-    end-effector site.
-
-    Returns:
-        ``(3,)`` float64 array (a copy), in metres, or None.
-    """
-    inner = _mujoco_env(env)
-    if inner is not None:
-        try:
-            return np.array(inner.data.site(OGBENCH_EFFECTOR_SITE).xpos, np.float64)
-        except (KeyError, AttributeError, TypeError):
-            pass
-    rs = _robosuite_env(env)
-    if rs is not None:
-        try:
-            robot = rs.robots[0]
-            site = robot.eef_site_id
-            site = site.get("right", next(iter(site.values()))) if isinstance(site, dict) else site
-            return np.array(rs.sim.data.site_xpos[site], np.float64)
-        except (AttributeError, IndexError, KeyError, StopIteration, TypeError):
-            return None
-    return None
-
-
-def gripper_contact(env: Any) -> bool | None:
-    """Whether the gripper touches anything, or None when the env does not expose it.
-
-    OGBench: the right finger pad feels an external (contact) force, i.e. OGBench's
-    ``proprio/gripper_contact`` is positive. robosuite: any gripper geom is in contact.
-    """
-    inner = _mujoco_env(env)
-    if inner is not None:
-        try:
-            return bool(np.linalg.norm(inner.data.body(OGBENCH_CONTACT_BODY).cfrc_ext) > 0.0)
-        except (KeyError, AttributeError, TypeError):
-            pass
-    rs = _robosuite_env(env)
-    if rs is not None:
-        try:
-            gripper = rs.robots[0].gripper
-            gripper = gripper.get("right", next(iter(gripper.values()))) if isinstance(gripper, dict) else gripper
-            return bool(rs.check_contact(gripper))
-        except (AttributeError, IndexError, KeyError, StopIteration, TypeError):
-            return None
-    return None
 
 
 # ----------------------------------------------------------------------------- per-step trajectory log

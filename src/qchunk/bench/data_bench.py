@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from qchunk.errors import QchunkError
+from qchunk.tasks import Task, get_task
 
 
 @dataclass(frozen=True)
@@ -65,24 +66,23 @@ class DataSettings:
         return cls(**changes)
 
 
-def ensure_ogbench_dataset(task: str, dataset_dir: str | os.PathLike, episodes: int, seed: int = 0,
+def ensure_ogbench_dataset(task: Task, dataset_dir: str | os.PathLike, episodes: int, seed: int = 0,
                            episode_steps: int = 1001, workers: int | None = None) -> tuple[Path, float | None]:
-    """The directory holding ``task``'s generated dataset, made with :func:`qchunk.data.generate.generate_ogbench`
+    """The directory holding ``task``'s generated dataset, made with :func:`qchunk.datagen.ogbench.generate_ogbench`
     if absent; returns it and the generation seconds (None when it was cached).
 
     Each size has its own subdirectory, ``<dataset_dir>/<dataset>-<episodes>x<episode_steps>-seed<seed>/``,
     so a cached file is always the one asked for.
     """
-    from qchunk.data.generate import generate_ogbench
-    from qchunk.envs.registry import parse_task
+    from qchunk.datagen.ogbench import generate_ogbench
 
-    dataset = parse_task(task).dataset
+    dataset = task.dataset
     directory = Path(dataset_dir).expanduser() / f"{dataset}-{episodes}x{episode_steps}-seed{seed}"
     if (directory / f"{dataset}.npz").is_file() and (directory / f"{dataset}-val.npz").is_file():
         return directory, None
     print(f"[bench] generating {episodes} episodes of {dataset} with OGBench's oracles into {directory}", flush=True)
     t0 = time.perf_counter()
-    generate_ogbench(dataset, episodes=episodes, seed=seed, out_dir=directory, workers=workers,
+    generate_ogbench(task, episodes=episodes, seed=seed, out_dir=directory, workers=workers,
                      episode_steps=episode_steps, progress=False)
     return directory, time.perf_counter() - t0
 
@@ -103,17 +103,17 @@ def run_data(settings: DataSettings, dataset_dir: str | os.PathLike, workers: in
     """Measure loading, sampling and buffer memory as described in the module docstring."""
     from qchunk.data import load_ogbench
     from qchunk.data.ogbench_data import read_npz
-    from qchunk.envs.registry import parse_task
 
     s = settings
-    directory, generated_s = ensure_ogbench_dataset(s.task, dataset_dir, s.episodes, s.seed, s.episode_steps,
+    task = get_task(s.task)
+    directory, generated_s = ensure_ogbench_dataset(task, dataset_dir, s.episodes, s.seed, s.episode_steps,
                                                     workers)
-    path = directory / f"{parse_task(s.task).dataset}.npz"
+    path = task.dataset_path(directory)
     t0 = time.perf_counter()
     read_npz(path)
     read_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    dataset = load_ogbench(s.task, dataset_path=path, sparse=True)
+    dataset = load_ogbench(task, dataset_path=path, sparse=True)
     load_s = time.perf_counter() - t0
     load = {
         "path": str(path),

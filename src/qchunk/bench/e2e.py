@@ -111,13 +111,14 @@ def run_e2e(settings: E2ESettings, dataset_dir: str | os.PathLike, workers: int 
     """Run the protocol (generating the dataset if needed) and return the results document body."""
     from qchunk.agents import agent_config
     from qchunk.bench.data_bench import ensure_ogbench_dataset
+    from qchunk.tasks import get_task
     from qchunk.training import TrainConfig, train
     from qchunk.training.config import AgentOverrides
 
     s = settings
     online_only = not agent_config(s.agent, s.preset).pretrains_offline
     offline_steps = 0 if online_only else s.offline_steps
-    directory, generated_s = ensure_ogbench_dataset(s.task, dataset_dir, s.dataset_episodes, s.seed,
+    directory, generated_s = ensure_ogbench_dataset(get_task(s.task), dataset_dir, s.dataset_episodes, s.seed,
                                                     s.dataset_episode_steps, workers)
     cfg = TrainConfig(agent=s.agent, env=s.task, sparse=s.sparse, preset=s.preset, offline_steps=offline_steps,
                       online_steps=s.online_steps, eval_every=s.eval_every, eval_episodes=s.eval_episodes,

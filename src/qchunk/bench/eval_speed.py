@@ -155,22 +155,23 @@ def run_eval_speed(settings: EvalSpeedSettings) -> dict[str, Any]:
 
     from qchunk.agents import make_agent
     from qchunk.envs import make_env
-    from qchunk.envs.registry import parse_task
+    from qchunk.tasks import get_task
 
     s = settings
-    spec = parse_task(s.task)
+    spec = get_task(s.task)
     workers = s.workers or os.cpu_count() or 1
     seeds = evaluation_seeds(s.seed, 0, s.episodes)
 
     t0 = time.perf_counter()
-    env = make_env(s.task, s.sparse, s.episode_length)
+    env = make_env(spec, s.sparse, s.episode_length)
     make_env_s = time.perf_counter() - t0
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
 
     names = [s.agent, *[a for a in s.other_agents if a != s.agent]]
     agents, compile_s = {}, {}
     for name in names:
-        agent = make_agent(name, obs_dim, act_dim, s.preset, spec.domain.name, seed=s.seed, **s.agent_overrides)
+        agent = make_agent(name, obs_dim, act_dim, s.preset, spec.domain.name, seed=s.seed,
+                           **{k: v for k, v in s.agent_overrides.items() if k != "batch_size"})
         warm = TimedPolicy(agent, jax.random.PRNGKey(s.seed))
         t0 = time.perf_counter()
         for n in (1, s.episodes):  # compile both batch shapes before anything is timed
@@ -197,7 +198,7 @@ def run_eval_speed(settings: EvalSpeedSettings) -> dict[str, Any]:
     pools.append(("batched_parallel", workers))
     for mode, w in pools:
         t0 = time.perf_counter()
-        with EnvPool(s.task, s.sparse, s.episodes, w, s.episode_length) as pool:
+        with EnvPool(spec, s.sparse, s.episodes, w, s.episode_length) as pool:
             startup[mode] = time.perf_counter() - t0
             for name in names:
                 modes[name][mode] = _timed(lambda p, pool=pool: run_episodes(p, pool, seeds), policy(name),

@@ -1,10 +1,11 @@
-"""Data: datasets and replay buffers that sample action chunks, OGBench loading and generation.
+"""Data: datasets and replay buffers that sample action chunks, OGBench and robomimic loading.
 
 - :class:`Dataset` / :class:`ReplayBuffer`: transition storage with ``sample_chunks``.
 - :func:`load_ogbench`: an OGBench single-task dataset, rewards relabelled (optionally sparse).
-- :func:`load_task_data`: the offline data of any supported task name (what the trainer calls).
+- :func:`load_task_data`: the offline data of any supported :class:`~qchunk.tasks.Task` (what the trainer calls).
 - :class:`ShardedDataset`: a directory of 1M-transition shards, one in memory at a time.
-- :func:`qchunk.data.generate.generate_ogbench`: make an OGBench play dataset locally.
+
+Dataset generation (which runs environments) lives in :mod:`qchunk.datagen`.
 """
 
 from qchunk.data.dataset import TRANSITION_KEYS, Dataset, ReplayBuffer

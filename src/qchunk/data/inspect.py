@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from qchunk.data.ogbench_data import read_npz
-from qchunk.envs.registry import parse_task
 from qchunk.errors import QchunkError
 
+from qchunk.tasks import get_task
 _SHARD_NAME = re.compile(r"^(?P<dataset>.+-play-v0)(?:-\d+)?(?:-val)?\.npz$")
 
 
@@ -39,7 +39,7 @@ def _domain_of(path: Path) -> str | None:
     m = _SHARD_NAME.match(path.name)
     if m:
         try:
-            return parse_task(m["dataset"]).domain.name
+            return get_task(m["dataset"]).domain.name
         except QchunkError:
             return None
     return None

@@ -17,43 +17,41 @@ from pathlib import Path
 import numpy as np
 
 from qchunk.data.dataset import Dataset
-from qchunk.envs.registry import TaskSpec, parse_task
 from qchunk.errors import QchunkError, require
+from qchunk.tasks import Task
 
-#: OGBench's default dataset directory.
-DEFAULT_DATASET_DIR = "~/.ogbench/data"
 REQUIRED_NPZ_KEYS = ("observations", "actions", "terminals")
 OPTIONAL_NPZ_KEYS = ("qpos", "qvel", "button_states")
 
 
-def dataset_dir_or_default(dataset_dir: str | os.PathLike | None) -> Path:
-    return Path(os.path.expanduser(str(dataset_dir if dataset_dir is not None else DEFAULT_DATASET_DIR)))
-
-
-def _missing(path: Path, spec: TaskSpec) -> QchunkError:
+def _missing(path: Path, task: Task) -> QchunkError:
     return QchunkError(
-        f"dataset file {path} not found; generate it with `qchunk data ogbench {spec.dataset} --out {path.parent}`"
+        f"dataset file {path} not found; generate it with `qchunk data ogbench {task.dataset} --out {path.parent}`"
         f" (or download it with ogbench.download_datasets)")
 
 
-def dataset_files(name: str, dataset_dir: str | os.PathLike | None = None) -> list[Path]:
-    """The training file(s) of ``name`` in ``dataset_dir`` (default ``~/.ogbench/data``).
+def _require_ogbench(task: Task) -> None:
+    require(task.benchmark == "ogbench", f"{task.name!r} is a {task.benchmark} task, not an OGBench one")
+
+
+def dataset_files(task: Task, dataset_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The training file(s) of OGBench ``task`` in ``dataset_dir`` (default ``~/.ogbench/data``).
 
     Returns ``[<dir>/<dataset>.npz]`` when that file exists. Otherwise, if ``dataset_dir`` itself holds
     shard files of the task's domain (``<domain>-*.npz`` other than ``*-val.npz``, as the 100M
     cube-quadruple set), returns them sorted.
     Raises :class:`QchunkError` naming the generation command when nothing is there.
     """
-    spec = parse_task(name)
-    root = dataset_dir_or_default(dataset_dir)
-    single = root / f"{spec.dataset}.npz"
+    _require_ogbench(task)
+    single = task.dataset_path(dataset_dir)
+    root = single.parent
     if single.is_file():
         return [single]
     if root.is_dir():
-        shards = sorted(p for p in root.glob(f"{spec.domain.name}-*.npz") if not p.name.endswith("-val.npz"))
+        shards = sorted(p for p in root.glob(f"{task.domain.name}-*.npz") if not p.name.endswith("-val.npz"))
         if shards:
             return shards
-    raise _missing(single, spec)
+    raise _missing(single, task)
 
 
 def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -94,14 +92,15 @@ def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _ogbench_env(spec: TaskSpec):
+def _relabel_env(task: Task):
+    """The raw single-task OGBench env that OGBench's relabelling reads the task's goal from."""
     import ogbench
 
-    return ogbench.make_env_and_datasets(spec.name, env_only=True)
+    return ogbench.make_env_and_datasets(task.name, env_only=True)
 
 
 def load_ogbench(
-    name: str,
+    task: Task,
     dataset_dir: str | os.PathLike | None = None,
     *,
     dataset_path: str | os.PathLike | None = None,
@@ -111,7 +110,7 @@ def load_ogbench(
     """Load an OGBench single-task dataset with rewards relabelled for the task.
 
     Args:
-        name: a single-task name, e.g. ``"puzzle-3x3-play-singletask-task2-v0"``.
+        task: a single task, e.g. ``get_task("puzzle-3x3-play-singletask-task2-v0")``.
         dataset_dir: directory of ``<dataset>.npz`` (default ``~/.ogbench/data``).
         dataset_path: an explicit training file (a shard, say); overrides ``dataset_dir``.
         sparse: apply the paper's transform r' = -1 if r != 0 else 0.
@@ -121,17 +120,16 @@ def load_ogbench(
         A :class:`Dataset` with OGBench's ``rewards`` and ``masks`` (0 at task success) and ``terminals``
         at episode ends.
     """
-    spec = parse_task(name)
-    require(spec.singletask, f"{name!r} is a dataset name; training needs a single-task name such as "
-                             f"{spec.domain.name}-play-singletask-task2-v0")
-    path = Path(dataset_path) if dataset_path is not None else dataset_files(name, dataset_dir)[0]
+    _require_ogbench(task)
+    task.require_singletask("training needs")
+    path = Path(dataset_path) if dataset_path is not None else dataset_files(task, dataset_dir)[0]
     read_npz(path)  # clear errors before OGBench sees the file
     from ogbench.relabel_utils import relabel_dataset
     from ogbench.utils import load_dataset
 
-    env = env if env is not None else _ogbench_env(spec)
+    env = env if env is not None else _relabel_env(task)
     train = load_dataset(str(path), add_info=True)  # steps -> transitions, as OGBench does
-    relabel_dataset(env.spec.id if env.spec is not None else spec.name, env, train)
+    relabel_dataset(env.spec.id if env.spec is not None else task.name, env, train)
     rewards = train["rewards"]
     if sparse:
         rewards = np.where(rewards != 0.0, -1.0, 0.0).astype(np.float32)
@@ -147,21 +145,21 @@ class ShardedDataset:
     so memory stays bounded by the largest shard.
 
     Args:
-        name: the single-task name to relabel rewards for.
+        task: the single task to relabel rewards for.
         files: the shard files, in the order to visit them.
         sparse: as :func:`load_ogbench`.
         start: index of the first shard to load.
     """
 
-    def __init__(self, name: str, files: list[Path], *, sparse: bool = False, start: int = 0):
+    def __init__(self, task: Task, files: list[Path], *, sparse: bool = False, start: int = 0):
         require(len(files) > 0, "a sharded dataset needs at least one shard file")
-        self.name, self.files, self.sparse = name, list(files), sparse
-        self._env = _ogbench_env(parse_task(name))
+        self.task, self.files, self.sparse = task, list(files), sparse
+        self._env = _relabel_env(task)
         self.index = start % len(self.files)
         self.dataset = self._load(self.index)
 
     def _load(self, i: int) -> Dataset:
-        return load_ogbench(self.name, dataset_path=self.files[i], sparse=self.sparse, env=self._env)
+        return load_ogbench(self.task, dataset_path=self.files[i], sparse=self.sparse, env=self._env)
 
     def next_shard(self) -> Dataset:
         """Drop the current shard and load the next one; returns it."""

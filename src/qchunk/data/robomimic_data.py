@@ -21,7 +21,6 @@ step. We read the file with h5py and never import the ``robomimic`` package (its
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -31,36 +30,27 @@ from typing import Any
 import numpy as np
 
 from qchunk.data.dataset import Dataset
-from qchunk.envs.registry import ROBOMIMIC_TASKS, RobomimicDomain, parse_task
 from qchunk.errors import QchunkError, require
+from qchunk.tasks import ROBOMIMIC_DATASET_DIR, ROBOMIMIC_OBS_KEYS, ROBOMIMIC_TASKS, Task, parse_robomimic_env_args
 
 #: robomimic's default dataset directory (``{dir}/{task}/mh/low_dim_v15.hdf5``).
-DEFAULT_DATASET_DIR = "~/.robomimic"
-#: Observation keys the paper concatenates, in order.
-OBS_KEYS = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos", "object")
+DEFAULT_DATASET_DIR = ROBOMIMIC_DATASET_DIR
+#: Observation keys the paper concatenates, in order (defined in :mod:`qchunk.tasks`; the env uses them too).
+OBS_KEYS = ROBOMIMIC_OBS_KEYS
 #: Where the official v1.5 files are published.
 DOWNLOAD_URL = "https://huggingface.co/datasets/amandlek/robomimic/tree/main/v1.5"
 
 _DEMO_RE = re.compile(r"^demo_(\d+)$")
 
 
-def robomimic_domain(name: str) -> RobomimicDomain:
-    """The :class:`RobomimicDomain` of registry name ``name`` (``"lift-mh-low_dim"``); QchunkError otherwise."""
-    domain = parse_task(name).domain
-    require(isinstance(domain, RobomimicDomain),
-            f"{name!r} is not a robomimic task; choose one of {', '.join(ROBOMIMIC_TASKS)}")
-    return domain  # type: ignore[return-value]
+def _require_robomimic(task: Task) -> None:
+    require(task.benchmark == "robomimic", f"{task.name!r} is not a robomimic task; choose one of "
+                                           f"{', '.join(ROBOMIMIC_TASKS)}")
 
 
-def dataset_path(name: str, dataset_dir: str | os.PathLike | None = None) -> Path:
-    """``{dataset_dir}/{task}/mh/low_dim_v15.hdf5`` (default directory ``~/.robomimic``) for task ``name``."""
-    root = Path(os.path.expanduser(str(dataset_dir if dataset_dir is not None else DEFAULT_DATASET_DIR)))
-    return root / robomimic_domain(name).dataset
-
-
-def missing_dataset_error(name: str, path: Path) -> QchunkError:
+def missing_dataset_error(task: Task, path: Path) -> QchunkError:
     """The error for a dataset file that is not there: where to get it and where to put it."""
-    domain = robomimic_domain(name)
+    domain = task.domain
     root = path.parent.parent.parent
     generate = (f"; or generate a small scripted one with `qchunk data robomimic lift --out {root}`"
                 if domain.task == "lift" else "")
@@ -82,28 +72,7 @@ def _open(path: Path):
 
 
 def _env_args(path: Path, data) -> dict[str, Any]:
-    raw = data.attrs.get("env_args")
-    require(raw is not None, f"{path}: data.attrs['env_args'] is missing; not a robomimic dataset")
-    try:
-        env_args = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
-    except (ValueError, UnicodeDecodeError):
-        raise QchunkError(f"{path}: data.attrs['env_args'] is not valid JSON; the file is corrupt") from None
-    require(isinstance(env_args, dict) and isinstance(env_args.get("env_name"), str)
-            and isinstance(env_args.get("env_kwargs"), dict),
-            f"{path}: data.attrs['env_args'] needs 'env_name' and 'env_kwargs'; not a robomimic dataset")
-    return env_args
-
-
-def read_env_args(path: str | os.PathLike) -> dict[str, Any]:
-    """The environment metadata ``data.attrs["env_args"]`` of a robomimic hdf5 file, parsed from JSON.
-
-    Keys: ``env_name`` (robosuite env, e.g. ``"Lift"``), ``type`` (1 = robosuite), ``env_version`` and
-    ``env_kwargs`` (the ``robosuite.make`` keyword arguments, including ``controller_configs``).
-    """
-    path = Path(path)
-    with _open(path) as f:
-        require("data" in f, f"{path}: no 'data' group; not a robomimic dataset")
-        return _env_args(path, f["data"])
+    return parse_robomimic_env_args(data.attrs.get("env_args"), path)
 
 
 def _sorted_demos(path: Path, data) -> list[str]:
@@ -207,7 +176,7 @@ def read_robomimic(path: str | os.PathLike, filter_key: str | None = None) -> Ro
 
 
 def load_robomimic(
-    name: str,
+    task: Task,
     dataset_dir: str | os.PathLike | None = None,
     *,
     path: str | os.PathLike | None = None,
@@ -217,7 +186,7 @@ def load_robomimic(
     """Load a robomimic task's offline data as the paper uses it.
 
     Args:
-        name: ``"lift-mh-low_dim"``, ``"can-mh-low_dim"`` or ``"square-mh-low_dim"``.
+        task: ``get_task("lift-mh-low_dim")``, ``"can-mh-low_dim"`` or ``"square-mh-low_dim"``.
         dataset_dir: directory holding ``{task}/mh/low_dim_v15.hdf5`` (default ``~/.robomimic``).
         path: an explicit hdf5 file; overrides ``dataset_dir``.
         sparse: the paper's sparse transform (r' = -1 if r != 0 else 0); the identity on these rewards.
@@ -232,10 +201,11 @@ def load_robomimic(
         QchunkError: the file is missing (the message says where to get it and where to put it), belongs
             to another task, or is malformed.
     """
-    domain = robomimic_domain(name)
-    file = Path(path) if path is not None else dataset_path(name, dataset_dir)
+    _require_robomimic(task)
+    domain, name = task.domain, task.name
+    file = Path(path) if path is not None else task.dataset_path(dataset_dir)
     if not file.is_file():
-        raise missing_dataset_error(name, file)
+        raise missing_dataset_error(task, file)
     demos = read_robomimic(file, filter_key=filter_key)
     env_name = demos.env_args["env_name"]
     require(env_name == domain.env_name, f"{file}: holds a {env_name} dataset, but {name} is robosuite's "

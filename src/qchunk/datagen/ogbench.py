@@ -52,10 +52,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from qchunk.data.ogbench_data import dataset_dir_or_default
-from qchunk.envs.registry import OGBenchDomain, parse_task
 from qchunk.errors import QchunkError
 from qchunk.fileio import atomic_savez
+from qchunk.tasks import OGBenchDomain, Task, get_task
 
 #: Steps per episode in the official datasets (1000 episodes x 1001 steps = the 1M-transition sets).
 OFFICIAL_EPISODE_STEPS = 1001
@@ -300,8 +299,8 @@ def _check_count(value: Any, name: str, minimum: int, hint: str) -> int:
     return int(value)
 
 
-def _writable_dir(out_dir: str | os.PathLike | None) -> Path:
-    path = dataset_dir_or_default(out_dir)
+def _writable_dir(task: Task, out_dir: str | os.PathLike | None) -> Path:
+    path = task.dataset_dir(out_dir)
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
@@ -314,7 +313,7 @@ def _writable_dir(out_dir: str | os.PathLike | None) -> Path:
 
 
 def generate_ogbench(
-    name: str,
+    task: Task | str,
     episodes: int | None = None,
     seed: int = 0,
     out_dir: str | os.PathLike | None = None,
@@ -322,11 +321,11 @@ def generate_ogbench(
     episode_steps: int = OFFICIAL_EPISODE_STEPS,
     progress: bool = True,
 ) -> tuple[Path, Path]:
-    """Generate the OGBench ``play`` dataset of ``name`` with OGBench's plan oracles (see the module doc).
+    """Generate the OGBench ``play`` dataset of ``task`` with OGBench's plan oracles (see the module doc).
 
     Args:
-        name: A dataset name (``puzzle-3x3-play-v0``) or a single-task name
-            (``puzzle-3x3-play-singletask-task2-v0``); a single-task name generates its domain's dataset.
+        task: The :class:`~qchunk.tasks.Task` of a dataset name (``puzzle-3x3-play-v0``) or a single-task
+            name (``puzzle-3x3-play-singletask-task2-v0``; it generates its domain's dataset), or the name.
         episodes: Training episodes; default the official size (1000; 3000 for cube-triple). Validation adds
             ``max(1, episodes // 10)`` episodes.
         seed: Non-negative seed; episode ``i`` depends on ``(seed, i)`` only, so the result is identical for
@@ -343,12 +342,13 @@ def generate_ogbench(
     Raises:
         QchunkError: For an unknown name, a count out of range, or an output directory that cannot be written.
     """
-    if not isinstance(name, str):
-        raise QchunkError(f"the dataset name must be a string, got {name!r}; e.g. 'puzzle-3x3-play-v0'")
-    spec = parse_task(name)
-    if spec.benchmark != "ogbench":
-        raise QchunkError(f"{name!r} is not an OGBench task; for robomimic lift use `qchunk data robomimic lift`")
-    domain = spec.domain
+    if isinstance(task, str):
+        task = get_task(task)
+    elif not isinstance(task, Task):
+        raise QchunkError(f"the dataset name must be a string, got {task!r}; e.g. 'puzzle-3x3-play-v0'")
+    if task.benchmark != "ogbench":
+        raise QchunkError(f"{task.name!r} is not an OGBench task; for robomimic lift use `qchunk data robomimic lift`")
+    domain = task.domain
     official = f"use at least 1 (the official {domain.dataset} has {domain.default_episodes})"
     n_train = domain.default_episodes if episodes is None else _check_count(episodes, "episodes", 1, official)
     seed = _check_count(seed, "seed", 0, "use a non-negative integer seed")
@@ -356,7 +356,7 @@ def generate_ogbench(
         workers, "workers", 1, "use at least 1 worker process")
     episode_steps = _check_count(episode_steps, "episode_steps", 2,
                                  f"use at least 2 (the official value is {OFFICIAL_EPISODE_STEPS})")
-    directory = _writable_dir(out_dir)
+    directory = _writable_dir(task, out_dir)
 
     n_val = max(1, n_train // 10)
     n_total = n_train + n_val

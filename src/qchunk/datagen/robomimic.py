@@ -30,9 +30,9 @@ from typing import Annotated
 import numpy as np
 import tyro
 
-from qchunk.data.robomimic_data import DEFAULT_DATASET_DIR
 from qchunk.errors import QchunkError, require
 from qchunk.fileio import atomic_path, require_writable
+from qchunk.tasks import get_task
 
 #: An episode that has not lifted the cube after this many steps is thrown away and retried.
 MAX_STEPS = 150
@@ -216,13 +216,13 @@ def generate_robomimic(
                             "need the official human demonstrations (see docs/robomimic.md)")
     require(isinstance(episodes, int) and episodes >= 1, f"--episodes must be >= 1, got {episodes}")
     require(noise >= 0.0, f"--noise must be >= 0, got {noise}")
-    root = Path(os.path.expanduser(str(out_dir if out_dir is not None else DEFAULT_DATASET_DIR)))
-    path = root / "lift" / "mh" / "low_dim_v15.hdf5"
+    lift = get_task("lift-mh-low_dim")
+    path = lift.dataset_path(out_dir)
     require(overwrite or not path.exists(), f"{path} already exists (it may be the official dataset); pass "
                                             "--overwrite to replace it or choose another --out")
     require_writable(path, "--out", is_dir=False)  # before the demos are recorded, not after
     env_args = default_env_args("lift")
-    env = RobomimicEnv("lift-mh-low_dim", env_args=env_args)
+    env = RobomimicEnv(lift, env_args=env_args)
     demos, attempts = [], 0
     try:
         for i in tqdm(range(episodes), desc="scripted lift demos", unit="demo", disable=not progress):

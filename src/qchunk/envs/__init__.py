@@ -1,5 +1,5 @@
-"""Environments: the explicit registry of supported tasks (OGBench and robomimic), env construction,
-open-loop chunk execution."""
+"""Environments: construction from a :class:`qchunk.tasks.Task` (OGBench and robomimic), the exploration
+probes wrapper, open-loop chunk execution."""
 
 import ctypes.util
 import os
@@ -14,14 +14,6 @@ warnings.filterwarnings("ignore", message=".*precision lowered by casting to flo
 
 from qchunk.envs.chunk_executor import ChunkExecutor  # noqa: E402 - after MUJOCO_GL is set
 from qchunk.envs.make import make_env  # noqa: E402
-from qchunk.envs.registry import (  # noqa: E402
-    DOMAINS,
-    ROBOMIMIC_TASKS,
-    OGBenchDomain,
-    RobomimicDomain,
-    TaskSpec,
-    parse_task,
-)
+from qchunk.envs.probes import ExplorationProbes, end_effector_position, gripper_contact  # noqa: E402
 
-__all__ = ["DOMAINS", "ROBOMIMIC_TASKS", "ChunkExecutor", "OGBenchDomain", "RobomimicDomain", "TaskSpec", "make_env",
-           "parse_task"]
+__all__ = ["ChunkExecutor", "ExplorationProbes", "end_effector_position", "gripper_contact", "make_env"]

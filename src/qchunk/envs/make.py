@@ -1,5 +1,5 @@
-"""Making environments by registry name: OGBench single-task envs with the paper's reward transform, and
-robomimic tasks (see :mod:`qchunk.envs.robomimic_env`)."""
+"""Making the environment of a :class:`~qchunk.tasks.Task`: OGBench single-task envs with the paper's reward
+transform, and robomimic tasks (see :mod:`qchunk.envs.robomimic_env`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import os
 import gymnasium as gym
 import numpy as np
 
-from qchunk.envs.registry import parse_task
+from qchunk.envs.probes import ExplorationProbes
 from qchunk.errors import require
+from qchunk.tasks import Task, as_task
 
 
 class SparseReward(gym.RewardWrapper):
@@ -33,50 +34,61 @@ class Float32Observation(gym.ObservationWrapper):
 
 
 def make_env(
-    name: str,
+    task: Task | str,
     sparse: bool = False,
     episode_length: int | None = None,
     *,
     dataset_dir: str | os.PathLike | None = None,
     render_mode: str | None = None,
     render_size: tuple[int, int] | None = None,
+    probes: bool = False,
 ) -> gym.Env:
     """A single-task environment with the evaluation time limit of its domain.
 
     Args:
-        name: a single-task name such as ``"puzzle-3x3-play-singletask-task2-v0"`` or ``"lift-mh-low_dim"``.
+        task: a single task, e.g. ``get_task("puzzle-3x3-play-singletask-task2-v0")`` or
+            ``get_task("lift-mh-low_dim")`` (a name is accepted too and looked up with :func:`~qchunk.tasks.get_task`).
         sparse: apply :class:`SparseReward` (on robomimic's -1/0 rewards it changes nothing).
         episode_length: time limit in steps (default: the task's own, e.g. 500 for puzzle-3x3, 300 for lift).
         dataset_dir: robomimic only: the directory whose ``{task}/mh/low_dim_v15.hdf5`` describes the
             environment (default ``~/.robomimic``; without a file there, the official v1.5 settings).
         render_mode: ``"rgb_array"``: ``env.render()`` returns ``(height, width, 3)`` uint8 frames (offscreen).
         render_size: ``(height, width)`` of rendered frames (default: the env's own, 200x200 for OGBench).
+        probes: wrap in :class:`~qchunk.envs.probes.ExplorationProbes` (``info["ee_pos"]``,
+            ``info["gripper_contact"]`` after every reset and step).
 
     The env's ``step`` reports ``terminated`` at task success (the single-task envs end there) and
     ``truncated`` at the time limit; ``info["success"]`` says whether the task is solved. Observations are
     float32.
     """
-    spec = parse_task(name)
-    if spec.benchmark == "robomimic":
-        from qchunk.envs.robomimic_env import make_robomimic_env
+    task = as_task(task).require_singletask()
+    env = _robomimic(task, episode_length, dataset_dir, render_mode, render_size) if task.benchmark == "robomimic" \
+        else _ogbench(task, episode_length, render_mode, render_size)
+    if sparse:
+        env = SparseReward(env)
+    return ExplorationProbes(env) if probes else env
 
-        env = make_robomimic_env(name, episode_length=episode_length, dataset_dir=dataset_dir, render_mode=render_mode)
-        if render_size is not None:
-            env.render_size = tuple(render_size)
-        return SparseReward(env) if sparse else env
+
+def _robomimic(task: Task, episode_length, dataset_dir, render_mode, render_size) -> gym.Env:
+    from qchunk.envs.robomimic_env import make_robomimic_env
+
+    env = make_robomimic_env(task, episode_length=episode_length, dataset_dir=dataset_dir, render_mode=render_mode)
+    if render_size is not None:
+        env.render_size = tuple(render_size)
+    return env
+
+
+def _ogbench(task: Task, episode_length, render_mode, render_size) -> gym.Env:
     import ogbench
 
-    require(spec.singletask, f"{name!r} is a dataset name; environments need a single-task name such as "
-                             f"{spec.domain.name}-play-singletask-task2-v0")
     kwargs = {} if episode_length is None else {"max_episode_steps": episode_length}
     require(render_mode in (None, "rgb_array"), f"render_mode must be None or 'rgb_array', got {render_mode!r}")
     if render_mode is not None and render_size is not None:
         kwargs.update(height=int(render_size[0]), width=int(render_size[1]))
-    env = ogbench.make_env_and_datasets(spec.name, env_only=True, **kwargs)
+    env = ogbench.make_env_and_datasets(task.name, env_only=True, **kwargs)
     if render_mode is not None:  # OGBench renders on demand; declare it so gymnasium's render checks accept it
         inner = env.unwrapped
         inner.metadata = {**inner.metadata, "render_modes": [render_mode],
                           "render_fps": round(1.0 / inner.control_timestep())}
         inner.render_mode = render_mode
-    env = Float32Observation(env)
-    return SparseReward(env) if sparse else env
+    return Float32Observation(env)

@@ -7,8 +7,8 @@ modified), as robomimic does, but without the ``robomimic`` package:
   observations); ``ignore_done=True`` and ``use_object_obs=True`` as robomimic forces them;
 - a controller config in the flat format of robosuite <= 1.4 (``{"type": "OSC_POSE", "damping": ...,
   "control_delta": true}``) is converted to robosuite 1.5's composite format;
-- observations are concat(robot0_eef_pos, robot0_eef_quat, robot0_gripper_qpos, object) as float32, the
-  layout of :func:`qchunk.data.robomimic_data.load_robomimic`;
+- observations are concat(robot0_eef_pos, robot0_eef_quat, robot0_gripper_qpos, object) as float32
+  (:data:`qchunk.tasks.ROBOMIMIC_OBS_KEYS`, the layout the dataset loader uses too);
 - the paper's reward: -1 per step until success, 0 at success; the episode terminates at success and is
   truncated at the time limit (the authors' horizons: lift 300, can 300, square 400); ``info["success"]``;
 - ``reset(seed=s)`` fixes the episode's initial state (object placement, object size, robot joint noise):
@@ -34,9 +34,8 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 
-from qchunk.data.robomimic_data import OBS_KEYS, dataset_path, read_env_args, robomimic_domain
-from qchunk.envs.registry import RobomimicDomain
 from qchunk.errors import QchunkError, require
+from qchunk.tasks import ROBOMIMIC_OBS_KEYS, ROBOMIMIC_TASKS, RobomimicDomain, Task, as_task, parse_robomimic_env_args
 
 #: ``env_kwargs`` keys that need a display, a GPU or camera rendering; dropped before ``robosuite.make``.
 DROPPED_KEYS = ("has_renderer", "has_offscreen_renderer", "render_camera", "render_gpu_device_id", "renderer",
@@ -81,7 +80,7 @@ def import_robosuite():
 
 def default_env_args(task: str) -> dict[str, Any]:
     """The ``env_args`` of a v1.5 robomimic dataset of ``task`` (``"lift"``, ``"can"``, ``"square"``) in
-    robomimic 0.5's format; what :mod:`qchunk.data.generate_robomimic` writes.
+    robomimic 0.5's format; what :mod:`qchunk.datagen.robomimic` writes.
 
     Panda arm with its default robosuite 1.5 composite controller (OSC_POSE, delta end-effector commands in
     [-1, 1] scaled to 5 cm and 0.5 rad, gripper GRIP), 20 Hz control, sparse reward (1 at success).
@@ -89,7 +88,7 @@ def default_env_args(task: str) -> dict[str, Any]:
     robosuite = import_robosuite()
     from robosuite.controllers.composite.composite_controller_factory import load_composite_controller_config
 
-    domain = robomimic_domain(f"{task}-mh-low_dim")
+    domain = _robomimic_task(f"{task}-mh-low_dim").domain
     return {
         "env_name": domain.env_name,
         "env_version": robosuite.__version__,
@@ -161,7 +160,7 @@ class RobomimicEnv(gym.Env):
     """A robomimic task with the paper's reward and the dataset's observation layout.
 
     Args:
-        task: registry name, e.g. ``"lift-mh-low_dim"``.
+        task: a robomimic task, e.g. ``get_task("lift-mh-low_dim")`` (or its name).
         env_args: robomimic's environment metadata (``data.attrs["env_args"]`` of a dataset); default
             :func:`default_env_args`. Copied, never modified.
         episode_length: time limit in steps (default the task's: lift 300, can 300, square 400).
@@ -177,18 +176,19 @@ class RobomimicEnv(gym.Env):
 
     def __init__(
         self,
-        task: str,
+        task: Task | str,
         env_args: dict[str, Any] | None = None,
         episode_length: int | None = None,
         render_mode: str | None = None,
         render_size: tuple[int, int] = (256, 256),
         camera: str = "agentview",
     ):
-        self.domain: RobomimicDomain = robomimic_domain(task)
+        self.task = _robomimic_task(task)
+        self.domain: RobomimicDomain = self.task.domain  # type: ignore[assignment]
         require(render_mode in (None, "rgb_array"), f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.env_args = copy.deepcopy(env_args) if env_args is not None else default_env_args(self.domain.task)
         require(self.env_args.get("env_name") == self.domain.env_name,
-                f"env_args describe robosuite's {self.env_args.get('env_name')!r}, but {task} is "
+                f"env_args describe robosuite's {self.env_args.get('env_name')!r}, but {self.task.name} is "
                 f"{self.domain.env_name!r}")
         self.episode_length = int(episode_length if episode_length is not None else self.domain.episode_length)
         require(self.episode_length >= 1, f"episode_length must be >= 1, got {self.episode_length}")
@@ -206,7 +206,7 @@ class RobomimicEnv(gym.Env):
         """The latest raw robosuite observation dict (every observable, float64)."""
         action_dim = int(self._env.action_spec[0].shape[0])
         require(action_dim == self.domain.action_dim,
-                f"{task}: the environment takes {action_dim}-dim actions, expected {self.domain.action_dim}")
+                f"{self.task.name}: the environment takes {action_dim}-dim actions, expected {self.domain.action_dim}")
         self.action_space = gym.spaces.Box(-1.0, 1.0, (action_dim,), np.float32)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.domain.observation_dim,), np.float32)
 
@@ -217,7 +217,7 @@ class RobomimicEnv(gym.Env):
 
     def observation(self, obs_dict: dict[str, np.ndarray]) -> np.ndarray:
         """concat(robot0_eef_pos, robot0_eef_quat, robot0_gripper_qpos, object-state) as float32 ``(obs_dim,)``."""
-        parts = [obs_dict["object-state" if k == "object" else k] for k in OBS_KEYS]
+        parts = [obs_dict["object-state" if k == "object" else k] for k in ROBOMIMIC_OBS_KEYS]
         obs = np.concatenate([np.ravel(p) for p in parts]).astype(np.float32)
         if obs.shape != self.observation_space.shape:
             raise QchunkError(f"{self.domain.task_name}: the environment's observation has {obs.size} dims, expected "
@@ -283,17 +283,41 @@ class RobomimicEnv(gym.Env):
             self._env = None
 
 
+def read_env_args(path: str | os.PathLike) -> dict[str, Any]:
+    """The environment metadata ``data.attrs["env_args"]`` of a robomimic hdf5 file (see
+    :func:`qchunk.tasks.parse_robomimic_env_args`); QchunkError when the file is unreadable or has none."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            require("data" in f, f"{path}: no 'data' group; not a robomimic dataset")
+            raw = f["data"].attrs.get("env_args")
+    except OSError as e:
+        raise QchunkError(f"{path}: not a readable hdf5 file ({e}); the file is truncated or corrupt, "
+                          "download or generate it again") from None
+    return parse_robomimic_env_args(raw, path)
+
+
 def make_robomimic_env(
-    name: str,
+    task: Task | str,
     episode_length: int | None = None,
     dataset_dir: str | os.PathLike | None = None,
     render_mode: str | None = None,
 ) -> RobomimicEnv:
-    """The environment of robomimic task ``name`` built from its dataset's ``env_args``.
+    """The environment of robomimic ``task`` built from its dataset's ``env_args``.
 
-    The dataset is ``{dataset_dir}/{task}/mh/low_dim_v15.hdf5`` (default directory ``~/.robomimic``); when
-    that file does not exist, :func:`default_env_args` (the official v1.5 settings) are used.
+    The dataset is ``task.dataset_path(dataset_dir)``, ``{dataset_dir}/{task}/mh/low_dim_v15.hdf5`` (default
+    directory ``~/.robomimic``); when that file does not exist, :func:`default_env_args` (the official v1.5
+    settings) are used.
     """
-    path = dataset_path(name, dataset_dir)
+    task = _robomimic_task(task)
+    path = task.dataset_path(dataset_dir)
     env_args = read_env_args(path) if path.is_file() else None
-    return RobomimicEnv(name, env_args=env_args, episode_length=episode_length, render_mode=render_mode)
+    return RobomimicEnv(task, env_args=env_args, episode_length=episode_length, render_mode=render_mode)
+
+
+def _robomimic_task(task: Task | str) -> Task:
+    task = as_task(task)
+    require(task.benchmark == "robomimic", f"{task.name!r} is not a robomimic task; choose one of "
+                                           f"{', '.join(ROBOMIMIC_TASKS)}")
+    return task

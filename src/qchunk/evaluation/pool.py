@@ -15,6 +15,8 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
+from qchunk.tasks import Task, as_task
+
 #: Environment of the worker processes: one thread for every numerical thread pool. Each worker steps its
 #: environments on one core; left alone, numpy's BLAS (OpenBLAS) or an OpenMP runtime would start
 #: ``cpu_count`` threads in every worker, W x cores threads competing for the cores the W workers share.
@@ -45,7 +47,7 @@ class LocalEnvs:
         self.envs = envs
 
     @classmethod
-    def make(cls, task: str, sparse: bool, n: int, episode_length: int | None = None, dataset_dir=None) -> LocalEnvs:
+    def make(cls, task: Task, sparse: bool, n: int, episode_length: int | None = None, dataset_dir=None) -> LocalEnvs:
         """``n`` environments of ``task`` built by :func:`qchunk.envs.make_env`."""
         from qchunk.envs.make import make_env
 
@@ -69,7 +71,7 @@ class LocalEnvs:
             env.close()
 
 
-def _worker(conn, task: str, sparse: bool, n: int, episode_length: int | None, dataset_dir) -> None:
+def _worker(conn, task: Task, sparse: bool, n: int, episode_length: int | None, dataset_dir) -> None:
     # Ctrl-C goes to the whole process group; the parent decides when to stop and closes the pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -95,7 +97,7 @@ class EnvPool:
     """``n`` copies of a task's environment, stepped in lock-step across ``workers`` processes.
 
     Args:
-        task: single-task name.
+        task: the single task (a name is accepted too and looked up with :func:`~qchunk.tasks.get_task`).
         sparse: the paper's sparse reward transform.
         n: number of environments.
         workers: processes to spread them over (1: all in this process).
@@ -103,8 +105,9 @@ class EnvPool:
         dataset_dir: robomimic only: where the dataset that describes the environment lives.
     """
 
-    def __init__(self, task: str, sparse: bool, n: int, workers: int = 1, episode_length: int | None = None,
+    def __init__(self, task: Task | str, sparse: bool, n: int, workers: int = 1, episode_length: int | None = None,
                  dataset_dir=None):
+        task = as_task(task)
         self.n = n
         workers = max(1, min(workers, n))
         self._local = LocalEnvs.make(task, sparse, n, episode_length, dataset_dir) if workers == 1 else None

@@ -285,21 +285,22 @@ def evaluate_checkpoint(args: EvalArgs) -> dict[str, Any]:
     from qchunk.evaluation import EnvPool, run_episodes
 
     episode_length = args.episode_length or train.episode_length
+    task = train.task
     n = args.episodes
     sparse = bool(train.sparse)
     workers = 1 if args.video else min(n, args.workers or os.cpu_count() or 1)
     if workers == 1:  # in this process (always with --video: the frames are drawn here)
         render = {"render_mode": "rgb_array", "render_size": tuple(args.size)} if args.video else {}
-        envs = [make_env(train.env, sparse, episode_length, dataset_dir=train.dataset_dir, **render)
+        envs = [make_env(task, sparse, episode_length, dataset_dir=train.dataset_dir, **render)
                 for _ in range(n)]
         inner, probe = _InProcessEnvs(envs), envs[0]
     else:
-        probe = make_env(train.env, sparse, episode_length, dataset_dir=train.dataset_dir)
+        probe = make_env(task, sparse, episode_length, dataset_dir=train.dataset_dir)
     obs_dim, act_dim = int(np.prod(probe.observation_space.shape)), int(np.prod(probe.action_space.shape))
     fps = args.fps or int(probe.metadata.get("render_fps") or 20)
     if workers > 1:
         probe.close()
-        inner = EnvPool(train.env, sparse, n, workers, episode_length, dataset_dir=train.dataset_dir)
+        inner = EnvPool(task, sparse, n, workers, episode_length, dataset_dir=train.dataset_dir)
     videos = None
     try:
         require((obs_dim, act_dim) == (agent.observation_dim, agent.action_dim),

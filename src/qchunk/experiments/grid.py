@@ -127,21 +127,19 @@ def parse_envs(values: Iterable[str] | Iterable[Iterable[str]]) -> list[str]:
     Raises:
         QchunkError: an unknown name or a dataset name without a task.
     """
-    from qchunk.envs import registry
-    from qchunk.envs.registry import DOMAINS, parse_task
+    from qchunk.tasks import DOMAINS, ROBOMIMIC_TASKS, get_task
 
-    robomimic = tuple(getattr(registry, "ROBOMIMIC_TASKS", {}))
     envs: list[str] = []
     for name in parse_names(values):
         if name in DOMAINS:
             names = [f"{name}-play-singletask-task{t}-v0" for t in range(1, 6)]
-        elif name == "robomimic" and robomimic:
-            names = list(robomimic)
+        elif name == "robomimic":
+            names = list(ROBOMIMIC_TASKS)
         else:
             names = [name]
         for env in names:
-            spec = parse_task(env)
-            if not spec.singletask or (spec.task is None and env not in robomimic):
+            spec = get_task(env)
+            if not spec.singletask or (spec.task is None and spec.benchmark == "ogbench"):
                 raise QchunkError(f"--envs needs single-task names such as {spec.domain.name}-play-singletask-task2-v0 "
                                   f"(or the domain name {spec.domain.name!r} for tasks 1..5), got {env!r}")
             if env not in envs:

@@ -195,17 +195,16 @@ def validate_runs(plan: SweepPlan, check_data: bool) -> None:
                 seen.add((cfg.env.split("-play-")[0], cfg.dataset_dir))  # OGBench: one file set per domain
                 from qchunk.data.ogbench_data import dataset_files
 
-                dataset_files(cfg.env, cfg.dataset_dir)
+                dataset_files(cfg.task, cfg.dataset_dir)
         except QchunkError as e:
             raise QchunkError(f"{spec.rel_dir}: {e}") from None
 
 
 def _check_agent_settings(cfg) -> None:
     from qchunk.agents import AGENT_NAMES, agent_config
-    from qchunk.envs.registry import parse_task
 
     if cfg.agent in AGENT_NAMES:
-        agent_config(cfg.agent, cfg.preset, parse_task(cfg.env).domain.name, **cfg.agent_overrides())
+        agent_config(cfg.agent, cfg.preset, cfg.task.domain.name, **cfg.agent_overrides())
 
 
 # ------------------------------------------------------------------------------- settings on disk

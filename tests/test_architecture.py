@@ -1,0 +1,144 @@
+"""Architecture rules, checked on the source: the import graph of the ``qchunk`` subpackages.
+
+The graph is read from the AST of every module (imports inside functions count: a lazy import is still a
+dependency). A *unit* is a direct child of ``qchunk``: a subpackage (``qchunk.data``) or a top-level
+module (``qchunk.tasks``, ``qchunk.cli``). One function per rule.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from collections import defaultdict
+from pathlib import Path
+
+import qchunk
+
+SRC = Path(qchunk.__file__).resolve().parent
+
+#: Cycles that exist today and are being removed: the run directory (``qchunk.training.run_dir``) is read
+#: by evaluation and analysis, which training also uses. Moving it out of training empties this set; a new
+#: cycle, or a listed one that is gone, fails :func:`test_no_import_cycles_among_subpackages`.
+KNOWN_CYCLES: set[frozenset[str]] = {frozenset({"analysis", "evaluation", "training"})}
+
+
+def _module_name(path: Path) -> list[str]:
+    parts = ["qchunk", *path.relative_to(SRC).with_suffix("").parts]
+    return parts[:-1] if parts[-1] == "__init__" else parts
+
+
+def _imported_modules(path: Path) -> list[str]:
+    """Absolute names of the modules ``path`` imports (relative imports resolved)."""
+    here = _module_name(path)
+    package = here if path.name == "__init__.py" else here[:-1]
+    names = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.extend(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[:len(package) - node.level + 1]
+                names.append(".".join(base + ([node.module] if node.module else [])))
+            else:
+                names.append(node.module)
+    return names
+
+
+@functools.cache
+def unit_graph() -> dict[str, frozenset[str]]:
+    """``unit -> units it imports`` over every module of ``qchunk`` (self-imports left out)."""
+    edges: dict[str, set[str]] = defaultdict(set)
+    for path in SRC.rglob("*.py"):
+        name = _module_name(path)
+        if len(name) < 2:  # qchunk/__init__.py
+            continue
+        unit = name[1]
+        edges[unit]
+        for imported in _imported_modules(path):
+            parts = imported.split(".")
+            if parts[0] == "qchunk" and len(parts) > 1 and parts[1] != unit:
+                edges[unit].add(parts[1])
+    return {k: frozenset(v) for k, v in edges.items()}
+
+
+def cycles(graph: dict[str, frozenset[str]]) -> set[frozenset[str]]:
+    """The strongly connected components with more than one unit (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: set[frozenset[str]] = set()
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = set()
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.add(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.add(frozenset(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_graph_reader_sees_real_edges():
+    graph = unit_graph()
+    assert {"data", "envs", "tasks", "training", "agents"} <= set(graph)
+    assert "tasks" in graph["data"] and "tasks" in graph["envs"]  # both read the task table
+    assert "envs" in graph["datagen"]  # a lazy import inside a function counts
+    assert cycles({"a": frozenset({"b"}), "b": frozenset({"c"}), "c": frozenset({"a"}), "d": frozenset({"a"})}) \
+        == {frozenset({"a", "b", "c"})}
+
+
+def test_data_and_envs_do_not_import_each_other():
+    graph = unit_graph()
+    assert "envs" not in graph["data"], "qchunk.data imports qchunk.envs; share what both need via qchunk.tasks"
+    assert "data" not in graph["envs"], "qchunk.envs imports qchunk.data; share what both need via qchunk.tasks"
+
+
+def test_tasks_is_the_ground_floor():
+    assert unit_graph()["tasks"] <= {"errors"}
+    third_party = {m.split(".")[0] for m in _imported_modules(SRC / "tasks.py")} - {"qchunk", "__future__"}
+    assert third_party <= {"functools", "json", "os", "re", "dataclasses", "pathlib", "typing", "numpy"}
+
+
+def test_no_import_cycles_among_subpackages():
+    found = cycles(unit_graph())
+    assert found == KNOWN_CYCLES, (f"import cycles among qchunk subpackages: {sorted(map(sorted, found))}; "
+                                   f"expected only {sorted(map(sorted, KNOWN_CYCLES))} (update KNOWN_CYCLES when "
+                                   "one is removed)")
+
+
+def test_task_names_are_parsed_in_one_place():
+    """``qchunk.tasks.get_task`` is the only parser of task names: nothing else defines a parser, compiles a
+    pattern of single-task names or calls the old ``parse_task``."""
+    offenders = []
+    for path in SRC.rglob("*.py"):
+        rel = str(path.relative_to(SRC))
+        if rel == "tasks.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), rel)):
+            if isinstance(node, ast.FunctionDef) and node.name in ("get_task", "parse_task", "as_task"):
+                offenders.append(f"{rel}: defines {node.name}")
+            elif isinstance(node, ast.Name | ast.Attribute) and getattr(node, "id", getattr(node, "attr", "")) \
+                    == "parse_task":
+                offenders.append(f"{rel}: uses parse_task")
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and "singletask" in node.value \
+                    and any(c in node.value for c in ("(?", "\\d", "^", "$")):
+                offenders.append(f"{rel}: a pattern of task names {node.value!r}")
+    assert not offenders, offenders
