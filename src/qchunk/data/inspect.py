@@ -10,8 +10,8 @@ import numpy as np
 
 from qchunk.data.ogbench_data import read_npz
 from qchunk.errors import QchunkError
-
 from qchunk.tasks import get_task
+
 _SHARD_NAME = re.compile(r"^(?P<dataset>.+-play-v0)(?:-\d+)?(?:-val)?\.npz$")
 
 
