@@ -23,7 +23,6 @@ These are estimates from per-window medians (labelled as such in the JSON), not 
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 import statistics
@@ -70,13 +69,6 @@ class E2ESettings:
     """Agent fields to override (tests use tiny networks)."""
 
 
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def _median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
 
@@ -114,17 +106,20 @@ def run_e2e(settings: E2ESettings, dataset_dir: str | os.PathLike, workers: int 
     from qchunk.tasks import get_task
     from qchunk.training import TrainConfig, train
     from qchunk.training.config import AgentOverrides
+    from qchunk.training.run_dir import EVAL_CSV, TRAIN_CSV, RunDir
 
     s = settings
     online_only = not agent_config(s.agent, s.preset).pretrains_offline
     offline_steps = 0 if online_only else s.offline_steps
     directory, generated_s = ensure_ogbench_dataset(get_task(s.task), dataset_dir, s.dataset_episodes, s.seed,
                                                     s.dataset_episode_steps, workers)
+    agent_fields = {k: v for k, v in s.agent_overrides.items() if k != "batch_size"}  # batch_size: a run setting
     cfg = TrainConfig(agent=s.agent, env=s.task, sparse=s.sparse, preset=s.preset, offline_steps=offline_steps,
                       online_steps=s.online_steps, eval_every=s.eval_every, eval_episodes=s.eval_episodes,
                       episode_length=s.episode_length, start_training=s.start_training, seed=s.seed,
                       dataset_dir=str(directory), log_every=s.log_every, eval_workers=workers, progress=False,
-                      overrides=AgentOverrides(**s.agent_overrides))
+                      batch_size=int(s.agent_overrides.get("batch_size", 256)),
+                      overrides=AgentOverrides(**agent_fields))
     tmp = None
     if run_dir is None:
         tmp = tempfile.mkdtemp(prefix="qchunk-bench-e2e-")
@@ -135,7 +130,7 @@ def run_e2e(settings: E2ESettings, dataset_dir: str | os.PathLike, workers: int 
         t0 = time.perf_counter()
         result = train(cfg, run_dir)
         wall_s = time.perf_counter() - t0
-        train_rows, eval_rows = _read_csv(run_dir / "train.csv"), _read_csv(run_dir / "eval.csv")
+        train_rows, eval_rows = RunDir(run_dir).rows(TRAIN_CSV), RunDir(run_dir).rows(EVAL_CSV)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

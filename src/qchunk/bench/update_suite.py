@@ -83,7 +83,8 @@ def run_update(settings: UpdateSettings) -> dict[str, Any]:
 
     def measure(name: str, preset: str, steps: int, act_repeats: int, scan: bool, **changes: Any) -> dict[str, Any]:
         overrides = {**s.agent_overrides, **changes}
-        key = (name, agent_config(name, preset, s.domain, **overrides))
+        agent_fields = {k: v for k, v in overrides.items() if k != "batch_size"}  # batch_size: a run setting
+        key = (name, overrides.get("batch_size"), agent_config(name, preset, s.domain, **agent_fields))
         if key not in measured:
             print(f"[bench] update: {name} ({preset}) {changes or ''}", flush=True)
             measured[key] = bench_agent(name, preset, s.domain, steps=steps, act_repeats=act_repeats, scan=scan,

@@ -55,6 +55,7 @@ from qchunk.experiments.grid import (
 )
 from qchunk.experiments.recipes import RECIPES, Recipe, get_recipe
 from qchunk.fileio import atomic_write_json, atomic_write_text
+from qchunk.training.run_dir import CONFIG_FILE, EVAL_CSV, TRAIN_CSV, RunDir
 
 #: Name of the marker a run's task writes into its run directory when it starts (host, pid, resources).
 TASK_MARKER = "sweep-task.json"
@@ -263,7 +264,7 @@ def settings_conflicts(plan: SweepPlan) -> dict[Path, list[str]]:
         try:
             on_disk = run.read().train.to_dict()
         except QchunkError:
-            raise QchunkError(f"{run.file('config.json')} is unreadable, so the sweep cannot tell which settings "
+            raise QchunkError(f"{run.file(CONFIG_FILE)} is unreadable, so the sweep cannot tell which settings "
                               "made that run; move that run directory away or choose another --out") from None
         planned = spec.config(resume=True, progress=False).resolved().to_dict()
         diff = setting_differences(on_disk, planned, RESUME_FREE_FIELDS)
@@ -292,12 +293,10 @@ def check_settings_on_disk(plan: SweepPlan, conflicts: dict[Path, list[str]] | N
 # --------------------------------------------------------------------------------------- run states
 def run_state(run_dir: Path) -> str:
     """``finished`` (result.json says so), ``interrupted`` (config.json but not finished) or ``new``."""
-    try:
-        if json.loads((run_dir / "result.json").read_text()).get("finished") is True:
-            return "finished"
-    except (OSError, ValueError, AttributeError):
-        pass
-    return "interrupted" if (run_dir / "config.json").is_file() else "new"
+    run = RunDir(run_dir)
+    if run.is_finished():
+        return "finished"
+    return "interrupted" if run.holds_run() else "new"
 
 
 def _last_csv_row(path: Path) -> dict[str, str] | None:
@@ -336,13 +335,13 @@ class RunStatus:
 
     def refresh(self) -> None:
         """Read the run's progress from its eval.csv / train.csv."""
-        ev = _last_csv_row(self.run_dir / "eval.csv")
+        ev = _last_csv_row(RunDir(self.run_dir).file(EVAL_CSV))
         if ev is not None:
             with contextlib.suppress(KeyError, ValueError):
                 self.success = float(ev["success"])
                 self.phase = ev["phase"]
                 self.step = max(self.step, int(ev["step"]))
-        tr = _last_csv_row(self.run_dir / "train.csv")
+        tr = _last_csv_row(RunDir(self.run_dir).file(TRAIN_CSV))
         if tr is not None:
             with contextlib.suppress(KeyError, ValueError):
                 self.step = max(self.step, int(tr["step"]))
@@ -494,7 +493,7 @@ def run_one(config: dict[str, Any], run_dir: str, env_vars: dict[str, str], cpus
         if relay.requested.is_set():
             return {"state": "interrupted", "message": "stopped before training began"}
         # resume only a run that exists: --resume refuses a directory holding other files (the marker above)
-        config = {**config, "resume": (path / "config.json").is_file()}
+        config = {**config, "resume": RunDir(path).holds_run()}
         try:
             result = train(config_from_dict(config), path)
         except RunInterrupted:
@@ -625,8 +624,8 @@ def execute(plan: SweepPlan, *, ray_address: str | None = None, cpus_per_run: fl
 
 
 def _fill_result(st: RunStatus) -> None:
-    with contextlib.suppress(OSError, ValueError):
-        res = json.loads((st.run_dir / "result.json").read_text())
+    res = RunDir(st.run_dir).read_result()
+    if res is not None:
         st.success, st.offline_success = res.get("final_success"), res.get("offline_success")
     st.refresh()
 

@@ -152,7 +152,7 @@ class RunDir:
                 ckpt = self.checkpoints.at_step(step)
             except FileNotFoundError:
                 have = ", ".join(str(s) for s in self.checkpoints.steps()) or "none"
-                raise QchunkError(f"{self.path} has no checkpoint at step {step} (checkpoints: {have})") from None
+                raise QchunkError(f"{self.path} has no checkpoint at step {step} (available: {have})") from None
             except DamagedCheckpoint as e:
                 raise QchunkError(f"checkpoint {step} of {self.path} is damaged ({e}); choose another") from None
         require({"observation_dim", "action_dim"} <= set(record.spaces),

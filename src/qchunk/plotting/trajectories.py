@@ -10,7 +10,6 @@ temporal coherence of the plotted steps.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,8 +22,7 @@ import tyro
 from qchunk.analysis.coherence import load_online_states, log_coherence, path_breaks
 from qchunk.errors import QchunkError, require
 from qchunk.fileio import atomic_open
-
-STATES_FILE = "online_states.npz"
+from qchunk.training.run_dir import ONLINE_STATES_FILE, RunDir
 
 
 @dataclass
@@ -73,9 +71,8 @@ class RunPath:
 def _run_label(path: Path) -> str:
     run_dir = path.parent if path.is_file() else path
     try:
-        train = json.loads((run_dir / "config.json").read_text())["train"]
-        return f"{train['agent']} ({run_dir.name})"
-    except (OSError, ValueError, KeyError, TypeError):
+        return f"{RunDir(run_dir).read().train.agent} ({run_dir.name})"
+    except QchunkError:
         return run_dir.name
 
 
@@ -88,7 +85,7 @@ def load_run_path(run: str | os.PathLike, steps: tuple[int, int], label: str | N
     """
     path = Path(run).expanduser()
     require(path.exists(), f"{path} does not exist")
-    states = path if path.is_file() else path / STATES_FILE
+    states = path if path.is_file() else RunDir(path).file(ONLINE_STATES_FILE)
     data = load_online_states(states)
     sel = (data["env_step"] >= steps[0]) & (data["env_step"] < steps[1])
     if not sel.any():
