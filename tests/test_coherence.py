@@ -1,18 +1,15 @@
 """Exploration statistics: temporal coherence (hand-computed, across resets), the streaming tracker, the
-trajectory log, end-effector reading on a real OGBench env, and `qchunk analyze trajectories`."""
+trajectory log, and `qchunk analyze trajectories` (reading the arm of an env: tests/test_probes.py)."""
 
 import json
 
 import numpy as np
 import pytest
 
-from conftest import TINY_TASK
 from qchunk.analysis import (
     CoherenceTracker,
     TrajectoryLog,
     coherence,
-    end_effector_position,
-    gripper_contact,
     load_online_states,
     log_coherence,
 )
@@ -112,29 +109,6 @@ def test_trajectory_log_roundtrip_and_log_coherence(tmp_path):
     assert len(resumed.arrays()["env_step"]) == 13
     with pytest.raises(QchunkError, match="does not exist"):
         load_online_states(tmp_path / "missing.npz")
-
-
-def test_end_effector_position_reads_the_ogbench_arm():
-    from qchunk.envs import make_env
-
-    env = make_env(TINY_TASK)
-    try:
-        env.reset(seed=0)
-        start = end_effector_position(env)
-        assert start.shape == (3,) and np.all(np.isfinite(start))
-        assert isinstance(gripper_contact(env), bool)
-        for _ in range(5):  # +x at full speed (0.05 m per step in OGBench's action scaling)
-            _, _, _, _, info = env.step(np.array([1.0, 0, 0, 0, 0], np.float32))
-        moved = end_effector_position(env)
-        np.testing.assert_allclose(moved, info["proprio/effector_pos"])  # OGBench's own report of the same site
-        assert moved[0] - start[0] > 0.05 and abs(moved[1] - start[1]) < 0.02
-    finally:
-        env.close()
-
-    class NoArm:
-        unwrapped = None
-
-    assert end_effector_position(NoArm()) is None and gripper_contact(NoArm()) is None
 
 
 def _synthetic_run(run_dir, agent, smooth, seed):

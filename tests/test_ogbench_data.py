@@ -7,11 +7,15 @@ import pytest
 
 from conftest import TINY_TASK
 from qchunk.data.ogbench_data import ShardedDataset, dataset_files, load_ogbench, read_npz
+from qchunk.data.tasks import load_task_data
 from qchunk.errors import QchunkError
+from qchunk.tasks import get_task
+
+TINY = get_task(TINY_TASK)
 
 
 def test_load_relabels_rewards_through_ogbench(tiny_ogbench_dir):
-    ds = load_ogbench(TINY_TASK, tiny_ogbench_dir)
+    ds = load_ogbench(TINY, tiny_ogbench_dir)
     a = ds.arrays()
     assert ds.size == 3 * 200  # 3 episodes of 201 steps -> 200 transitions each
     assert ds.observation_dim == 55 and ds.action_dim == 5
@@ -23,13 +27,13 @@ def test_load_relabels_rewards_through_ogbench(tiny_ogbench_dir):
 
 
 def test_sparse_transform(tiny_ogbench_dir):
-    dense = load_ogbench(TINY_TASK, tiny_ogbench_dir).arrays()["rewards"]
-    sparse = load_ogbench(TINY_TASK, tiny_ogbench_dir, sparse=True).arrays()["rewards"]
+    dense = load_ogbench(TINY, tiny_ogbench_dir).arrays()["rewards"]
+    sparse = load_ogbench(TINY, tiny_ogbench_dir, sparse=True).arrays()["rewards"]
     np.testing.assert_array_equal(sparse, np.where(dense != 0, -1.0, 0.0))
 
 
 def test_chunks_on_real_data_respect_episode_ends(tiny_ogbench_dir):
-    ds = load_ogbench(TINY_TASK, tiny_ogbench_dir, sparse=True)
+    ds = load_ogbench(TINY, tiny_ogbench_dir, sparse=True)
     b = ds.chunks_at(np.array([0, 197, 198, 199, 200]), 5, 0.99)
     # transition 199 ends episode 0: windows from 197, 198, 199 lose 2, 3, 4 steps
     np.testing.assert_array_equal(b["valid"].sum(1), [5, 3, 2, 1, 5])
@@ -42,16 +46,27 @@ def test_chunks_on_real_data_respect_episode_ends(tiny_ogbench_dir):
 
 def test_missing_dataset_names_the_generation_command(tmp_path):
     with pytest.raises(QchunkError, match="qchunk data ogbench puzzle-3x3-play-v0"):
-        load_ogbench(TINY_TASK, tmp_path)
+        load_ogbench(TINY, tmp_path)
 
 
 def test_unknown_and_non_singletask_names(tiny_ogbench_dir):
     with pytest.raises(QchunkError, match="unknown OGBench task"):
-        load_ogbench("antmaze-large-navigate-singletask-v0", tiny_ogbench_dir)
+        load_task_data("antmaze-large-navigate-singletask-v0", tiny_ogbench_dir)
+    with pytest.raises(QchunkError, match="'puzzle-3x3-play-v0' is a dataset name; training needs a single-task"):
+        load_ogbench(get_task("puzzle-3x3-play-v0"), tiny_ogbench_dir)
     with pytest.raises(QchunkError, match="single-task name"):
-        load_ogbench("puzzle-3x3-play-v0", tiny_ogbench_dir)
+        load_task_data("puzzle-3x3-play-v0", tiny_ogbench_dir)
     with pytest.raises(QchunkError, match="out of range"):
-        load_ogbench("puzzle-3x3-play-singletask-task9-v0", tiny_ogbench_dir)
+        load_task_data("puzzle-3x3-play-singletask-task9-v0", tiny_ogbench_dir)
+    with pytest.raises(QchunkError, match="not an OGBench one"):
+        load_ogbench(get_task("lift-mh-low_dim"), tiny_ogbench_dir)
+
+
+def test_load_task_data_takes_a_task_or_its_name(tiny_ogbench_dir):
+    by_task = load_task_data(TINY, tiny_ogbench_dir, sparse=True)
+    by_name = load_task_data(TINY_TASK, tiny_ogbench_dir, sparse=True)
+    assert by_task.sharded is None and by_task.dataset.source == str(TINY.dataset_path(tiny_ogbench_dir))
+    np.testing.assert_array_equal(by_task.dataset.arrays()["rewards"], by_name.dataset.arrays()["rewards"])
 
 
 def _rewrite(src, dst, **changes):
@@ -83,7 +98,7 @@ def test_bad_files_give_one_clear_error(tiny_ogbench_dir, tmp_path):
         with pytest.raises(QchunkError, match=match):
             read_npz(bad)
         with pytest.raises(QchunkError, match=match):
-            load_ogbench(TINY_TASK, dataset_path=bad)
+            load_ogbench(TINY, dataset_path=bad)
 
 
 def test_sharded_directory_swaps_one_shard_at_a_time(tiny_ogbench_dir, tmp_path):
@@ -93,9 +108,9 @@ def test_sharded_directory_swaps_one_shard_at_a_time(tiny_ogbench_dir, tmp_path)
     shutil.copy(src, shards / "puzzle-3x3-play-v0-000.npz")
     shutil.copy(src, shards / "puzzle-3x3-play-v0-001.npz")
     shutil.copy(tiny_ogbench_dir / "puzzle-3x3-play-v0-val.npz", shards / "puzzle-3x3-play-v0-000-val.npz")
-    files = dataset_files(TINY_TASK, shards)
+    files = dataset_files(TINY, shards)
     assert [f.name for f in files] == ["puzzle-3x3-play-v0-000.npz", "puzzle-3x3-play-v0-001.npz"]
-    sharded = ShardedDataset(TINY_TASK, files, sparse=True)
+    sharded = ShardedDataset(TINY, files, sparse=True)
     first = sharded.dataset
     assert sharded.index == 0 and first.source.endswith("000.npz")
     second = sharded.next_shard()
@@ -107,4 +122,4 @@ def test_shard_lookup_ignores_other_domains(tiny_ogbench_dir, tmp_path):
     shutil.copy(tiny_ogbench_dir / "puzzle-3x3-play-v0.npz", tmp_path / "scene-play-v0.npz")
     (tmp_path / "notes.npz").write_bytes(b"")
     with pytest.raises(QchunkError, match="not found"):
-        dataset_files("cube-double-play-singletask-task2-v0", tmp_path)
+        dataset_files(get_task("cube-double-play-singletask-task2-v0"), tmp_path)
