@@ -238,9 +238,10 @@ class _Chunker:
 def test_serial_evaluation_queries_every_step_or_every_chunk():
     from qchunk.envs import make_env
     from qchunk.evaluation import EnvPool, evaluation_seeds, run_episodes, run_episodes_serial
+    from qchunk.tasks import get_task
 
     seeds = evaluation_seeds(0, 0, 2)
-    env = make_env(TINY_TASK, sparse=False, episode_length=12)
+    env = make_env(get_task(TINY_TASK), sparse=False, episode_length=12)
     try:
         per_step = run_episodes_serial(_Chunker(5), env, seeds, per_step=True)
         per_chunk = run_episodes_serial(_Chunker(5), env, seeds, per_step=False)
@@ -249,7 +250,7 @@ def test_serial_evaluation_queries_every_step_or_every_chunk():
     assert per_step.policy_queries == 24 and per_chunk.policy_queries == 2 * math.ceil(12 / 5)
     assert per_step.episode_length == per_chunk.episode_length == 12 and per_step.episodes == 2
     # open-loop, one env at a time, is the same behaviour as the batched evaluation of the same seeds
-    with EnvPool(TINY_TASK, sparse=False, n=2, workers=1, episode_length=12) as pool:
+    with EnvPool(get_task(TINY_TASK), sparse=False, n=2, workers=1, episode_length=12) as pool:
         batched = run_episodes(lambda obs: np.tanh(obs[:, :5])[:, None, :].repeat(5, axis=1), pool, seeds)
     assert (batched.success, batched.episode_return) == (per_chunk.success, per_chunk.episode_return)
     with pytest.raises(QchunkError):

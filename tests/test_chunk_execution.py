@@ -8,6 +8,9 @@ import pytest
 from conftest import TINY_TASK
 from qchunk.envs import ChunkExecutor, make_env
 from qchunk.evaluation import EnvPool, evaluation_seeds, run_episodes
+from qchunk.tasks import get_task
+
+TINY = get_task(TINY_TASK)
 
 
 def test_executor_plays_chunks_open_loop_and_resets():
@@ -27,7 +30,7 @@ def test_executor_plays_chunks_open_loop_and_resets():
 
 
 def test_single_env_episode_queries_ceil_steps_over_h():
-    env = make_env(TINY_TASK, sparse=True, episode_length=12)
+    env = make_env(TINY, sparse=True, episode_length=12)
     h = 5
     ex = ChunkExecutor(lambda obs: np.zeros((h, 5), np.float32))
     for episode in range(2):
@@ -56,7 +59,7 @@ class CountingPolicy:
 @pytest.mark.parametrize("h", [1, 5])
 def test_parallel_evaluation_batches_one_query_per_chunk(h):
     policy = CountingPolicy(h)
-    with EnvPool(TINY_TASK, sparse=True, n=4, workers=1, episode_length=23) as pool:
+    with EnvPool(TINY, sparse=True, n=4, workers=1, episode_length=23) as pool:
         res = run_episodes(policy, pool, evaluation_seeds(0, 0, 4))
     assert res.episodes == 4 and res.episode_length == 23
     assert res.policy_queries == math.ceil(23 / h) == len(policy.batches)
@@ -68,7 +71,9 @@ def test_evaluation_does_not_depend_on_worker_count():
     seeds = evaluation_seeds(3, 1, 4)
     results = []
     for workers in (1, 2):
-        with EnvPool(TINY_TASK, sparse=False, n=4, workers=workers, episode_length=30) as pool:
+        # the Task value travels to the worker processes; the name (looked up in place) gives the same pool
+        with EnvPool(TINY if workers == 2 else TINY_TASK, sparse=False, n=4, workers=workers,
+                     episode_length=30) as pool:
             results.append(run_episodes(CountingPolicy(5), pool, seeds))
     a, b = results
     assert (a.success, a.episode_return, a.episode_length) == (b.success, b.episode_return, b.episode_length)
@@ -117,9 +122,9 @@ def test_more_episodes_than_environments_run_in_waves():
 
 def test_waves_on_real_environments_match_one_episode_each():
     seeds = evaluation_seeds(5, 0, 3)
-    with EnvPool(TINY_TASK, sparse=False, n=2, workers=1, episode_length=12) as pool:
+    with EnvPool(TINY, sparse=False, n=2, workers=1, episode_length=12) as pool:
         waves = run_episodes(CountingPolicy(5), pool, seeds)
-    with EnvPool(TINY_TASK, sparse=False, n=3, workers=1, episode_length=12) as pool:
+    with EnvPool(TINY, sparse=False, n=3, workers=1, episode_length=12) as pool:
         at_once = run_episodes(CountingPolicy(5), pool, seeds)
     assert waves.episodes == at_once.episodes == 3
     assert waves.episode_return == at_once.episode_return  # a deterministic policy: same episodes

@@ -1,4 +1,4 @@
-"""Tests of qchunk.data.generate: local OGBench play-dataset generation with OGBench's plan oracles.
+"""Tests of qchunk.datagen.ogbench: local OGBench play-dataset generation with OGBench's plan oracles.
 
 Episodes are few and short (``episode_steps`` 101 instead of the official 1001) to keep the suite fast.
 """
@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import qchunk.data.generate as gen
-from qchunk.data.generate import generate_ogbench
-from qchunk.envs.registry import DOMAINS, TaskSpec
+import qchunk.datagen.ogbench as gen
+from qchunk.datagen.ogbench import generate_ogbench
 from qchunk.errors import QchunkError
+from qchunk.tasks import DOMAINS, get_task
 
 STEPS = 101
 PUZZLE = "puzzle-3x3-play-v0"
@@ -208,21 +208,22 @@ def test_failed_episode_writes_nothing(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_failing_worker_process_writes_nothing(tmp_path, monkeypatch):
-    # A domain whose env id does not exist: every spawned worker fails to build its env.
-    bogus = dataclasses.replace(DOMAINS["puzzle-3x3"], env_id="no-such-env-v0")
-    monkeypatch.setattr(gen, "parse_task", lambda name: TaskSpec(name, bogus, None, False))
+def test_failing_worker_process_writes_nothing(tmp_path):
+    # A task value whose domain's env id does not exist: every spawned worker fails to build its env.
+    bogus = dataclasses.replace(get_task(PUZZLE), domain=dataclasses.replace(DOMAINS["puzzle-3x3"],
+                                                                              env_id="no-such-env-v0"))
     with pytest.raises(Exception, match="no-such-env"):
-        generate_ogbench(PUZZLE, episodes=2, out_dir=tmp_path, workers=2, episode_steps=5, progress=False)
+        generate_ogbench(bogus, episodes=2, out_dir=tmp_path, workers=2, episode_steps=5, progress=False)
     assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"name": "puzzle-9x9-play-v0"}, "unknown OGBench task"),
-        ({"name": "antmaze-large-navigate-v0"}, "unknown OGBench task"),
-        ({"name": "lift-mh-low_dim"}, "not an OGBench task.*qchunk data robomimic lift"),
+        ({"task": "puzzle-9x9-play-v0"}, "unknown OGBench task"),
+        ({"task": "antmaze-large-navigate-v0"}, "unknown OGBench task"),
+        ({"task": "lift-mh-low_dim"}, "not an OGBench task.*qchunk data robomimic lift"),
+        ({"task": 3}, "the dataset name must be a string"),
         ({"episodes": 0}, "episodes must be an integer >= 1"),
         ({"episodes": 2.5}, "episodes must be an integer >= 1"),
         ({"workers": 0}, "workers must be an integer >= 1"),
@@ -231,7 +232,7 @@ def test_failing_worker_process_writes_nothing(tmp_path, monkeypatch):
     ],
 )
 def test_bad_input_raises_one_line_error(tmp_path, kwargs, match):
-    args = {"name": PUZZLE, "episodes": 1, "out_dir": tmp_path, "workers": 1, "episode_steps": 5,
+    args = {"task": PUZZLE, "episodes": 1, "out_dir": tmp_path, "workers": 1, "episode_steps": 5,
             "progress": False, **kwargs}
     with pytest.raises(QchunkError, match=match) as info:
         generate_ogbench(**args)
