@@ -45,6 +45,9 @@ class DataInspectArgs:
     """An `.npz` dataset file or a directory of shards."""
     relabel: bool = True
     """Relabel rewards for tasks 1..5 and print their statistics (`--no-relabel` is faster)."""
+    env: str | None = None
+    """Check the data against this task's environment (shapes, dtypes, action bounds, finite values, episode
+    ends); default: the task the file name names (an OGBench dataset name), if any."""
 
 
 def _run_data_ogbench(args: DataOgbenchArgs) -> int:
@@ -63,9 +66,9 @@ def _run_data_inspect(args: DataInspectArgs) -> int:
 
     path = Path(args.path).expanduser()
     if not args.relabel and path.is_file():
-        summaries = [summarize_file(path, relabel=False)]
+        summaries = [summarize_file(path, relabel=False, env=args.env)]
     else:
-        summaries = inspect_path(path)
+        summaries = inspect_path(path, env=args.env)
     print(format_summary(summaries))
     return 1 if any(s.problems for s in summaries) else 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,8 @@ class FileSummary:
     rewards: dict[int, dict[str, float]] = field(default_factory=dict)
     """task -> reward statistics after OGBench's relabelling (mean, min, max, success fraction)."""
     problems: list[str] = field(default_factory=list)
+    checked_against: str | None = None
+    """The environment whose spaces the file was checked against (:func:`qchunk.data.check.check_dataset`)."""
 
 
 def _domain_of(path: Path) -> str | None:
@@ -43,6 +46,29 @@ def _domain_of(path: Path) -> str | None:
         except QchunkError:
             return None
     return None
+
+
+def _check_task_name(path: Path, env: str | None) -> str | None:
+    """The single task whose environment ``path`` is checked against: ``env`` (a dataset name means its
+    task 1; all tasks of a domain share their spaces), else task 1 of the domain its file name names."""
+    if env is not None:
+        task = get_task(env)
+        if task.benchmark == "ogbench" and not task.singletask:
+            return f"{task.domain.name}-play-singletask-task1-v0"
+        return task.name
+    domain = _domain_of(path)
+    return None if domain is None else f"{domain}-play-singletask-task1-v0"
+
+
+@functools.cache
+def _env_spaces(task_name: str):
+    """(observation_space, action_space) of ``task_name``'s environment, from the task table (the env's own
+    spaces: float32 observations, actions in [-1, 1]; data/ does not build environments)."""
+    import gymnasium as gym
+
+    task = get_task(task_name)
+    return (gym.spaces.Box(-np.inf, np.inf, (task.observation_dim,), np.float32),
+            gym.spaces.Box(-1.0, 1.0, (task.action_dim,), np.float32))
 
 
 def _relabel_stats(domain: str, path: Path) -> dict[int, dict[str, float]]:
@@ -62,9 +88,19 @@ def _relabel_stats(domain: str, path: Path) -> dict[int, dict[str, float]]:
     return stats
 
 
-def summarize_file(path: Path, relabel: bool = True) -> FileSummary:
-    """Check ``path`` (raises :class:`QchunkError` on fatal problems) and summarise it."""
+def summarize_file(path: Path, relabel: bool = True, env: str | None = None) -> FileSummary:
+    """Check ``path`` (raises :class:`QchunkError` on fatal problems) and summarise it.
+
+    The file is checked against the environment of ``env`` (a task or dataset name), or, when ``env`` is
+    None and the file name names an OGBench dataset, against that domain's: shapes, dtypes, finite values,
+    action bounds and episode ends (see :func:`qchunk.data.check.check_dataset`); a mismatch raises.
+    """
+    from qchunk.data.check import check_dataset
+
     arrays = read_npz(path)
+    check_name = _check_task_name(path, env)
+    if check_name is not None:
+        check_dataset(arrays, *_env_spaces(check_name), source=str(path), env_name=check_name)
     terms = arrays["terminals"].astype(bool)
     ends = np.flatnonzero(terms)
     lengths = np.diff(np.concatenate([[-1], ends]))
@@ -75,6 +111,7 @@ def summarize_file(path: Path, relabel: bool = True) -> FileSummary:
         observation_dim=int(arrays["observations"].shape[1]), action_dim=int(actions.shape[1]),
         action_range=(float(actions.min()), float(actions.max())),
         keys={k: f"{v.dtype} {tuple(v.shape)}" for k, v in arrays.items()},
+        checked_against=check_name,
     )
     if s.action_range[0] < -1.0 or s.action_range[1] > 1.0:
         s.problems.append(f"actions leave [-1, 1] (range {s.action_range[0]:.3f}..{s.action_range[1]:.3f}); "
@@ -82,6 +119,8 @@ def summarize_file(path: Path, relabel: bool = True) -> FileSummary:
     if lengths.min() < 2:
         s.problems.append("an episode has fewer than 2 steps (no transition)")
     domain = _domain_of(path)
+    if env is not None and get_task(env).benchmark == "ogbench":
+        domain = get_task(env).domain.name  # --env names the domain whose rewards to relabel
     if domain is None:
         s.problems.append("file name does not name a known OGBench dataset; rewards were not relabelled")
     else:
@@ -92,24 +131,25 @@ def summarize_file(path: Path, relabel: bool = True) -> FileSummary:
     return s
 
 
-def inspect_path(path: str | Path) -> list[FileSummary]:
+def inspect_path(path: str | Path, env: str | None = None) -> list[FileSummary]:
     """Summaries of a dataset file (plus its ``-val`` file if present) or of every shard in a directory.
 
     Rewards are relabelled for tasks 1..5 of the file's domain (for a shard directory: the first shard).
+    Each file is checked against ``env``'s environment (or the one its name infers), as :func:`summarize_file`.
     """
     path = Path(path).expanduser()
     if path.is_dir():
         shards = sorted(p for p in path.glob("*.npz") if not p.name.endswith("-val.npz"))
         if not shards:
             raise QchunkError(f"{path} holds no .npz dataset files")
-        return [summarize_file(p, relabel=i == 0) for i, p in enumerate(shards)]
+        return [summarize_file(p, relabel=i == 0, env=env) for i, p in enumerate(shards)]
     if not path.exists():
         raise QchunkError(f"{path} does not exist; give a dataset .npz file or a shard directory")
-    out = [summarize_file(path)]
+    out = [summarize_file(path, env=env)]
     val = path.with_name(path.name.replace(".npz", "-val.npz"))
     if not path.name.endswith("-val.npz"):
         if val.is_file():
-            out.append(summarize_file(val, relabel=False))
+            out.append(summarize_file(val, relabel=False, env=env))
         elif _domain_of(path) is not None:
             out[0].problems.append(f"no validation file {val.name} beside it")
     return out
@@ -129,6 +169,9 @@ def format_summary(summaries: list[FileSummary]) -> str:
         for task, r in s.rewards.items():
             lines.append(f"  task{task}: reward mean {r['mean']:.3f} (min {r['min']:.0f}, max {r['max']:.0f}), "
                          f"success in {100 * r['success_frac']:.2f}% of transitions")
+        if s.checked_against is not None:
+            lines.append(f"  checked against {s.checked_against}: shapes, dtypes, finite values, action bounds, "
+                         "episode ends")
         lines.extend(f"  problem: {p}" for p in s.problems)
         if not s.problems:
             lines.append("  ok")
