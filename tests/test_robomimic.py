@@ -16,14 +16,17 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 from qchunk.data import load_task_data
-from qchunk.data.generate_robomimic import _ScriptedLift, generate_robomimic
-from qchunk.data.robomimic_data import OBS_KEYS, load_robomimic, read_robomimic
-from qchunk.envs import make_env, parse_task
-from qchunk.envs.robomimic_env import RobomimicEnv, default_env_args, robosuite_kwargs
+from qchunk.data.robomimic_data import load_robomimic, read_robomimic
+from qchunk.datagen.robomimic import _ScriptedLift, generate_robomimic
+from qchunk.envs import make_env
+from qchunk.envs.robomimic_env import RobomimicEnv, default_env_args, read_env_args, robosuite_kwargs
 from qchunk.errors import QchunkError
+from qchunk.tasks import ROBOMIMIC_OBS_KEYS as OBS_KEYS
+from qchunk.tasks import get_task
 
 QCHUNK = str(Path(sys.executable).parent / "qchunk")
-LIFT = "lift-mh-low_dim"
+LIFT_NAME = "lift-mh-low_dim"
+LIFT = get_task(LIFT_NAME)
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -66,20 +69,26 @@ def write_synthetic(path, names, lengths, obs_dim=19, env_name="Lift", total=Non
 # ---------------------------------------------------------------------------------------------- registry
 
 
-@pytest.mark.parametrize(("name", "length", "obs_dim"), [(LIFT, 300, 19), ("can-mh-low_dim", 300, 23),
+@pytest.mark.parametrize(("name", "length", "obs_dim"), [(LIFT_NAME, 300, 19), ("can-mh-low_dim", 300, 23),
                                                           ("square-mh-low_dim", 400, 23)])
-def test_registry_names(name, length, obs_dim):
-    spec = parse_task(name)
-    assert spec.singletask and spec.benchmark == "robomimic" and spec.task is None
-    assert spec.domain.name == "robomimic" and spec.domain.episode_length == length
-    assert spec.domain.sparse is False and spec.domain.observation_dim == obs_dim
-    assert spec.dataset == f"{name.split('-')[0]}/mh/low_dim_v15.hdf5"
-    assert parse_task("puzzle-3x3-play-singletask-task2-v0").benchmark == "ogbench"
+def test_task_table(name, length, obs_dim, tmp_path):
+    task = get_task(name)
+    assert task.singletask and task.benchmark == "robomimic" and task.task is None
+    assert task.domain.name == "robomimic" and task.episode_length == task.domain.episode_length == length
+    assert task.sparse is False and task.observation_dim == obs_dim and task.action_dim == 7
+    assert task.dataset == f"{name.split('-')[0]}/mh/low_dim_v15.hdf5"
+    assert task.dataset_path(tmp_path) == tmp_path / name.split("-")[0] / "mh" / "low_dim_v15.hdf5"
+    assert "-1 per step until success" in task.reward
+    assert get_task("puzzle-3x3-play-singletask-task2-v0").benchmark == "ogbench"
 
 
 def test_unknown_name_lists_robomimic_tasks():
     with pytest.raises(QchunkError, match="lift-mh-low_dim, can-mh-low_dim, square-mh-low_dim"):
-        parse_task("lift-ph-low_dim")
+        get_task("lift-ph-low_dim")
+    with pytest.raises(QchunkError, match="not a robomimic task"):
+        load_robomimic(get_task("puzzle-3x3-play-singletask-task2-v0"))
+    with pytest.raises(QchunkError, match="not a robomimic task"):
+        RobomimicEnv("puzzle-3x3-play-singletask-task2-v0")
 
 
 # ---------------------------------------------------------------------------------------------- loader
@@ -207,6 +216,26 @@ def test_dataset_observation_layout_equals_the_environments(lift_dir):
         env.close()
 
 
+def test_env_reads_the_datasets_env_args_and_probes_the_arm(lift_dir):
+    env_args = read_env_args(lift_file(lift_dir))
+    assert env_args["env_name"] == "Lift" and env_args["env_kwargs"]["robots"] == ["Panda"]
+    env = make_env(LIFT, episode_length=4, dataset_dir=lift_dir, probes=True)
+    try:
+        assert env.unwrapped.env_args == env_args
+        _, info = env.reset(seed=0)
+        for _ in range(3):  # robot0_eef_pos is robosuite's own report of the end-effector site
+            assert info["ee_pos"].shape == (3,) and info["ee_pos"].dtype == np.float64
+            np.testing.assert_allclose(info["ee_pos"], env.unwrapped.obs_dict["robot0_eef_pos"], atol=2e-3)
+            assert info["gripper_contact"] is False  # in the air above the table
+            *_, info = env.step(np.array([0, 0, 1.0, 0, 0, 0, -1.0], np.float32))
+    finally:
+        env.close()
+    with pytest.raises(QchunkError, match="not a readable hdf5 file"):
+        bad = lift_dir.parent / "not-hdf5.hdf5"
+        bad.write_bytes(b"no")
+        read_env_args(bad)
+
+
 def test_seed_controls_the_initial_state_and_spares_the_global_rng():
     env = make_env(LIFT, episode_length=3)
     try:
@@ -245,7 +274,7 @@ def test_scripted_lift_succeeds_and_terminates_at_success():
 
 @pytest.mark.parametrize("name", ["can-mh-low_dim", "square-mh-low_dim"])
 def test_can_and_square_environments_create_and_step(name, tmp_path):
-    env = make_env(name, sparse=True, dataset_dir=tmp_path)  # no file there: the official v1.5 settings
+    env = make_env(get_task(name), sparse=True, dataset_dir=tmp_path)  # no file there: the official v1.5 settings
     try:
         obs, _ = env.reset(seed=0)
         assert obs.shape == env.observation_space.shape == (23,) and obs.dtype == np.float32
@@ -256,7 +285,7 @@ def test_can_and_square_environments_create_and_step(name, tmp_path):
             assert nxt.shape == (23,) and r == -1.0 and not terminated and not truncated
             assert info["success"] is False
         assert np.abs(nxt[:3] - obs[:3]).max() > 1e-3  # the arm moved
-        assert env.unwrapped.episode_length == parse_task(name).domain.episode_length
+        assert env.unwrapped.episode_length == get_task(name).episode_length
     finally:
         env.close()
 
@@ -354,7 +383,7 @@ def test_short_training_run_writes_an_eval_row(lift_dir, tmp_path):
     from qchunk.training import TrainConfig, train
     from qchunk.training.config import AgentOverrides
 
-    cfg = TrainConfig(agent="qc", env=LIFT, preset="quick", dataset_dir=str(lift_dir), offline_steps=20,
+    cfg = TrainConfig(agent="qc", env=LIFT_NAME, preset="quick", dataset_dir=str(lift_dir), offline_steps=20,
                       online_steps=25, eval_every=20, eval_episodes=1, episode_length=15, start_training=10,
                       log_every=10, checkpoint_every=20, eval_workers=1, progress=False,
                       overrides=AgentOverrides(actor_hidden_dims=(32, 32), critic_hidden_dims=(32, 32)),
