@@ -187,3 +187,18 @@ def test_changed_settings_on_resume_name_every_difference(tiny_ogbench_dir, refe
     p = cli(tiny_ogbench_dir, run, "--resume", "--seed", "2", "--batch-size", "16", timeout=120)
     assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr
     assert "batch_size: 32 there, 16 now" in p.stderr and "seed: 0 there, 2 now" in p.stderr
+
+
+def test_a_dataset_that_does_not_fit_the_env_is_refused_before_any_work(tiny_ogbench_dir, tmp_path):
+    from test_data_check import _write_narrow_copy
+
+    narrow = tmp_path / "narrow"
+    _write_narrow_copy(tiny_ogbench_dir, narrow)
+    run = tmp_path / "run"
+    p = subprocess.run([QCHUNK, "train", *FLAGS, "--dataset-dir", str(narrow), "--run-dir", str(run)],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr
+    assert "action shape (3,)" in p.stderr and TINY_TASK in p.stderr
+    assert not run.exists()
+    p = cli(tiny_ogbench_dir, run, "--offline-ratio", "inf", timeout=120)
+    assert p.returncode == 2 and "--offline-ratio must be a finite number" in p.stderr and not run.exists()

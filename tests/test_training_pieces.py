@@ -194,10 +194,11 @@ def test_run_state_round_trips_through_json():
     st = RunState.new(5)
     st.counters["offline_steps"] = 7
     st.rng.normal(size=3)
-    st.evals.append({"step": 7, "success": 0.5})
+    st.evals.append({"step": 7, "success": 0.5, "phase": "offline"})
     copy = RunState.new(5)
     copy.load(json.loads(json.dumps(st.to_dict())))
     assert copy.counters == st.counters and copy.evals == st.evals and copy.step == 7
+    assert list(copy.evals[0]) == ["step", "success", "phase"]  # column order survives (CSV headers)
     assert copy.rng.normal() == st.rng.normal()
 
 

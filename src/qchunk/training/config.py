@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 import tyro
 
 from qchunk.agents.config import AgentConfig, FlowAgentConfig, SacAgentConfig
-from qchunk.errors import QchunkError, require
+from qchunk.errors import QchunkError, require, require_finite
 
 #: Run-length defaults per preset (the agent's network sizes etc. come from the agent preset of the
 #: same name). ``paper`` is the paper's protocol; ``quick`` is sized for a CPU demo.
@@ -184,6 +184,8 @@ class TrainConfig:
         require(cfg.eval_workers is None or cfg.eval_workers >= 1, "--eval-workers must be >= 1")
         require(cfg.eval_envs >= 1, f"--eval-envs must be >= 1, got {cfg.eval_envs}")
         require(cfg.batch_size >= 1, f"--batch-size must be >= 1, got {cfg.batch_size}")
+        if cfg.offline_ratio is not None:
+            require_finite(cfg.offline_ratio, "--offline-ratio")
         require(cfg.offline_ratio is None or 0.0 <= cfg.offline_ratio < 1.0,
                 f"--offline-ratio must be in [0, 1) (the rest of each batch is online data), got {cfg.offline_ratio}")
         require(cfg.offline_steps + cfg.online_steps > 0, "nothing to do: --offline-steps and --online-steps are 0")

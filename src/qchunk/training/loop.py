@@ -169,7 +169,7 @@ class _Setup:
                                           dataset_dir=base.dataset_dir, probes=True)
         self._first_env = self._make_env()
         check_dataset(data.dataset, self._first_env.observation_space, self._first_env.action_space,
-                      source=data.dataset.source)
+                      source=data.dataset.source, env_name=self.task.name)
         self.agent_config = agent_config(base.agent, base.preset, self.task.domain.name, **base.agent_overrides())
         require(self.agent_config.horizon <= int(data.dataset.episode_lengths().max()),
                 f"--horizon {self.agent_config.horizon} is longer than every episode of the dataset")

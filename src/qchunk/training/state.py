@@ -18,6 +18,11 @@ from qchunk.analysis import CoherenceTracker
 COUNTERS = ("grad_steps", "offline_steps", "env_steps", "episodes", "eval_rounds", "shard")
 
 
+def _pairs(rows: list[dict[str, Any]]) -> list[list[list[Any]]]:
+    """CSV rows as ``[[column, value], ...]``: JSON keeps their column order (state.json sorts dict keys)."""
+    return [[[k, v] for k, v in row.items()] for row in rows]
+
+
 @dataclass
 class RunState:
     """The mutable state of one seed's run."""
@@ -54,8 +59,8 @@ class RunState:
         return self.elapsed_before + time.perf_counter() - self.started_at
 
     def to_dict(self) -> dict[str, Any]:
-        return {"counters": dict(self.counters), "rng": self.rng.bit_generator.state, "evals": self.evals,
-                "train_rows": self.train_rows, "throughput": self.throughput,
+        return {"counters": dict(self.counters), "rng": self.rng.bit_generator.state,
+                "evals": _pairs(self.evals), "train_rows": _pairs(self.train_rows), "throughput": self.throughput,
                 "online_started": self.online_started, "coherence": self.tracker.state_dict(),
                 "elapsed_s": self.elapsed()}
 
@@ -63,8 +68,8 @@ class RunState:
         """Restore from :meth:`to_dict`'s output (the clock restarts now)."""
         self.counters.update(d["counters"])
         self.rng.bit_generator.state = d["rng"]
-        self.evals = list(d["evals"])
-        self.train_rows = list(d["train_rows"])
+        self.evals = [dict(r) for r in d["evals"]]
+        self.train_rows = [dict(r) for r in d["train_rows"]]
         self.throughput = dict(d["throughput"])
         self.online_started = bool(d["online_started"])
         self.tracker.load_state_dict(d["coherence"])
