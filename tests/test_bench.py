@@ -253,6 +253,8 @@ def test_serial_evaluation_queries_every_step_or_every_chunk():
     with EnvPool(get_task(TINY_TASK), sparse=False, n=2, workers=1, episode_length=12) as pool:
         batched = run_episodes(lambda obs: np.tanh(obs[:, :5])[:, None, :].repeat(5, axis=1), pool, seeds)
     assert (batched.success, batched.episode_return) == (per_chunk.success, per_chunk.episode_return)
+    # querying every step (the authors' style) still plays the queued chunk open-loop: the same episodes
+    assert (per_step.success, per_step.episode_return) == (per_chunk.success, per_chunk.episode_return)
     with pytest.raises(QchunkError):
         run_episodes_serial(_Chunker(5), None, [])
 

@@ -10,10 +10,9 @@ same episode seeds, in one run:
   each chunk executed open-loop.
 * ``serial_per_step`` (the authors' style of evaluation): :func:`qchunk.evaluation.run_episodes_serial`
   with ``per_step=True``: one environment in this process, one episode after another, the policy queried
-  at EVERY step with one observation; it returns a whole chunk, of which only the first action is
-  executed. For a chunked agent that is a different (closed-loop) behaviour, so success rates may differ;
-  an untrained agent solves nothing either way, so both modes run the same number of environment steps
-  (each mode reports its own ``env_steps``).
+  at EVERY step with one observation while the queued chunk still plays open-loop (the authors' agent
+  queues a chunk and the queries made while it plays are dropped), so both modes behave the same and the
+  serial one makes ``h`` times the queries (each mode reports its own ``env_steps``).
 
 ``eval_speedup`` is ``serial_per_step.seconds / batched_parallel.seconds``. Neither includes the one-off
 set-up: making the environments (``make_env_s`` for the serial env, ``pool_startup_s`` for the pool,

@@ -106,10 +106,10 @@ def run_episodes_serial(policy: BatchPolicy, env, seeds: Sequence[int], *, per_s
         policy: as for :func:`run_episodes`.
         env: a gymnasium environment as :func:`qchunk.envs.make_env` builds it (``info["success"]``).
         seeds: one reset seed per episode.
-        per_step: ``True``: the policy is queried at EVERY step and only the first action of the returned
-            chunk is executed (closed-loop, as the authors' evaluation; for a chunked agent this is a
-            different behaviour from open-loop execution, with ``h`` times the queries). ``False``: one
-            query per chunk, played open-loop (the behaviour of :func:`run_episodes`, unbatched).
+        per_step: ``True``: the policy is queried at EVERY step, as in the authors' evaluation, but the
+            queued chunk is still executed open-loop (their agent queues a chunk and ignores the queries
+            made while it plays): the same behaviour with ``h`` times the queries. ``False``: one query per
+            chunk (the behaviour of :func:`run_episodes`, unbatched).
 
     Returns:
         The same means as :func:`run_episodes`; ``policy_queries`` counts policy calls.
@@ -128,10 +128,8 @@ def run_episodes_serial(policy: BatchPolicy, env, seeds: Sequence[int], *, per_s
             if per_step or executor.pending == 0:
                 chunk = np.asarray(policy(np.asarray(obs)[None]))[0]
                 queries += 1
-                if per_step:
-                    executor.reset()
-                    chunk = chunk[:1]
-                executor.push(chunk)
+                if executor.pending == 0:  # a per-step query made mid-chunk is computed and dropped
+                    executor.push(chunk)
             obs, reward, terminated, truncated, info = env.step(executor.pop())
             returns[i] += float(reward)
             lengths[i] += 1
