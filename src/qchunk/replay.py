@@ -270,10 +270,22 @@ def evaluate_checkpoint(args: EvalArgs) -> dict[str, Any]:
     require(args.fps is None or args.fps >= 1, "--fps must be >= 1")
     agent, ckpt = run.load_agent(args.checkpoint)  # verified against its manifest; exact agent config
     out = Path(args.out).expanduser() if args.out else run_dir / "eval" / ckpt.path.name
+    fresh = [p for p in (out, *out.parents) if not p.exists()]  # deepest first
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise QchunkError(f"cannot write to {out} ({e.strerror}); choose another --out") from None
+    try:
+        return _evaluate_into(args, run_dir, train, agent, ckpt, out)
+    except BaseException:
+        for p in fresh:  # a failed evaluation leaves no empty folders behind
+            with contextlib.suppress(OSError):
+                p.rmdir()
+        raise
+
+
+def _evaluate_into(args: EvalArgs, run_dir: Path, train, agent, ckpt, out: Path) -> dict[str, Any]:
+    backend = None
     if args.video:
         _video_writer_module()
         backend = select_render_backend()
