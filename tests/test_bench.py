@@ -20,6 +20,7 @@ TINY = {"actor_hidden_dims": (16, 16), "critic_hidden_dims": (16, 16), "flow_ste
         "batch_size": 8}
 
 
+@pytest.mark.slow
 def test_bench_main_writes_json_and_prints_summary(tmp_path, capsys):
     out = tmp_path / "sub" / "bench.json"
     args = BenchArgs(agent="fql", preset="quick", steps=2, act_repeats=2, batch_size=16, json=out, scan=False)
@@ -102,6 +103,7 @@ def test_run_bench_defaults_to_qc_paper(monkeypatch):
 
 
 # ---------------------------------------------------------------------- suites at tiny sizes
+@pytest.mark.slow
 def test_update_suite_rows_and_scaling_reuse_measured_configs():
     from qchunk.bench.update_suite import UpdateSettings, run_update
 
@@ -118,6 +120,7 @@ def test_update_suite_rows_and_scaling_reuse_measured_configs():
     assert h["rows"][0]["step_ms"] == n["rows"][0]["step_ms"] == row["step_ms"]
 
 
+@pytest.mark.slow
 def test_seeds_suite_reports_aggregate_rate_and_ratio():
     from qchunk.bench.seeds import SeedsSettings, run_seeds
 
@@ -129,6 +132,7 @@ def test_seeds_suite_reports_aggregate_rate_and_ratio():
     assert r2["ratio_to_1"] is None  # no S=1 row to compare with
 
 
+@pytest.mark.slow
 def test_vmapped_seed_k_follows_the_single_agent_of_seed_k(agent="qc-fql"):
     from qchunk.bench.seeds import SeedsSettings, stacked_inputs, unstack_agent, vmapped_update
 
@@ -152,6 +156,7 @@ def test_vmapped_seed_k_follows_the_single_agent_of_seed_k(agent="qc-fql"):
     assert not np.allclose(np.asarray(a0), np.asarray(a1))
 
 
+@pytest.mark.slow
 def test_eval_suite_compares_serial_per_step_with_batched():
     from qchunk.bench.eval_speed import EvalSpeedSettings, run_eval_speed
 

@@ -67,6 +67,7 @@ def test_parallel_evaluation_batches_one_query_per_chunk(h):
     assert res.episode_return == -23  # sparse reward: never solved by this controller
 
 
+@pytest.mark.slow
 def test_evaluation_does_not_depend_on_worker_count():
     seeds = evaluation_seeds(3, 1, 4)
     results = []

@@ -170,6 +170,7 @@ def test_cli_inspect_reports_action_shape_mismatch(tiny_ogbench_dir, tmp_path):
     assert str(path) in lines[0]
 
 
+@pytest.mark.slow
 def test_cli_inspect_with_env_option(tiny_ogbench_dir, tmp_path):
     # A file name that names no task: only --env tells inspect what to check against.
     good = tmp_path / "mine.npz"

@@ -29,6 +29,7 @@ def _rows(path):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")  # the video reader starts ffmpeg (fork + exec)
 def test_eval_writes_episodes_and_summary_and_videos(tiny_run, tmp_path, capsys):
     assert main(["eval", str(tiny_run), "--episodes", "2", "--workers", "1"]) == 0

@@ -98,6 +98,7 @@ def test_resume_falls_back_from_a_truncated_newest_checkpoint_through_the_cli(ti
 @pytest.mark.slow
 @pytest.mark.parametrize(("name", "how"), [("state.json", "empty"), ("buffer.npz", "flip"),
                                            ("manifest.json", "garble")])
+@pytest.mark.slow
 def test_every_damaged_file_is_detected_and_the_curve_is_unchanged(tiny_ogbench_dir, reference, tmp_path, name, how,
                                                                    capsys):
     run = copy_run(reference, tmp_path)
@@ -110,6 +111,7 @@ def test_every_damaged_file_is_detected_and_the_curve_is_unchanged(tiny_ogbench_
     same_curves(run, reference)
 
 
+@pytest.mark.slow
 def test_eval_refuses_a_damaged_checkpoint_and_skips_it_by_default(tiny_ogbench_dir, reference, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(reference, run)
@@ -124,6 +126,7 @@ def test_eval_refuses_a_damaged_checkpoint_and_skips_it_by_default(tiny_ogbench_
     assert (run / "checkpoints" / "step_0000000090").is_dir()  # reading never renames
 
 
+@pytest.mark.slow
 def test_resume_restores_cut_csvs_from_the_checkpoint(tiny_ogbench_dir, reference, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(reference, run)
@@ -134,6 +137,7 @@ def test_resume_restores_cut_csvs_from_the_checkpoint(tiny_ogbench_dir, referenc
     same_curves(run, reference)
 
 
+@pytest.mark.slow
 def test_resume_before_any_evaluation_leaves_no_headerless_csv(tiny_ogbench_dir, tmp_path):
     run = tmp_path / "run"
     cfg = config(tiny_ogbench_dir, offline_steps=30, online_steps=0, eval_every=1000, checkpoint_every=10)
@@ -181,6 +185,7 @@ def test_conflicting_seed_flags_and_dry_run(tiny_ogbench_dir, tmp_path):
     assert not run.exists()
 
 
+@pytest.mark.slow
 def test_changed_settings_on_resume_name_every_difference(tiny_ogbench_dir, reference, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(reference, run)
@@ -189,6 +194,7 @@ def test_changed_settings_on_resume_name_every_difference(tiny_ogbench_dir, refe
     assert "batch_size: 32 there, 16 now" in p.stderr and "seed: 0 there, 2 now" in p.stderr
 
 
+@pytest.mark.slow
 def test_a_dataset_that_does_not_fit_the_env_is_refused_before_any_work(tiny_ogbench_dir, tmp_path):
     from test_data_check import _write_narrow_copy
 

@@ -125,6 +125,7 @@ def test_best_of_n_returns_highest_aggregated_q_candidate(q_agg):
     assert single.shape == (5, ACT)
 
 
+@pytest.mark.slow
 def test_td_target_action_is_the_best_of_n_chunk():
     agent = tiny("qc")
     batch = f32(make_batch(5))

@@ -110,6 +110,7 @@ def test_data_robomimic_out_is_checked_before_recording(a_file):
         assert "lift/mh/low_dim_v15.hdf5" in line and seconds < 60
 
 
+@pytest.mark.slow
 def test_plot_out_is_checked_before_plotting(tmp_path, a_file):
     make_run(tmp_path / "runs", "cube-double-play-singletask-task1-v0", "qc", 0)
     for bad, shown in (("/proc/x/fig", "/proc/x/fig.png"), (f"{a_file}/fig.svg", f"{a_file}/fig.png")):
@@ -123,6 +124,7 @@ def test_plot_out_is_checked_before_plotting(tmp_path, a_file):
     assert p.returncode == 2 and "no evaluations yet" in p.stderr
 
 
+@pytest.mark.slow
 def test_report_out_is_checked_before_the_report(tmp_path, a_file):
     root = tmp_path / "sweep"
     for seed in range(2):

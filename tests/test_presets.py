@@ -116,6 +116,7 @@ def test_rlpd_family_structure_and_paper_constants(name):
         agent_config(name, num_samples=4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["paper", "quick"])
 @pytest.mark.parametrize("name", sorted(STRUCTURE) + sorted(SAC_STRUCTURE))
 def test_every_agent_and_preset_trains_and_acts(name, preset):

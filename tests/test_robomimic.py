@@ -379,6 +379,7 @@ def test_generation_refuses_to_overwrite(lift_dir):
         generate_robomimic("lift", 1, out_dir=lift_dir, progress=False)
 
 
+@pytest.mark.slow
 def test_short_training_run_writes_an_eval_row(lift_dir, tmp_path):
     from qchunk.training import TrainConfig, train
     from qchunk.training.config import AgentOverrides

@@ -105,6 +105,7 @@ def _grads(agent, batch, key):
     return jax.grad(lambda p: sac_loss(p, agent, batch, key)[0])(agent.params)
 
 
+@pytest.mark.slow
 def test_bc_term_is_zero_at_coefficient_zero_and_changes_the_actor_gradient():
     batch = {k: jnp.asarray(v) for k, v in synthetic_batch(16, 5, OBS, ACT, 0.99, seed=4).items()}
     key = jax.random.PRNGKey(7)

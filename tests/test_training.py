@@ -46,6 +46,7 @@ def read_rows(path, drop=TIMING_COLUMNS):
         return [{k: v for k, v in row.items() if k not in drop} for row in csv.DictReader(f)]
 
 
+@pytest.mark.slow
 def test_end_to_end_run_writes_every_output(tiny_ogbench_dir, tmp_path):
     result = train(tiny_config(tiny_ogbench_dir, save_online_states=True), tmp_path / "run")
     run = tmp_path / "run"
@@ -78,6 +79,7 @@ def test_end_to_end_run_writes_every_output(tiny_ogbench_dir, tmp_path):
     assert finished["finished"] is True and finished["final_success"] == result.final_success
 
 
+@pytest.mark.slow
 def test_extra_data_appends_another_runs_collected_transitions(tiny_ogbench_dir, tmp_path):
     collector = tmp_path / "collector"
     train(tiny_config(tiny_ogbench_dir, offline_steps=20, online_steps=45, eval_every=1000), collector)

@@ -151,6 +151,7 @@ def _batch(seed, h=5, B=4):
             "valid": np.ones((B, h), np.float32), "next_observations": rng.normal(size=(B, h, OBS)).astype(np.float32)}
 
 
+@pytest.mark.slow
 def test_seed_axis_updates_each_seed_as_alone_and_keeps_a_seed_without_a_request():
     small = dict(actor_hidden_dims=(8,), critic_hidden_dims=(8,), flow_steps=2)
     agents = [make_agent("qc-fql", OBS, ACT, preset="quick", domain="puzzle-3x3", seed=s, **small) for s in (0, 1)]
