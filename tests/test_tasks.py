@@ -42,7 +42,7 @@ def test_one_cached_value_per_name():
 
 
 @pytest.mark.parametrize(("name", "match"), [
-    ("antmaze-large-navigate-singletask-v0", "unknown OGBench task.*lift-mh-low_dim"),
+    ("antmaze-medium-navigate-singletask-v0", "unknown OGBench task.*lift-mh-low_dim"),
     ("puzzle-9x9-play-v0", "unknown OGBench task"),
     ("puzzle-3x3-play-singletask-task9-v0", "task number 9 .* out of range; OGBench tasks are 1..5"),
     ("lift-ph-low_dim", "robomimic tasks lift-mh-low_dim, can-mh-low_dim, square-mh-low_dim"),
@@ -71,7 +71,7 @@ def test_dataset_locators(tmp_path, monkeypatch):
 
 def test_every_table_entry_parses_back():
     for d in DOMAINS.values():
-        assert get_task(f"{d.name}-play-singletask-task3-v0").domain is d
+        assert get_task(d.task_name(3)).domain is d
         assert get_task(d.dataset).domain is d
     for name, d in ROBOMIMIC_TASKS.items():
         assert get_task(name).domain is d and d.task_name == name
@@ -81,7 +81,7 @@ def test_every_table_entry_parses_back():
 def test_table_spaces_and_time_limits_are_the_environments(domain):
     from qchunk.envs import make_env
 
-    task = get_task(f"{domain}-play-singletask-task1-v0")
+    task = get_task(DOMAINS[domain].task_name(1))
     env = make_env(task)
     try:
         assert env.observation_space.shape == (task.observation_dim,)

@@ -43,7 +43,7 @@ ROBOMIMIC_REWARD = "-1 per step until success, 0 at success (the stored 0/1 rewa
 
 @dataclass(frozen=True)
 class OGBenchDomain:
-    """One OGBench manipulation domain as the Q-chunking paper uses it."""
+    """One OGBench domain as the Q-chunking paper (manipulation) or the QAM paper (also the mazes) uses it."""
 
     name: str
     """Domain key, e.g. ``"puzzle-3x3"``; also the key of the per-domain agent presets."""
@@ -54,7 +54,7 @@ class OGBenchDomain:
     sparse: bool
     """Whether the paper trains on the sparse transform of the reward (r' = -1 if r != 0 else 0)."""
     default_episodes: int
-    """Training episodes of the official ``play`` dataset (1001 steps each); validation adds 10%."""
+    """Training episodes of the official dataset (``play``: 1001 steps each); validation adds 10%."""
     p_stack: tuple[float, float] | None
     """Range of the per-episode cube-stacking probability for the cube oracle (None: no cube oracle)."""
     oracles: tuple[str, ...]
@@ -62,12 +62,25 @@ class OGBenchDomain:
     observation_dim: int
     """Size of the single-task env's state observation (measured on OGBench 1.1 envs)."""
     action_dim: int = 5
-    """Arm (x, y, z, yaw) and gripper commands in [-1, 1]."""
+    """Arm (x, y, z, yaw) and gripper commands in [-1, 1] (manipulation); joint torques for the mazes."""
+    dataset_type: str = "play"
+    """OGBench dataset type in the names: ``play`` (manipulation, made by plan oracles) or ``navigate``
+    (locomotion mazes, made by OGBench's pretrained expert policies, which cannot be fetched here)."""
 
     @property
     def dataset(self) -> str:
-        """Name of the official play dataset, e.g. ``"puzzle-3x3-play-v0"``."""
-        return f"{self.name}-play-v0"
+        """Name of the official dataset, e.g. ``"puzzle-3x3-play-v0"`` or ``"antmaze-large-navigate-v0"``."""
+        return f"{self.name}-{self.dataset_type}-v0"
+
+    @property
+    def generable(self) -> bool:
+        """Whether ``qchunk data ogbench`` can make the dataset locally (with OGBench's plan oracles)."""
+        return bool(self.oracles)
+
+    def task_name(self, task: int | None = None) -> str:
+        """The single-task name of task ``task`` (1..5; None: the default task), e.g.
+        ``"antmaze-large-navigate-singletask-task2-v0"``."""
+        return f"{self.name}-{self.dataset_type}-singletask{'' if task is None else f'-task{task}'}-v0"
 
 
 DOMAINS: dict[str, OGBenchDomain] = {
@@ -78,6 +91,16 @@ DOMAINS: dict[str, OGBenchDomain] = {
         OGBenchDomain("cube-double", "cube-double-v0", 500, False, 1000, (0.0, 0.25), ("cube",), 37),
         OGBenchDomain("cube-triple", "cube-triple-v0", 1000, False, 3000, (0.05, 0.35), ("cube",), 46),
         OGBenchDomain("cube-quadruple", "cube-quadruple-v0", 1000, False, 1000, (0.1, 0.5), ("cube",), 55),
+        # The QAM paper's five further domains. Navigate data comes from OGBench's expert policies (1000
+        # episodes of 1001 steps; antmaze-giant 500 of 2001, humanoidmaze 1000 of 2001); its reward is
+        # already -1 until the goal, 0 there.
+        OGBenchDomain("puzzle-4x4", "puzzle-4x4-v0", 500, True, 1000, None, ("button",), 83),
+        OGBenchDomain("antmaze-large", "antmaze-large-v0", 1000, False, 1000, None, (), 29, 8, "navigate"),
+        OGBenchDomain("antmaze-giant", "antmaze-giant-v0", 1000, False, 500, None, (), 29, 8, "navigate"),
+        OGBenchDomain("humanoidmaze-medium", "humanoidmaze-medium-v0", 2000, False, 1000, None, (), 69, 21,
+                      "navigate"),
+        OGBenchDomain("humanoidmaze-large", "humanoidmaze-large-v0", 2000, False, 1000, None, (), 69, 21,
+                      "navigate"),
     )
 }
 """OGBench domains by domain key."""
@@ -184,20 +207,21 @@ class Task:
     def require_singletask(self, needs: str = "environments need") -> Task:
         """``self`` if it names a single task; otherwise the QchunkError saying that ``needs`` (e.g.
         ``"training needs"``) a single-task name, with an example."""
-        require(self.singletask, f"{self.name!r} is a dataset name; {needs} a single-task name such as "
-                                 f"{self.domain.name}-play-singletask-task2-v0")
+        if not self.singletask:  # only OGBench dataset names (robomimic names are single tasks)
+            raise QchunkError(f"{self.name!r} is a dataset name; {needs} a single-task name such as "
+                              f"{self.domain.task_name(2)}")
         return self
 
 
 def _unknown(name: str) -> QchunkError:
-    tasks = ", ".join(f"{d}-play-singletask-task[1-5]-v0" for d in DOMAINS)
+    tasks = ", ".join(d.task_name().replace("-v0", "-task[1-5]-v0") for d in DOMAINS.values())
     return QchunkError(f"unknown OGBench task or dataset {name!r}; supported: {tasks} (or the dataset names "
                        f"{', '.join(d.dataset for d in DOMAINS.values())}), and the robomimic tasks "
                        f"{', '.join(ROBOMIMIC_TASKS)}")
 
 
-_TASK_RE = re.compile(r"^(?P<domain>.+)-play-singletask(?:-task(?P<task>\d+))?-v0$")
-_DATASET_RE = re.compile(r"^(?P<domain>.+)-play-v0$")
+_TASK_RE = re.compile(r"^(?P<domain>.+)-(?P<type>play|navigate)-singletask(?:-task(?P<task>\d+))?-v0$")
+_DATASET_RE = re.compile(r"^(?P<domain>.+)-(?P<type>play|navigate)-v0$")
 
 
 def _ogbench_task(name: str, domain: OGBenchDomain, task: int | None, singletask: bool) -> Task:
@@ -225,14 +249,14 @@ def get_task(name: str) -> Task:
     m = _TASK_RE.match(name)
     if m:
         domain = DOMAINS.get(m["domain"])
-        if domain is None:
+        if domain is None or domain.dataset_type != m["type"]:
             raise _unknown(name)
         task = int(m["task"]) if m["task"] else None
         if task is not None and not 1 <= task <= 5:
             raise QchunkError(f"task number {task} in {name!r} is out of range; OGBench tasks are 1..5")
         return _ogbench_task(name, domain, task, True)
     m = _DATASET_RE.match(name)
-    if m and m["domain"] in DOMAINS:
+    if m and m["domain"] in DOMAINS and DOMAINS[m["domain"]].dataset_type == m["type"]:
         return _ogbench_task(name, DOMAINS[m["domain"]], None, False)
     raise _unknown(name)
 
