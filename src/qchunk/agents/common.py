@@ -19,9 +19,17 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from qchunk.agents.losses import critic_loss
-from qchunk.agents.td import aggregate_ensemble, critic_actions, polyak_update, scan_updates, td_target
+from qchunk.agents.losses import critic_loss, flow_interpolant, flow_matching_loss
+from qchunk.agents.td import (
+    aggregate_ensemble,
+    critic_actions,
+    pessimistic_ensemble,
+    polyak_update,
+    scan_updates,
+    td_target,
+)
 from qchunk.errors import QchunkError
+from qchunk.networks import euler_integrate
 
 Array = jax.Array
 Batch = dict[str, Array]
@@ -87,6 +95,7 @@ def chunk_critic_objective(
     q_agg: Literal["mean", "min"],
     chunked: bool,
     next_q_bonus: Array | None = None,
+    rho: float = 0.0,
 ) -> tuple[Array, dict[str, Array]]:
     """The TD loss of a critic ensemble on an h-step window, given the policy's action at ``s_{t+h}``.
 
@@ -104,11 +113,14 @@ def chunk_critic_objective(
         chunked: the critic reads the flattened chunk (else the first action of the window).
         next_q_bonus: optional ``(B,)`` added to the aggregated next value before discounting (SAC's
             entropy backup ``-temperature * log pi(a'|s')``); None adds nothing.
+        rho: pessimism of the target; non-zero replaces ``q_agg`` by
+            :func:`~qchunk.agents.td.pessimistic_ensemble` (``mean - rho * std`` over the K target critics).
     Returns:
         ``(loss, terms)`` with ``terms = {"q": (K, B), "target": (B,), "next_q": (B,)}``.
     """
     next_obs = batch["next_observations"][:, -1]
-    next_q = aggregate_ensemble(critic.apply({"params": target_critic_params}, next_obs, next_actions), q_agg)
+    next_qs = critic.apply({"params": target_critic_params}, next_obs, next_actions)  # (K, B)
+    next_q = pessimistic_ensemble(next_qs, rho) if rho else aggregate_ensemble(next_qs, q_agg)
     if next_q_bonus is not None:
         next_q = next_q + next_q_bonus
     target = td_target(batch["rewards"], batch["masks"], next_q, discount)
@@ -130,6 +142,45 @@ def critic_info(loss: Array, terms: dict[str, Array]) -> dict[str, Array]:
     }
 
 
+def integrate_flow(flow: Callable[..., Array], flow_params: Params, obs: Array, noise: Array,
+                   steps: int) -> Array:
+    """The Euler solution (``steps`` steps, :func:`~qchunk.networks.euler_integrate`) of a BC flow velocity
+    field ``flow.apply`` from ``noise (..., P)``, clipped to [-1, 1]. ``obs`` must broadcast against
+    ``noise`` (``(B, 1, D)`` for ``(B, N, P)``: the state is projected once)."""
+    variables = {"params": flow_params}
+
+    def velocity(x: Array, u: Array) -> Array:
+        return flow.apply(variables, obs, x, u)
+
+    return jnp.clip(euler_integrate(velocity, noise, steps), -1.0, 1.0)
+
+
+def bc_flow_objective(flow: Callable[..., Array], flow_params: Params, batch: Batch, data: Array, steps: int,
+                      action_dim: int, noise_key: Array, time_key: Array) -> Array:
+    """The flow-matching behaviour-cloning loss of a velocity field on the data chunks (or first actions).
+
+    ``x0 ~ N(0, I)`` from ``noise_key``, ``u ~ U[0, 1)`` per sample from ``time_key``, the straight path
+    of :func:`~qchunk.agents.losses.flow_interpolant` and :func:`~qchunk.agents.losses.flow_matching_loss`
+    over the ``steps`` policy steps, those past an episode end (``valid = 0``) left out.
+
+    Args:
+        flow: the velocity module (``flow.apply``), ``(obs, x_u, u) -> (B, P)``.
+        flow_params: its parameters (differentiated by the caller).
+        batch: the batch contract (``observations``, ``valid`` are read).
+        data: ``(B, P)`` the flattened data chunks (``P = steps * action_dim``) or first actions.
+        steps: policy steps in ``data`` (the agent's ``action_horizon``).
+        action_dim: width A of one action.
+        noise_key, time_key: keys of ``x0`` and ``u``.
+    """
+    size = data.shape[0]
+    noise = normal(noise_key, data.shape)
+    times = uniform(time_key, (size, 1))
+    x_u, velocity_target = flow_interpolant(noise, data, times)
+    velocity = flow.apply({"params": flow_params}, batch["observations"], x_u, times)
+    return flow_matching_loss(velocity.reshape(size, steps, action_dim),
+                              velocity_target.reshape(size, steps, action_dim), batch["valid"][:, :steps])
+
+
 def make_optimizer(lr: float) -> optax.GradientTransformation:
     """One Adam over all trained parameters of an agent: the only optimizer factory (an agent's is
     :attr:`AgentBase.optimizer`; its state is ``AgentBase.opt_state``)."""
@@ -142,8 +193,9 @@ def gradient_step(
     batch: Batch,
 ) -> tuple[Any, dict[str, Array]]:
     """One update of ``agent``: ``loss_fn(params, agent, batch, key)`` differentiated w.r.t. ``params``,
-    one Adam step, then ``target <- tau * critic + (1 - tau) * target`` from the critic of *before* the
-    step (as the reference implementations). Returns the new agent and ``loss_fn``'s metrics plus
+    one Adam step, then ``target <- tau * online + (1 - tau) * target`` for every network in
+    ``target_params`` (the critic; DSRL's BC flow too) from the parameters of *before* the step (as the
+    reference implementations). Returns the new agent and ``loss_fn``'s metrics plus
     ``optim/grad_norm``.
 
     Every loss term must reach only its own networks (actor terms see the critic through
@@ -155,10 +207,11 @@ def gradient_step(
     grads, info = jax.grad(loss_fn, has_aux=True)(agent.params, agent, batch, key)
     updates, opt_state = agent.optimizer.update(grads, agent.opt_state, agent.params)
     params = optax.apply_updates(agent.params, updates)
-    target_critic = polyak_update(agent.params["critic"], agent.target_params["critic"], agent.config.tau)
+    targets = {name: polyak_update(agent.params[name], target, agent.config.tau)
+               for name, target in agent.target_params.items()}
     info["optim/grad_norm"] = optax.global_norm(grads)
     new_agent = agent.replace(
-        params=params, target_params={"critic": target_critic}, opt_state=opt_state, rng=rng, step=agent.step + 1
+        params=params, target_params=targets, opt_state=opt_state, rng=rng, step=agent.step + 1
     )
     return new_agent, info
 

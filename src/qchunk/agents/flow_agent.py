@@ -36,21 +36,17 @@ from qchunk.agents.common import (
     Batch,
     Params,
     as_batch,
+    bc_flow_objective,
     chunk_critic_objective,
     critic_info,
+    integrate_flow,
     make_optimizer,
     normal,
-    uniform,
 )
 from qchunk.agents.config import FlowAgentConfig
-from qchunk.agents.losses import (
-    distillation_loss,
-    flow_interpolant,
-    flow_matching_loss,
-    q_maximisation_loss,
-)
+from qchunk.agents.losses import distillation_loss, q_maximisation_loss
 from qchunk.agents.td import aggregate_ensemble, critic_actions
-from qchunk.networks import CriticEnsemble, FlowVelocity, OneStepPolicy, euler_integrate
+from qchunk.networks import CriticEnsemble, FlowVelocity, OneStepPolicy
 
 
 class FlowNetworks(NamedTuple):
@@ -177,12 +173,7 @@ def _flow_sample(nets: FlowNetworks, config: FlowAgentConfig, flow_params: Param
                  noise: Array) -> Array:
     """Euler solution of the BC flow from ``noise (..., P)``, clipped to [-1, 1]. ``obs`` must
     broadcast against ``noise`` (``(B, 1, D)`` for ``(B, N, P)``: the state is projected once)."""
-    variables = {"params": flow_params}
-
-    def velocity(x: Array, u: Array) -> Array:
-        return nets.flow.apply(variables, obs, x, u)
-
-    return jnp.clip(euler_integrate(velocity, noise, config.flow_steps), -1.0, 1.0)
+    return integrate_flow(nets.flow, flow_params, obs, noise, config.flow_steps)
 
 
 def _best_of_n(nets: FlowNetworks, config: FlowAgentConfig, params: Params, obs: Array,
@@ -270,7 +261,6 @@ def critic_objective(agent: FlowAgent, critic_params: Params, batch: Batch,
 def _loss(params: Params, agent: FlowAgent, batch: Batch, rng: Array) -> tuple[Array, dict[str, Array]]:
     config, nets = agent.config, agent.networks
     obs = batch["observations"]
-    size = obs.shape[0]
     data = critic_actions(batch["actions"], config.chunked)  # (B, P): flat chunk or first action
     keys = loss_keys(rng)
     fixed = jax.lax.stop_gradient(params)
@@ -282,16 +272,8 @@ def _loss(params: Params, agent: FlowAgent, batch: Batch, rng: Array) -> tuple[A
     info.update(critic_info(c_loss, terms))
 
     # BC flow matching on the data chunk (or first action); steps past an episode end excluded.
-    noise = normal(keys.bc_noise, data.shape)
-    times = uniform(keys.bc_time, (size, 1))
-    x_u, velocity_target = flow_interpolant(noise, data, times)
-    velocity = nets.flow.apply({"params": params["flow"]}, obs, x_u, times)
-    steps = config.action_horizon
-    bc_loss = flow_matching_loss(
-        velocity.reshape(size, steps, agent.action_dim),
-        velocity_target.reshape(size, steps, agent.action_dim),
-        batch["valid"][:, :steps],
-    )
+    bc_loss = bc_flow_objective(nets.flow, params["flow"], batch, data, config.action_horizon, agent.action_dim,
+                                keys.bc_noise, keys.bc_time)
     actor_loss = bc_loss
     info["actor/bc_flow_loss"] = bc_loss
 

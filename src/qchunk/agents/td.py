@@ -23,6 +23,7 @@ __all__ = [
     "aggregate_ensemble",
     "critic_actions",
     "critic_loss",
+    "pessimistic_ensemble",
     "polyak_update",
     "scan_updates",
     "td_target",
@@ -36,6 +37,13 @@ def aggregate_ensemble(qs: Array, how: Literal["mean", "min"]) -> Array:
     if how == "min":
         return jnp.min(qs, axis=0)
     raise ValueError(f"unknown ensemble aggregation {how!r}; use 'mean' or 'min'")
+
+
+def pessimistic_ensemble(qs: Array, rho: float) -> Array:
+    """The pessimistic ensemble value ``mean_k Q_k - rho * std_k Q_k`` of critic values ``(K, ...)``, reduced
+    over the ensemble axis to ``(...)``; ``std`` is the population standard deviation (divides by K).
+    ``rho = 0`` is the ensemble mean (the QAM paper's TD target uses ``rho = 0.5``, 0 on humanoidmaze)."""
+    return jnp.mean(qs, axis=0) - rho * jnp.std(qs, axis=0)
 
 
 def td_target(rewards: Array, masks: Array, next_q: Array, discount: float) -> Array:

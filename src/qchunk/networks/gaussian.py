@@ -8,7 +8,7 @@ The policy outputs ``mean`` and ``log_std`` of a Gaussian over pre-squash values
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -35,6 +35,8 @@ class TanhGaussianPolicy(nn.Module):
     its last layer too), ``mean`` and ``log_std`` (dense ``(hidden_dims[-1], action_dim)`` each).
     Call: ``observations (..., obs_dim)`` -> ``mean (..., action_dim)``, ``log_std (..., action_dim)``
     (clipped to ``[LOG_STD_MIN, LOG_STD_MAX] = [-20, 2]``). ``action_dim`` is ``h * A`` for a chunk policy.
+    Further inputs ``(..., d)`` after the observations condition the policy too (read by the first layer as
+    if concatenated, e.g. the base chunk of an edit policy); leading shapes broadcast.
     """
 
     hidden_dims: Sequence[int]
@@ -42,12 +44,15 @@ class TanhGaussianPolicy(nn.Module):
     action_dim: int
     """Width of the policy output (a flattened chunk for chunked agents)."""
     layer_norm: bool = False
-    """LayerNorm in every trunk layer, before the ReLU (off in the reference actor)."""
+    """LayerNorm in every trunk layer, before the activation (off in the reference actor)."""
+    activation: Callable[[Array], Array] = nn.relu
+    """Trunk nonlinearity: ReLU in the RLPD reference actor, GELU in the QAM release's tanh-Gaussian
+    actors (FEdit's edit policy, DSRL's latent policy)."""
 
     @nn.compact
-    def __call__(self, observations: Array) -> tuple[Array, Array]:
-        x = MLP(tuple(self.hidden_dims), activation=nn.relu, activate_final=True, layer_norm=self.layer_norm,
-                norm_before_activation=True, name="trunk")(observations)
+    def __call__(self, observations: Array, *conditions: Array) -> tuple[Array, Array]:
+        x = MLP(tuple(self.hidden_dims), activation=self.activation, activate_final=True,
+                layer_norm=self.layer_norm, norm_before_activation=True, name="trunk")(observations, *conditions)
         mean = nn.Dense(self.action_dim, kernel_init=default_init(), name="mean")(x)
         log_std = nn.Dense(self.action_dim, kernel_init=default_init(), name="log_std")(x)
         return mean, jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
