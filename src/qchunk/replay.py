@@ -227,7 +227,7 @@ class _RecordingPool:
     def reset(self, seeds: Sequence[int]) -> np.ndarray:
         self.returns = np.zeros(self.n)
         self.lengths = np.zeros(self.n, np.int64)
-        self.success = np.zeros(self.n, bool)
+        self.success = np.full(self.n, np.nan)  # NaN: the env reported no info["success"]
         return self.inner.reset(seeds)
 
     def step(self, actions: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -339,7 +339,7 @@ def _evaluate_into(args: EvalArgs, run_dir: Path, train, agent, ckpt, out: Path)
     finally:
         inner.close()
 
-    records = [EpisodeRecord(i, seeds[i], bool(pool.success[i]), float(pool.returns[i]), int(pool.lengths[i]))
+    records = [EpisodeRecord(i, seeds[i], bool(pool.success[i] == 1), float(pool.returns[i]), int(pool.lengths[i]))
                for i in range(n)]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

@@ -1,4 +1,5 @@
-"""Tasks as values: the explicit table of the tasks the paper uses and the one parser of their names.
+"""Tasks as values: the open task registry, the explicit table of the tasks the paper uses, and the one
+parser of task names.
 
 :func:`get_task` turns a name into a :class:`Task` (cached; the only place names are parsed). Everything
 below the entry points (CLI commands, :class:`qchunk.training.TrainConfig`) passes the :class:`Task` on:
@@ -13,6 +14,13 @@ Dataset names drop the single-task words: ``puzzle-3x3-play-v0`` (a :class:`Task
 robomimic task names are the authors' ``{task}-mh-low_dim``: ``lift-mh-low_dim``, ``can-mh-low_dim``,
 ``square-mh-low_dim`` (multi-human demonstrations, low-dimensional observations). Their dataset is
 ``{task}/mh/low_dim_v15.hdf5`` under the robomimic data directory.
+
+Open tasks are entries of the same registry: :func:`register` adds a task from Python (env factory or
+gymnasium id, dataset source, episode length, reward transform, success signal, the domain whose agent
+presets it inherits), and two open families take any id: ``gym:<gymnasium id>`` (``gym:Hopper-v5``) and
+``minari:<dataset id>`` (the environment a local Minari dataset recorded). Their action bounds, when not
+[-1, 1], are rescaled by :class:`ActionScale` for the environment and the dataset alike. gymnasium and
+minari are imported lazily, only for those families (the built-in tasks need neither).
 """
 
 from __future__ import annotations
@@ -21,9 +29,12 @@ import functools
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+import numpy as np
 
 from qchunk.errors import QchunkError, require
 
@@ -153,6 +164,67 @@ ROBOMIMIC_TASKS: dict[str, RobomimicDomain] = {
 
 
 @dataclass(frozen=True)
+class OpenDomain:
+    """The domain of a task outside the paper's benchmarks: a gymnasium id, a Minari dataset's environment
+    or a task registered with :func:`register`."""
+
+    name: str
+    """Domain whose per-domain agent presets the task inherits (``alpha`` / ``N``), e.g. ``"cube-double"``."""
+    sparse: bool = False
+    """Default of ``--sparse`` (the transform r' = -1 if r != 0 else 0)."""
+    dataset: str | None = None
+    """The task's own dataset source (``minari:<id>`` or a file), or None (``--dataset`` names it)."""
+    observation_dim: int = 0
+    action_dim: int = 0
+
+
+#: The domain open tasks inherit their agent presets from unless :func:`register` says otherwise.
+DEFAULT_OPEN_DOMAIN = "cube-double"
+
+
+@dataclass(frozen=True)
+class ActionScale:
+    """The affine map between an environment's action box ``[low, high]`` and the agents' ``[-1, 1]``.
+
+    The one rescaling of qchunk: the environment wrapper (:class:`qchunk.envs.rescale.UnitActions`) maps the
+    agent's actions through :meth:`from_unit`, and the dataset loaders map stored actions through
+    :meth:`to_unit`, so data and environment agree. ``low`` and ``high`` are finite with ``high > low``.
+    """
+
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+
+    @classmethod
+    def of_bounds(cls, low, high, where: str) -> ActionScale | None:
+        """The scale of bounds ``low``/``high`` (arrays of shape ``(A,)``), or None when they are [-1, 1].
+
+        Raises:
+            QchunkError: a bound is infinite or NaN (unbounded actions cannot be mapped onto [-1, 1]), or
+                ``high <= low``.
+        """
+        lo, hi = np.asarray(low, np.float64).reshape(-1), np.asarray(high, np.float64).reshape(-1)
+        require(bool(np.isfinite(lo).all() and np.isfinite(hi).all()),
+                f"{where}: the action space is unbounded (low {lo.min():.4g}, high {hi.max():.4g}); qchunk's "
+                "policies emit actions in [-1, 1] and need finite bounds: register the task with an env factory "
+                "that clips or rescales the actions into a bounded Box")
+        require(bool((hi > lo).all()), f"{where}: the action space has high <= low in some dimension")
+        if np.all(lo == -1.0) and np.all(hi == 1.0):
+            return None
+        return cls(tuple(float(x) for x in lo), tuple(float(x) for x in hi))
+
+    def to_unit(self, actions: np.ndarray) -> np.ndarray:
+        """Raw actions ``(..., A)`` in ``[low, high]`` -> ``(..., A)`` in ``[-1, 1]`` (float32)."""
+        lo, hi = np.asarray(self.low), np.asarray(self.high)
+        return (2.0 * (np.asarray(actions, np.float64) - lo) / (hi - lo) - 1.0).astype(np.float32)
+
+    def from_unit(self, actions: np.ndarray) -> np.ndarray:
+        """Agent actions ``(..., A)`` in ``[-1, 1]`` -> ``(..., A)`` in ``[low, high]`` (float32, clipped)."""
+        lo, hi = np.asarray(self.low), np.asarray(self.high)
+        unit = np.clip(np.asarray(actions, np.float64), -1.0, 1.0)
+        return (lo + (unit + 1.0) * 0.5 * (hi - lo)).astype(np.float32)
+
+
+@dataclass(frozen=True)
 class Task:
     """A parsed task name: everything the data loaders and environment factories need to know about it.
 
@@ -161,9 +233,10 @@ class Task:
 
     name: str
     """The name as given, e.g. ``"puzzle-3x3-play-singletask-task2-v0"`` or ``"lift-mh-low_dim"``."""
-    benchmark: Literal["ogbench", "robomimic"]
-    """Which loader and environment the task belongs to."""
-    domain: OGBenchDomain | RobomimicDomain
+    benchmark: Literal["ogbench", "robomimic", "gym", "minari", "registered"]
+    """Which loader and environment the task belongs to (``gym``: ``gym:<id>``; ``minari``: ``minari:<id>``;
+    ``registered``: :func:`register`)."""
+    domain: OGBenchDomain | RobomimicDomain | OpenDomain
     """The table entry; ``domain.name`` is the key of the per-domain agent presets."""
     task: int | None
     """OGBench task number 1..5; ``None`` for the env's default task, a dataset name or a robomimic task."""
@@ -179,6 +252,42 @@ class Task:
     """Size of the action, each entry in [-1, 1]."""
     reward: str
     """What the reward is (the transform applied to the benchmark's own reward)."""
+    # Open tasks (gymnasium ids, Minari datasets, tasks registered from Python); the defaults fit the built-ins.
+    env_id: str | None = None
+    """``gym``: the gymnasium id (``"Hopper-v5"``); ``minari``: the dataset's recorded env spec (JSON)."""
+    env_factory: Callable[[], Any] | None = None
+    """``registered``: ``() -> gymnasium.Env`` building the raw environment (module-level, so that it pickles
+    into evaluation worker processes)."""
+    source: str | None = None
+    """The offline dataset when ``--dataset`` is not given (``"minari:<id>"`` or a file path), or None."""
+    action_low: tuple[float, ...] | None = None
+    """The raw environment's lower action bounds when they are not -1 (see :attr:`action_scale`)."""
+    action_high: tuple[float, ...] | None = None
+    """The raw environment's upper action bounds when they are not 1."""
+    success: str | Callable[[dict], bool] | None = "success"
+    """The success signal: an ``info`` key read at episode ends (default ``"success"``: the episode counts
+    as solved when ``info["success"]`` is true; an env that never reports the key has no success rate),
+    a callable ``info -> bool``, or None (no success rate: evaluation reports the return)."""
+    reward_transform: Callable[[np.ndarray], np.ndarray] | None = None
+    """``rewards (N,) -> rewards (N,)`` applied to the environment's and the dataset's rewards alike."""
+    ref_scores: tuple[float, float] | None = None
+    """(random, expert) reference returns; evaluation then reports ``normalized_score`` =
+    (return - random) / (expert - random) (Minari's and D4RL's normalisation, 0 random, 1 expert)."""
+
+    @property
+    def action_scale(self) -> ActionScale | None:
+        """The map between the raw environment's action box and the agents' [-1, 1] (None: the bounds are
+        already [-1, 1])."""
+        if self.action_low is None or self.action_high is None:
+            return None
+        return ActionScale(self.action_low, self.action_high)
+
+    def normalized_score(self, episode_return: float) -> float | None:
+        """``(episode_return - random) / (expert - random)`` with :attr:`ref_scores`, or None without them."""
+        if self.ref_scores is None:
+            return None
+        lo, hi = self.ref_scores
+        return (float(episode_return) - lo) / (hi - lo)
 
     @property
     def dataset(self) -> str:
@@ -217,7 +326,8 @@ def _unknown(name: str) -> QchunkError:
     tasks = ", ".join(d.task_name().replace("-v0", "-task[1-5]-v0") for d in DOMAINS.values())
     return QchunkError(f"unknown OGBench task or dataset {name!r}; supported: {tasks} (or the dataset names "
                        f"{', '.join(d.dataset for d in DOMAINS.values())}), and the robomimic tasks "
-                       f"{', '.join(ROBOMIMIC_TASKS)}")
+                       f"{', '.join(ROBOMIMIC_TASKS)}; or gym:<gymnasium id>, minari:<dataset id>, or a task "
+                       "registered with qchunk.tasks.register")
 
 
 _TASK_RE = re.compile(r"^(?P<domain>.+)-(?P<type>play|navigate)-singletask(?:-task(?P<task>\d+))?-v0$")
@@ -232,7 +342,28 @@ def _ogbench_task(name: str, domain: OGBenchDomain, task: int | None, singletask
 
 @functools.cache
 def get_task(name: str) -> Task:
-    """The :class:`Task` of a name (cached: the same object for the same name): an OGBench single-task
+    """The :class:`Task` of a name (cached: the same object for the same name): a task registered with
+    :func:`register`, ``gym:<gymnasium id>`` (e.g. ``gym:Hopper-v5``), ``minari:<Minari dataset id>`` (the
+    environment the local dataset recorded), or a built-in name: an OGBench single-task name
+    (``puzzle-3x3-play-singletask-task2-v0``), an OGBench dataset name (``puzzle-3x3-play-v0``) or a
+    robomimic task name (``lift-mh-low_dim``).
+
+    Raises:
+        QchunkError: an unknown name (the message lists the supported names), an OGBench task number not
+            in 1..5, an unknown gymnasium id or Minari dataset, a missing extra, or spaces qchunk cannot use.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"a task name must be a str, got {type(name).__name__}")
+    if name in _REGISTERED:
+        return _REGISTERED[name]
+    prefix, sep, _ = name.partition(":")
+    if sep and f"{prefix}:" in _FAMILIES:
+        return _FAMILIES[f"{prefix}:"](name)
+    return _table_task(name)
+
+
+def _table_task(name: str) -> Task:
+    """The built-in task of a name: an OGBench single-task
     name (``puzzle-3x3-play-singletask-task2-v0``), an OGBench dataset name (``puzzle-3x3-play-v0``) or a
     robomimic task name (``lift-mh-low_dim``).
 
@@ -240,8 +371,6 @@ def get_task(name: str) -> Task:
         QchunkError: the name is not in :data:`DOMAINS` or :data:`ROBOMIMIC_TASKS` (the message lists the
             supported names), or its task number is not 1..5.
     """
-    if not isinstance(name, str):
-        raise TypeError(f"a task name must be a str, got {type(name).__name__}")
     if name in ROBOMIMIC_TASKS:
         d = ROBOMIMIC_TASKS[name]
         return Task(name, "robomimic", d, None, True, d.episode_length, d.sparse, d.observation_dim, d.action_dim,
@@ -280,3 +409,178 @@ def parse_robomimic_env_args(raw: Any, where: str | os.PathLike) -> dict[str, An
             and isinstance(env_args.get("env_kwargs"), dict),
             f"{where}: data.attrs['env_args'] needs 'env_name' and 'env_kwargs'; not a robomimic dataset")
     return env_args
+
+
+# ------------------------------------------------------------------------------------------- the open registry
+#: Tasks registered from Python (:func:`register`), by name.
+_REGISTERED: dict[str, Task] = {}
+
+GYM_PREFIX = "gym:"
+MINARI_PREFIX = "minari:"
+_GYM_EXTRA = "pip install 'gymnasium[mujoco]' (or qchunk[minari]; the dev extra has both)"
+_MINARI_EXTRA = "pip install minari (or qchunk[minari]; the dev extra has it)"
+
+
+def _space_bounds(space: Any, kind: str, where: str) -> tuple[tuple[int, ...], Any, Any]:
+    """(shape, low, high) of a gymnasium ``Box`` ``space`` (duck-typed: no gymnasium import); QchunkError
+    for any other space or a non-flat one."""
+    require(type(space).__name__ == "Box" and hasattr(space, "low"),
+            f"{where}: the {kind} space is a {type(space).__name__}; qchunk needs a flat Box (register the task "
+            "with an env factory that wraps the env in gymnasium.wrappers.FlattenObservation)")
+    shape = tuple(int(x) for x in space.shape)
+    require(len(shape) == 1, f"{where}: the {kind} space has shape {shape}; qchunk needs flat vectors (wrap the "
+                             "env in gymnasium.wrappers.FlattenObservation and register it with an env factory)")
+    return shape, space.low, space.high
+
+
+def _open_task(name: str, benchmark: str, observation_space: Any, action_space: Any, episode_length: int,
+               *, domain: str = DEFAULT_OPEN_DOMAIN, sparse: bool = False, reward: str = "the environment's reward",
+               **fields: Any) -> Task:
+    """A :class:`Task` for an open task from its raw environment's spaces (checked here)."""
+    (obs_dim,), _, _ = _space_bounds(observation_space, "observation", name)
+    (act_dim,), low, high = _space_bounds(action_space, "action", name)
+    scale = ActionScale.of_bounds(low, high, name)
+    if scale is not None:
+        fields.update(action_low=scale.low, action_high=scale.high)
+    require(int(episode_length) >= 1, f"{name}: episode_length must be >= 1, got {episode_length}")
+    d = OpenDomain(domain, sparse, fields.get("source"), obs_dim, act_dim)
+    return Task(name, benchmark, d, None, True, int(episode_length), sparse, obs_dim, act_dim, reward,  # type: ignore[arg-type]
+                **fields)
+
+
+def _gym_task(name: str) -> Task:
+    """``gym:<id>``: any registered gymnasium environment (built once here to read its spaces)."""
+    gym_id = name[len(GYM_PREFIX):]
+    import gymnasium as gym
+
+    try:
+        spec = gym.spec(gym_id)
+    except gym.error.Error as e:
+        raise QchunkError(f"unknown gymnasium id {gym_id!r} in --env {name!r}: {' '.join(str(e).split())} "
+                          "(--env gym:ID takes any id gymnasium.make accepts, e.g. gym:Hopper-v5)") from None
+    env = _make_raw_gym(gym_id, name)
+    try:
+        return _open_task(name, "gym", env.observation_space, env.action_space, spec.max_episode_steps or 1000,
+                          env_id=gym_id)
+    finally:
+        env.close()
+
+
+def _make_raw_gym(gym_id: str, name: str):
+    import gymnasium as gym
+
+    try:
+        return gym.make(gym_id)
+    except (gym.error.DependencyNotInstalled, ImportError, ModuleNotFoundError) as e:
+        raise QchunkError(f"{name}: the environment needs a package that is not installed "
+                          f"({' '.join(str(e).split())[:160]}); {_GYM_EXTRA}") from None
+
+
+def minari_dataset(dataset_id: str, where: str | None = None):
+    """The Minari dataset ``dataset_id`` from the local Minari store (``$MINARI_DATASETS_PATH``, default
+    ``~/.minari/datasets``); nothing is downloaded.
+
+    Raises:
+        QchunkError: minari is not installed, the id is not in the local store, or the dataset has no episodes.
+    """
+    where = where or f"{MINARI_PREFIX}{dataset_id}"
+    try:
+        import minari
+    except ImportError:
+        raise QchunkError(f"{where}: Minari datasets need the minari package; {_MINARI_EXTRA}") from None
+    try:
+        dataset = minari.load_dataset(dataset_id)
+    except (FileNotFoundError, ValueError) as e:
+        store = os.environ.get("MINARI_DATASETS_PATH", "~/.minari/datasets")
+        raise QchunkError(f"unknown Minari dataset {dataset_id!r}: not in the local store {store} "
+                          f"({' '.join(str(e).split())[:120]}); make one with qchunk data collect --out "
+                          f"minari:{dataset_id}, or fetch it with `minari download {dataset_id}`") from None
+    require(dataset.total_episodes > 0, f"{where}: the Minari dataset has no episodes; collect some first")
+    return dataset
+
+
+def _minari_task(name: str) -> Task:
+    """``minari:<id>``: the environment a local Minari dataset recorded, with the dataset as its data."""
+    dataset = minari_dataset(name[len(MINARI_PREFIX):], name)
+    spec = dataset.env_spec
+    require(spec is not None, f"{name}: the Minari dataset recorded no environment spec; give the environment "
+                              "with --env gym:ID (or register the task from Python)")
+    meta = dataset.storage.metadata
+    ref = (meta.get("ref_min_score"), meta.get("ref_max_score"))
+    ref_scores = (float(ref[0]), float(ref[1])) if None not in ref and ref[1] != ref[0] else None
+    return _open_task(name, "minari", dataset.observation_space, dataset.action_space, spec.max_episode_steps or 1000,
+                      env_id=spec.to_json(), source=name, ref_scores=ref_scores)
+
+
+_FAMILIES: dict[str, Callable[[str], Task]] = {GYM_PREFIX: _gym_task, MINARI_PREFIX: _minari_task}
+"""Open families of names by prefix: ``gym:<gymnasium id>`` and ``minari:<dataset id>``."""
+
+
+def _builtin_task(name: str) -> Task | None:
+    """The built-in (OGBench or robomimic) task of ``name``, or None when ``name`` is not one."""
+    try:
+        return _table_task(name)
+    except QchunkError:
+        return None
+
+
+def register(name: str, env: Callable[[], Any] | str, *, dataset: str | None = None,
+             episode_length: int | None = None, reward: Callable[[np.ndarray], np.ndarray] | None = None,
+             reward_doc: str | None = None, success: str | Callable[[dict], bool] | None = "success",
+             domain: str = DEFAULT_OPEN_DOMAIN, sparse: bool = False, ref_scores: tuple[float, float] | None = None,
+             replace: bool = False) -> Task:
+    """Register a task under ``name`` so that every command and :func:`get_task` know it; returns its Task.
+
+    Args:
+        name: the task's name (no ``:``; not a built-in name).
+        env: ``() -> gymnasium.Env`` building the raw environment (a module-level function, so that it
+            pickles into evaluation worker processes), or a gymnasium id. It is built once here to read its
+            spaces: a flat ``Box`` observation and a bounded ``Box`` action space (bounds other than [-1, 1]
+            are rescaled for the agents, see :class:`ActionScale`).
+        dataset: the default offline dataset (``"minari:<id>"``, ``.npz`` or ``.hdf5`` file); ``--dataset``
+            overrides it.
+        episode_length: evaluation time limit (default: the env's ``spec.max_episode_steps``, else 1000).
+        reward: ``rewards (N,) -> rewards (N,)`` applied to the env's and the dataset's rewards alike.
+        reward_doc: what the reward is, for messages and summaries.
+        success: the success signal (see :attr:`Task.success`).
+        domain: the domain whose per-domain agent presets (alpha, N) the task inherits.
+        sparse: default of ``--sparse``.
+        ref_scores: (random, expert) returns for the normalised score.
+        replace: replace an earlier registration of ``name`` (otherwise that is an error).
+
+    Raises:
+        QchunkError: a bad name, a name taken, or spaces qchunk cannot use.
+    """
+    require(isinstance(name, str) and name and ":" not in name and name == name.strip(),
+            f"task name {name!r} must be a non-empty string without ':' (gym: and minari: are reserved)")
+    require(_builtin_task(name) is None, f"{name!r} is a built-in task; register yours under another name")
+    require(replace or name not in _REGISTERED, f"task {name!r} is already registered; pass replace=True")
+    raw = _make_raw_gym(env, name) if isinstance(env, str) else env()
+    try:
+        length = episode_length or getattr(getattr(raw, "spec", None), "max_episode_steps", None) or 1000
+        task = _open_task(name, "registered", raw.observation_space, raw.action_space, length, domain=domain,
+                          sparse=sparse, reward=reward_doc or ("a registered transform of the environment's reward"
+                                                               if reward else "the environment's reward"),
+                          env_id=env if isinstance(env, str) else None,
+                          env_factory=None if isinstance(env, str) else env, source=dataset, success=success,
+                          reward_transform=reward, ref_scores=ref_scores)
+    finally:
+        raw.close()
+    _REGISTERED[name] = task
+    get_task.cache_clear()
+    return task
+
+
+def unregister(name: str) -> None:
+    """Forget a task registered with :func:`register` (no error when it is not registered)."""
+    _REGISTERED.pop(name, None)
+    get_task.cache_clear()
+
+
+def task_names() -> list[str]:
+    """Every named entry of the registry: the built-in OGBench tasks and dataset names, the robomimic tasks and
+    the registered tasks (the open families ``gym:<id>`` and ``minari:<id>`` take any id)."""
+    names = []
+    for d in DOMAINS.values():
+        names += [d.dataset, d.task_name()] + [d.task_name(t) for t in range(1, 6)]
+    return names + list(ROBOMIMIC_TASKS) + list(_REGISTERED)

@@ -1,5 +1,6 @@
 """Making the environment of a :class:`~qchunk.tasks.Task`: OGBench single-task envs with the paper's reward
-transform, and robomimic tasks (see :mod:`qchunk.envs.robomimic_env`)."""
+transform, robomimic tasks (see :mod:`qchunk.envs.robomimic_env`) and open tasks (``gym:<id>``,
+``minari:<id>``, registered tasks; see :mod:`qchunk.envs.open_env`)."""
 
 from __future__ import annotations
 
@@ -58,12 +59,19 @@ def make_env(
             ``info["gripper_contact"]`` after every reset and step).
 
     The env's ``step`` reports ``terminated`` at task success (the single-task envs end there) and
-    ``truncated`` at the time limit; ``info["success"]`` says whether the task is solved. Observations are
-    float32.
+    ``truncated`` at the time limit; ``info["success"]`` says whether the task is solved (open tasks: when
+    their success signal says so; see :attr:`qchunk.tasks.Task.success`). Observations are float32; actions
+    are in [-1, 1] (open tasks with other bounds are rescaled by :class:`~qchunk.envs.rescale.UnitActions`).
     """
     task = as_task(task).require_singletask()
-    env = _robomimic(task, episode_length, dataset_dir, render_mode, render_size) if task.benchmark == "robomimic" \
-        else _ogbench(task, episode_length, render_mode, render_size)
+    if task.benchmark == "robomimic":
+        env = _robomimic(task, episode_length, dataset_dir, render_mode, render_size)
+    elif task.benchmark == "ogbench":
+        env = _ogbench(task, episode_length, render_mode, render_size)
+    else:
+        from qchunk.envs.open_env import make_open_env
+
+        env = make_open_env(task, episode_length, render_mode)
     if sparse:
         env = SparseReward(env)
     return ExplorationProbes(env) if probes else env

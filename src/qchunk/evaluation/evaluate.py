@@ -25,7 +25,8 @@ class EvalResult:
     """Means over the evaluation episodes."""
 
     success: float
-    """Fraction of episodes that solved the task."""
+    """Fraction of episodes that solved the task (NaN when the task has no success signal: no episode's
+    environment reported ``info["success"]``)."""
     episode_return: float
     """Undiscounted return (of the reward the agent trains on)."""
     episode_length: float
@@ -33,11 +34,22 @@ class EvalResult:
     policy_queries: int
     """Batched policy calls (each plans one chunk for every env that needs one)."""
     seconds: float
+    normalized_score: float | None = None
+    """``(return - random) / (expert - random)`` with the task's reference scores (None without them)."""
 
     def row(self) -> dict[str, float]:
-        """The columns of an ``eval.csv`` row."""
-        return {"success": self.success, "return": self.episode_return, "episode_length": self.episode_length,
-                "eval_seconds": round(self.seconds, 3)}
+        """The columns of an ``eval.csv`` row (``normalized_score`` only for tasks with reference scores)."""
+        row = {"success": self.success, "return": self.episode_return, "episode_length": self.episode_length,
+               "eval_seconds": round(self.seconds, 3)}
+        if self.normalized_score is not None:
+            row["normalized_score"] = self.normalized_score
+        return row
+
+
+def _success_rate(success: np.ndarray) -> float:
+    """Mean of the per-episode successes that were reported (NaN entries: not reported); NaN if none was."""
+    reported = success[~np.isnan(success)]
+    return float(reported.mean()) if reported.size else float("nan")
 
 
 def evaluation_seeds(seed: int, round_index: int, episodes: int) -> list[int]:
@@ -59,9 +71,11 @@ def run_episodes(policy: BatchPolicy, pool: EnvPool, seeds: Sequence[int]) -> Ev
     t0 = time.perf_counter()
     parts = [_run_wave(policy, pool, list(seeds[i : i + pool.n])) for i in range(0, len(seeds), pool.n)]
     returns, lengths, success = (np.concatenate([p[k] for p in parts]) for k in range(3))
-    return EvalResult(success=float(success.mean()), episode_return=float(returns.mean()),
+    task = getattr(pool, "task", None)
+    return EvalResult(success=_success_rate(success), episode_return=float(returns.mean()),
                       episode_length=float(lengths.mean()), episodes=len(seeds),
-                      policy_queries=sum(p[3] for p in parts), seconds=time.perf_counter() - t0)
+                      policy_queries=sum(p[3] for p in parts), seconds=time.perf_counter() - t0,
+                      normalized_score=task.normalized_score(returns.mean()) if task is not None else None)
 
 
 def _run_wave(policy: BatchPolicy, pool: EnvPool, seeds: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -71,7 +85,7 @@ def _run_wave(policy: BatchPolicy, pool: EnvPool, seeds: list[int]) -> tuple[np.
     obs = pool.reset(seeds + [seeds[-1]] * (n - k))
     executors = [ChunkExecutor() for _ in range(n)]
     active = np.arange(n) < k
-    returns, lengths, success = np.zeros(n), np.zeros(n, np.int64), np.zeros(n, bool)
+    returns, lengths, success = np.zeros(n), np.zeros(n, np.int64), np.full(n, np.nan)
     queries = 0
     actions = None
     while active.any():

@@ -59,11 +59,13 @@ class LocalEnvs:
     def step(self, actions: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, ...]:
         n = len(self.envs)
         obs = np.zeros((n, *self.envs[0].observation_space.shape), np.float32)
-        rew, term, trunc, success = np.zeros(n, np.float32), np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool)
+        rew, term, trunc = np.zeros(n, np.float32), np.zeros(n, bool), np.zeros(n, bool)
+        success = np.full(n, np.nan)  # 1/0 where the env reports info["success"], NaN where it reports none
         for i, env in enumerate(self.envs):
             if active[i]:
                 obs[i], rew[i], term[i], trunc[i], info = env.step(actions[i])
-                success[i] = bool(info.get("success", False))
+                if "success" in info:
+                    success[i] = float(bool(info["success"]))
         return obs, rew, term, trunc, success
 
     def close(self) -> None:
@@ -108,6 +110,7 @@ class EnvPool:
     def __init__(self, task: Task | str, sparse: bool, n: int, workers: int = 1, episode_length: int | None = None,
                  dataset_dir=None):
         task = as_task(task)
+        self.task = task
         self.n = n
         workers = max(1, min(workers, n))
         self._local = LocalEnvs.make(task, sparse, n, episode_length, dataset_dir) if workers == 1 else None
@@ -143,7 +146,8 @@ class EnvPool:
         return np.concatenate([conn.recv() for conn in self._conns])
 
     def step(self, actions: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Step the ``active`` envs; returns (obs, reward, terminated, truncated, success), each ``(n, ...)``."""
+        """Step the ``active`` envs; returns (obs, reward, terminated, truncated, success), each ``(n, ...)``;
+        success is 1.0/0.0 where the env reports ``info["success"]`` and NaN where it does not."""
         if self._local is not None:
             return self._local.step(actions, active)
         for conn, sl in zip(self._conns, self._splits, strict=True):

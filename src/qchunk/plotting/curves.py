@@ -27,6 +27,9 @@ from qchunk.plotting.runs import DISPLAY_NAMES, RunRecord, load_runs
 #: Domain order of the paper's table 1; other domains follow alphabetically.
 DOMAIN_ORDER = ("puzzle-3x3", "scene", "cube-double", "cube-triple", "cube-quadruple", "robomimic")
 
+#: What the y axis shows, by the eval.csv column runs are read from (see ``RunRecord.metric``).
+METRIC_LABELS = {"success": "success rate", "normalized_score": "normalised score", "return": "return"}
+
 #: One colour per agent (curves of one agent in several settings take the colour cycle instead).
 AGENT_COLORS = {"QC": "#d62728", "QC-FQL": "#ff7f0e", "BFN": "#1f77b4", "BFN-n": "#17becf", "FQL": "#2ca02c",
                 "FQL-n": "#8c564b", "RLPD": "#9467bd", "RLPD-AC": "#e377c2", "QC-RLPD": "#7f7f7f"}
@@ -199,6 +202,11 @@ def plot_curves(runs: Sequence[RunRecord], out: str | Path, *, reference: str | 
     evaluated = [r for r in runs if r.steps.size]
     if not evaluated:
         raise QchunkError("no evaluations yet in these runs (eval.csv is empty or missing); plot again later")
+    metrics = {r.metric for r in evaluated}
+    if len(metrics) > 1:
+        raise QchunkError(f"these runs measure different things ({', '.join(sorted(metrics))}: tasks with and "
+                          "without a success signal); plot them separately")
+    measure = METRIC_LABELS[metrics.pop()]
     if curves is None:
         curves = compute_curves(evaluated, np.random.default_rng(seed), n_resamples, confidence)
     shift = offline_end(evaluated)
@@ -239,16 +247,17 @@ def plot_curves(runs: Sequence[RunRecord], out: str | Path, *, reference: str | 
                     rescaled |= _draw_reference(ax, c.label, d, task, panels[d][1:], shift, online_len, scale, color)
             ax.set_title(f"{d}: mean of {len(panels[d]) - 1} tasks" if task is None else f"{d} {task}",
                          fontsize=10, fontweight="bold" if task is None else "normal")
-            ax.set_ylim(-0.03, 1.03)
             ax.set_xlim(left=0)
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{100 * v:.0f}%"))
+            if measure == METRIC_LABELS["success"]:
+                ax.set_ylim(-0.03, 1.03)
+                ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{100 * v:.0f}%"))
             ax.xaxis.set_major_locator(MaxNLocator(5))
             ax.grid(True, color="0.85", lw=0.6)
             ax.set_axisbelow(True)
             for side in ("top", "right"):
                 ax.spines[side].set_visible(False)
             if col == 0:
-                ax.set_ylabel("success rate")
+                ax.set_ylabel(measure)
     narrow = width < 8
     phases = (f"offline gradient steps,{chr(10) if narrow else ' '}then online environment steps" if shift > 0
               else "environment steps")
@@ -271,7 +280,7 @@ def plot_curves(runs: Sequence[RunRecord], out: str | Path, *, reference: str | 
             break
         ncol += 1
     fig.legend(handles=handles, loc="outside upper center", ncol=ncol, frameon=False, fontsize=9,
-               title=f"success rate: mean over seeds,{chr(10) if narrow else ' '}shaded "
+               title=f"{measure}: mean over seeds,{chr(10) if narrow else ' '}shaded "
                      f"{100 * confidence:.0f}% stratified-bootstrap CI ({n_resamples} resamples)", title_fontsize=10)
     out = Path(out).expanduser()
     stem = _figure_stem(out)

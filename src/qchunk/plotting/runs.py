@@ -6,6 +6,7 @@ sweep directory is searched recursively for them.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,9 @@ class RunRecord:
     """``result.json`` once the run has finished."""
     label: str = ""
     """The curve this run belongs to (set by :func:`assign_labels`)."""
+    metric: str = "success"
+    """The eval.csv column :attr:`success` holds: ``success``, or for a task without a success signal (its
+    success column is NaN) ``normalized_score`` where the task has reference scores, else ``return``."""
 
     @property
     def env(self) -> str:
@@ -155,15 +159,31 @@ def read_run(path: Path) -> RunRecord:
     run = RunDir(path)
     record = run.read()
     steps, online, success = [], [], []
-    for i, row in enumerate(run.rows(EVAL_CSV)):
+    rows = run.rows(EVAL_CSV)
+    metric = _metric_of(rows)
+    for i, row in enumerate(rows):
         try:
             steps.append(int(row["step"]))
             online.append(row["phase"] == "online")
-            success.append(float(row["success"]))
+            success.append(float(row[metric]))
         except (KeyError, TypeError, ValueError):
-            raise QchunkError(f"{run.file(EVAL_CSV)}: row {i + 2} lacks step/phase/success") from None
+            raise QchunkError(f"{run.file(EVAL_CSV)}: row {i + 2} lacks step/phase/{metric}") from None
     return RunRecord(path, record.train.to_dict(), record.agent, record.versions, np.asarray(steps, np.int64),
-                     np.asarray(online, bool), np.asarray(success, np.float64), run.read_result())
+                     np.asarray(online, bool), np.asarray(success, np.float64), run.read_result(), metric=metric)
+
+
+def _metric_of(rows: list[dict[str, str]]) -> str:
+    """``success`` unless every row's success is NaN (a task without a success signal): then
+    ``normalized_score`` when the rows have it, else ``return``."""
+    def nan(v: str | None) -> bool:
+        try:
+            return v is not None and math.isnan(float(v))
+        except ValueError:
+            return False
+
+    if rows and all(nan(r.get("success")) for r in rows):
+        return "normalized_score" if rows[0].get("normalized_score") not in (None, "") else "return"
+    return "success"
 
 
 def load_runs(paths: Iterable[str | os.PathLike], by: str = "agent") -> list[RunRecord]:

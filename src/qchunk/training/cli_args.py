@@ -38,7 +38,7 @@ def run_train(args: TrainArgs) -> int:
             "--seed and --seeds conflict: give one (--seeds 0-3 trains seeds 0..3)")
     config = TrainConfig(**{k: getattr(args, k) for k in fields if k != "seed"}, seed=args.seed or 0)
     seeds = parse_seeds(args.seeds) if args.seeds is not None else [config.seed]
-    base = Path(args.run_dir) if args.run_dir else Path("runs") / config.env / f"{config.agent}-{config.preset}"
+    base = Path(args.run_dir) if args.run_dir else Path("runs") / config.env_name / f"{config.agent}-{config.preset}"
     if args.dry_run:
         cfg = config.resolved()
         acfg = agent_config(cfg.agent, cfg.preset, cfg.task.domain.name, **cfg.agent_overrides())

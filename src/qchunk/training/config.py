@@ -30,6 +30,9 @@ RUN_PRESETS: dict[str, dict[str, Any]] = {
                   checkpoint_every=5_000, buffer_size=None),
 }
 
+#: The task of a run that names none (``TrainConfig.env`` unset, no ``--dataset minari:ID``).
+DEFAULT_ENV = "puzzle-3x3-play-singletask-task2-v0"
+
 #: Agent fields that are not run settings: they record how the config was resolved, or have their own flag.
 _NOT_OVERRIDABLE = {"agent", "preset", "domain"}
 
@@ -80,8 +83,17 @@ class TrainConfig:
     agent: str = "qc"
     """Agent: qc, qc-fql, bfn, bfn-n, fql, fql-n (offline pre-training, then online) or rlpd, rlpd-ac,
     qc-rlpd (online from scratch with the offline data in every batch; offline steps must be 0)."""
-    env: str = "puzzle-3x3-play-singletask-task2-v0"
-    """OGBench single-task name, e.g. `cube-double-play-singletask-task2-v0`."""
+    env: str | None = None
+    """Task: an OGBench single-task name (`cube-double-play-singletask-task2-v0`), a robomimic task
+    (`lift-mh-low_dim`), `gym:<gymnasium id>` (any gymnasium env, e.g. `gym:Hopper-v5`; needs --dataset),
+    `minari:<dataset id>` (the env a local Minari dataset recorded) or a task registered with
+    `qchunk.tasks.register`. Default: `puzzle-3x3-play-singletask-task2-v0`, or with `--dataset minari:ID`
+    the dataset's own environment."""
+    dataset: str | None = None
+    """Offline dataset: `minari:<dataset id>` (local Minari store, `$MINARI_DATASETS_PATH`) or a `.npz` /
+    `.hdf5` file in the D4RL layout (observations, actions, rewards, terminals = terminated, timeouts = cut
+    by a time limit, optional next_observations); actions are rescaled to [-1, 1] with the env's bounds.
+    Default: the task's own (OGBench/robomimic files under --dataset-dir, a Minari task's dataset)."""
     sparse: bool | None = None
     """Train on the sparse reward (r' = -1 if r != 0 else 0). Default: the paper's choice for the domain
     (sparse for scene and puzzle-3x3, dense for the cube domains)."""
@@ -151,11 +163,20 @@ class TrainConfig:
         return {k: v for k, v in dataclasses.asdict(self.overrides).items() if v is not None}
 
     @property
+    def env_name(self) -> str:
+        """:attr:`env`, or its default: the environment of ``--dataset minari:ID``, else the puzzle task."""
+        if self.env is not None:
+            return self.env
+        if self.dataset is not None and self.dataset.startswith("minari:"):
+            return self.dataset
+        return DEFAULT_ENV
+
+    @property
     def task(self):
         """The task :attr:`env` names (a :class:`qchunk.tasks.Task`; raises QchunkError for unknown names)."""
         from qchunk.tasks import get_task
 
-        return get_task(self.env)
+        return get_task(self.env_name)
 
     def resolved(self) -> TrainConfig:
         """A copy with every preset-dependent ``None`` filled in, validated (raises QchunkError)."""
@@ -174,6 +195,7 @@ class TrainConfig:
             changes["sparse"] = spec.domain.sparse
         if self.buffer_size is None and preset["buffer_size"] is not None:
             changes["buffer_size"] = preset["buffer_size"]
+        changes["env"] = self.env_name
         cfg = dataclasses.replace(self, **changes)
         for name in ("offline_steps", "online_steps", "start_training", "seed"):
             require(getattr(cfg, name) >= 0, f"--{name.replace('_', '-')} must be >= 0, got {getattr(cfg, name)}")

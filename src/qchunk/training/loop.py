@@ -159,7 +159,7 @@ class _Setup:
 
         base = cfgs[0]
         self.base, self.task = base, base.task
-        data = load_task_data(self.task, base.dataset_dir, base.sparse)
+        data = load_task_data(self.task, base.dataset_dir, base.sparse, base.dataset)
         if base.extra_data is not None:
             data = _with_extra_data(base, data)
         require(data.sharded is None or len(cfgs) == 1,

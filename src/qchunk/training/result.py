@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,8 @@ class RunResult:
 
     run_dir: Path
     offline_success: float | None
-    """Success rate of the evaluation at the end of the offline phase."""
+    """Success rate of the evaluation at the end of the offline phase (None for a task without a success
+    signal; the summary then reports the normalised score or the return)."""
     final_success: float | None
     """Success rate of the last evaluation."""
     best_success: float | None
@@ -35,13 +37,24 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.0f}%"
 
 
+def _measure(evals: list[dict[str, Any]]) -> tuple[str, str, Any]:
+    """(eval.csv column, its name in the summary, formatter) that summarises a run: the success rate, or for
+    a task without a success signal (success NaN) the normalised score where present, else the return."""
+    if not evals or any(math.isfinite(float(e["success"])) for e in evals):
+        return "success", "Success rate", _pct
+    if "normalized_score" in evals[0]:
+        return "normalized_score", "Normalised score (0 random, 1 expert)", lambda x: "n/a" if x is None else f"{x:.2f}"
+    return "return", "Return", lambda x: "n/a" if x is None else f"{x:.1f}"
+
+
 def summarize(cfg, task, pretrains_offline: bool, offline_ratio: float | None, run_dir: Path,
               evals: list[dict[str, Any]], throughput: dict[str, float], seconds: float) -> RunResult:
     """The :class:`RunResult` of a run with evaluation rows ``evals``; ``cfg`` is its resolved TrainConfig."""
     offline = [e for e in evals if e["phase"] == "offline"]
-    off_s = offline[-1]["success"] if offline else None
-    final = evals[-1]["success"] if evals else None
-    best = max((e["success"] for e in evals), default=None)
+    key, measure, fmt = _measure(evals)
+    off_s = float(offline[-1][key]) if offline else None
+    final = float(evals[-1][key]) if evals else None
+    best = max((float(e[key]) for e in evals), default=None)
     kind = "-1/0 success" if task.benchmark == "robomimic" else ("sparse" if cfg.sparse else "dense")
     if pretrains_offline:
         plan = f"{cfg.offline_steps:,} offline gradient steps then {cfg.online_steps:,} online environment steps"
@@ -54,9 +67,11 @@ def summarize(cfg, task, pretrains_offline: bool, offline_ratio: float | None, r
         parts.append(f"offline {throughput['offline_updates_per_s']:.0f} updates/s")
     if "online_steps_per_s" in throughput:
         parts.append(f"online {throughput['online_steps_per_s']:.0f} env steps/s")
-    first = f"{_pct(off_s)} after the offline phase" if pretrains_offline else \
-        f"{_pct(evals[0]['success'] if evals else None)} at the start"
-    text = (", ".join(parts) + f". Success rate over {cfg.eval_episodes} episodes: {first}, {_pct(final)} at "
-            f"the end (best {_pct(best)}). Results are in {run_dir} (eval.csv, train.csv, tb/, checkpoints/).")
+    first = f"{fmt(off_s)} after the offline phase" if pretrains_offline else \
+        f"{fmt(float(evals[0][key]) if evals else None)} at the start"
+    text = (", ".join(parts) + f". {measure} over {cfg.eval_episodes} episodes: {first}, {fmt(final)} at "
+            f"the end (best {fmt(best)}). Results are in {run_dir} (eval.csv, train.csv, tb/, checkpoints/).")
+    if key != "success":  # result.json's success fields stay success rates: the task has none
+        off_s = final = best = None
     return RunResult(run_dir, off_s, final, best, evals, seconds, throughput.get("offline_updates_per_s"),
                      throughput.get("online_steps_per_s"), text)
