@@ -42,7 +42,7 @@ class DataInspectArgs:
     """Validate a dataset file (or shard directory) and print a summary with per-task reward statistics."""
 
     path: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="PATH")]
-    """An `.npz` dataset file or a directory of shards."""
+    """An `.npz` dataset file, a directory of shards, a D4RL-layout `.hdf5` / `.npz` file or `minari:<id>`."""
     relabel: bool = True
     """Relabel rewards for tasks 1..5 and print their statistics (`--no-relabel` is faster)."""
     env: str | None = None
@@ -90,6 +90,8 @@ COMMANDS: dict[str, _Command] = {
     "data robomimic": _Command("generate a small robomimic lift dataset (official layout) with a scripted policy",
                                "qchunk.datagen.robomimic:DataRobomimicArgs",
                                "qchunk.datagen.robomimic:run"),
+    "data collect": _Command("collect a Minari dataset or D4RL-layout file on a gymnasium task (random or a run)",
+                             "qchunk.datagen.collect:DataCollectArgs", "qchunk.datagen.collect:run"),
     "data inspect": _Command("validate and summarise a dataset file or shard directory",
                              "qchunk.cli:DataInspectArgs", "qchunk.cli:_run_data_inspect"),
     "bench": _Command("benchmark suites (updates, evaluation, data, seeds, end-to-end; JSON in bench/results) or "

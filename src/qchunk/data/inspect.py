@@ -131,12 +131,49 @@ def summarize_file(path: Path, relabel: bool = True, env: str | None = None) -> 
     return s
 
 
+def summarize_source(source: str, env: str | None = None) -> FileSummary:
+    """Load ``source`` (``minari:<id>`` or a D4RL-layout ``.npz`` / ``.hdf5``) exactly as training does for
+    task ``env`` (default: the Minari dataset's own environment; a file without ``env`` is checked for its
+    layout only) and summarise it. The load runs :func:`qchunk.data.check.check_dataset` against the task's
+    raw spaces; a mismatch raises."""
+    from qchunk.data.open_data import load_source, raw_transitions, source_kind
+
+    kind = source_kind(source)
+    task = get_task(env if env is not None else source) if env is not None or kind == "minari" else None
+    if task is not None:
+        data = load_source(task, source).arrays()
+        raw = raw_transitions(source)["actions"]
+    else:
+        data = raw_transitions(source)
+        raw = data["actions"]
+    ends = np.flatnonzero(data["terminals"])
+    lengths = np.diff(np.concatenate([[-1], ends]))
+    n = len(data["terminals"])
+    s = FileSummary(path=Path(source), transitions=n + len(ends), episodes=len(ends),
+                    episode_lengths=(int(lengths.min()) + 1, int(lengths.max()) + 1),
+                    observation_dim=int(data["observations"].shape[1]), action_dim=int(data["actions"].shape[1]),
+                    action_range=(float(raw.min()), float(raw.max())),
+                    keys={k: f"{v.dtype} {tuple(v.shape)}" for k, v in data.items()},
+                    checked_against=task.name if task is not None else None)
+    s.rewards = {0: {"mean": float(data["rewards"].mean()), "min": float(data["rewards"].min()),
+                     "max": float(data["rewards"].max()), "success_frac": float((data["masks"] == 0).mean())}}
+    if task is None:
+        s.problems.append("not checked against an environment; give --env gym:<id> (or the task it was made for)")
+    return s
+
+
 def inspect_path(path: str | Path, env: str | None = None) -> list[FileSummary]:
     """Summaries of a dataset file (plus its ``-val`` file if present) or of every shard in a directory.
 
     Rewards are relabelled for tasks 1..5 of the file's domain (for a shard directory: the first shard).
     Each file is checked against ``env``'s environment (or the one its name infers), as :func:`summarize_file`.
+    A ``minari:<id>`` source, an ``.hdf5`` file and any file for an open task (``env`` is ``gym:<id>``,
+    ``minari:<id>`` or registered) are read as training reads them (:func:`summarize_source`).
     """
+    text = str(path)
+    open_task = env is not None and get_task(env).benchmark not in ("ogbench", "robomimic")
+    if text.startswith("minari:") or text.lower().endswith((".hdf5", ".h5")) or open_task:
+        return [summarize_source(text if text.startswith("minari:") else str(Path(text).expanduser()), env)]
     path = Path(path).expanduser()
     if path.is_dir():
         shards = sorted(p for p in path.glob("*.npz") if not p.name.endswith("-val.npz"))
@@ -167,8 +204,9 @@ def format_summary(summaries: list[FileSummary]) -> str:
                      f"action range [{s.action_range[0]:.3f}, {s.action_range[1]:.3f}]")
         lines.append("  keys: " + ", ".join(f"{k} ({v})" for k, v in s.keys.items()))
         for task, r in s.rewards.items():
-            lines.append(f"  task{task}: reward mean {r['mean']:.3f} (min {r['min']:.0f}, max {r['max']:.0f}), "
-                         f"success in {100 * r['success_frac']:.2f}% of transitions")
+            ends = "success" if task else "terminated"  # task 0: an open source's own rewards and terminations
+            lines.append(f"  {f'task{task}' if task else 'rewards'}: reward mean {r['mean']:.3f} (min {r['min']:.0f}, "
+                         f"max {r['max']:.0f}), {ends} in {100 * r['success_frac']:.2f}% of transitions")
         if s.checked_against is not None:
             lines.append(f"  checked against {s.checked_against}: shapes, dtypes, finite values, action bounds, "
                          "episode ends")
@@ -181,4 +219,4 @@ def format_summary(summaries: list[FileSummary]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["FileSummary", "format_summary", "inspect_path", "summarize_file"]
+__all__ = ["FileSummary", "format_summary", "inspect_path", "summarize_file", "summarize_source"]

@@ -1,4 +1,5 @@
-"""One entry point from a task to its offline data, whatever benchmark the task belongs to."""
+"""One entry point from a task to its offline data, whatever benchmark the task belongs to (OGBench npz and
+shards, robomimic hdf5, Minari datasets and D4RL-layout files)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 
 from qchunk.data.dataset import Dataset
 from qchunk.data.ogbench_data import ShardedDataset, dataset_files, load_ogbench
+from qchunk.errors import QchunkError, require
 from qchunk.tasks import Task, as_task
 
 
@@ -20,10 +22,15 @@ class TaskData:
     """Set when the data is a directory of shards that the trainer cycles through."""
 
 
-def load_task_data(task: Task | str, dataset_dir: str | os.PathLike | None = None, sparse: bool = False) -> TaskData:
+def load_task_data(task: Task | str, dataset_dir: str | os.PathLike | None = None, sparse: bool = False,
+                   dataset: str | None = None) -> TaskData:
     """The offline dataset of single task ``task`` from ``dataset_dir`` (the benchmark's default location
     when None: ``~/.ogbench/data`` or ``~/.robomimic``), with rewards as the task defines them (``sparse``:
     the paper's sparse transform; robomimic rewards are -1 until success and 0 at success either way).
+
+    ``dataset`` (``--dataset``) names the data instead: ``minari:<id>`` or a D4RL-layout ``.npz`` / ``.hdf5``
+    file (:mod:`qchunk.data.open_data`; for an OGBench task a ``.npz`` in OGBench's layout). Open tasks
+    (``gym:<id>``, ``minari:<id>``, registered ones) read ``dataset`` or else their own source.
 
     ``task`` is a :class:`~qchunk.tasks.Task` (a name is accepted too and looked up with
     :func:`~qchunk.tasks.get_task`).
@@ -32,6 +39,19 @@ def load_task_data(task: Task | str, dataset_dir: str | os.PathLike | None = Non
         QchunkError: the data is missing (the message says how to get it) or malformed.
     """
     task = as_task(task).require_singletask("training needs")
+    if task.benchmark not in ("ogbench", "robomimic"):
+        from qchunk.data.open_data import load_source
+
+        source = dataset if dataset is not None else task.source
+        if source is None:
+            raise QchunkError(f"{task.name} has no dataset of its own; give --dataset minari:<id> or a .npz / .hdf5 "
+                              f"file (make one with qchunk data collect --env {task.name} --out FILE)")
+        return TaskData(load_source(task, source, sparse))
+    if dataset is not None:
+        require(task.benchmark == "ogbench" and dataset.endswith(".npz"),
+                f"--dataset with the built-in task {task.name} must be an .npz in OGBench's layout; robomimic "
+                "reads --dataset-dir (DIR/{task}/mh/low_dim_v15.hdf5)")
+        return TaskData(load_ogbench(task, dataset_path=dataset, sparse=sparse))
     if task.benchmark == "robomimic":
         from qchunk.data.robomimic_data import load_robomimic
 
