@@ -32,6 +32,15 @@ PAPER_TABLE = {
     "cube-quadruple": (300, 100, 100, 4, 4, 32),
     "robomimic": (10000, 10000, 10000, 4, 4, 16),
 }
+# The QAM paper's further domains: FQL's alpha of its reproduction script (experiments/reproduce.py) in
+# every alpha column; N unpublished (the Q-chunking paper's usual 4, 4, 32).
+QAM_DOMAINS = {
+    "puzzle-4x4": (1, 1, 1, 4, 4, 32),
+    "antmaze-large": (3, 3, 3, 4, 4, 32),
+    "antmaze-giant": (3, 3, 3, 4, 4, 32),
+    "humanoidmaze-medium": (30, 30, 30, 4, 4, 32),
+    "humanoidmaze-large": (30, 30, 30, 4, 4, 32),
+}
 STRUCTURE = {  # name: (policy, horizon h, action horizon)
     "qc": ("best_of_n", 5, 5),
     "qc-fql": ("distill", 5, 5),
@@ -50,12 +59,12 @@ SAC_STRUCTURE = {  # name: (horizon h, BC coefficient)
 def test_names():
     assert set(AGENT_NAMES) == set(STRUCTURE) | set(SAC_STRUCTURE)
     assert set(PRESET_NAMES) == {"paper", "quick"}
-    assert set(DOMAIN_NAMES) == set(PAPER_TABLE)
+    assert set(DOMAIN_NAMES) == set(PAPER_TABLE) | set(QAM_DOMAINS)
 
 
-@pytest.mark.parametrize("domain", sorted(PAPER_TABLE))
+@pytest.mark.parametrize("domain", sorted(PAPER_TABLE) + sorted(QAM_DOMAINS))
 def test_domain_strengths_match_the_paper_table(domain):
-    fql, fql_n, qc_fql, n_bfn, n_bfn_n, n_qc = PAPER_TABLE[domain]
+    fql, fql_n, qc_fql, n_bfn, n_bfn_n, n_qc = {**PAPER_TABLE, **QAM_DOMAINS}[domain]
     assert agent_config("fql", domain=domain).alpha == fql
     assert agent_config("fql-n", domain=domain).alpha == fql_n
     assert agent_config("qc-fql", domain=domain).alpha == qc_fql
