@@ -12,16 +12,14 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from qchunk.agents.config import AgentConfig, FlowAgentConfig, QamAgentConfig, SacAgentConfig
-from qchunk.errors import QchunkError, did_you_mean
+from qchunk.agents.config import AgentConfig, FlowAgentConfig, SacAgentConfig
+from qchunk.errors import QchunkError
 
 FLOW_AGENT_NAMES: tuple[str, ...] = ("qc", "qc-fql", "bfn", "bfn-n", "fql", "fql-n")
 """The flow agents (:class:`~qchunk.agents.flow_agent.FlowAgent`): offline pre-training, then online."""
 SAC_AGENT_NAMES: tuple[str, ...] = ("rlpd", "rlpd-ac", "qc-rlpd")
 """The SAC agents with prior data (:class:`~qchunk.agents.sac_agent.SacAgent`): online from scratch."""
-QAM_AGENT_NAMES: tuple[str, ...] = ("qam",)
-"""Q-learning with adjoint matching (:class:`~qchunk.agents.qam.QamAgent`): offline pre-training, then online."""
-AGENT_NAMES: tuple[str, ...] = FLOW_AGENT_NAMES + SAC_AGENT_NAMES + QAM_AGENT_NAMES
+AGENT_NAMES: tuple[str, ...] = FLOW_AGENT_NAMES + SAC_AGENT_NAMES
 """Every agent ``make_agent`` builds."""
 
 DEFAULT_DOMAIN = "cube-double"
@@ -41,8 +39,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "rlpd": {"horizon": 1, "chunked": True},
     "rlpd-ac": {"horizon": 5, "chunked": True},
     "qc-rlpd": {"horizon": 5, "chunked": True, "bc_coef": 0.01},
-    # Q-learning with adjoint matching on chunks: BC flow + adjoint-matched fine-tuned flow.
-    "qam": {"policy": "best_of_n", "horizon": 5, "chunked": True},
 }
 """Structure of each variant (which policy, window length, chunked or first-action critic)."""
 
@@ -57,8 +53,6 @@ FAMILY_DEFAULTS: dict[type[AgentConfig], dict[str, Any]] = {
     # RLPD as the paper runs it: K=10 LayerNorm critics, mean target (no clipped double-Q), no entropy
     # backup, target entropy -0.5 x action dims, 50/50 symmetric sampling.
     SacAgentConfig: {"num_critics": 10, "q_agg": "mean", "backup_entropy": False, "target_entropy_per_dim": -0.5},
-    # QAM as the paper runs it: K=10 critics, target mean - 0.5 std, T=10 flow steps, one sample (no best-of-N).
-    QamAgentConfig: {"num_critics": 10, "q_agg": "mean", "rho": 0.5, "flow_steps": 10, "num_samples": 1},
 }
 """The paper's settings of each agent family that do not depend on the preset or variant."""
 
@@ -111,35 +105,12 @@ DOMAIN_STRENGTHS: dict[str, DomainStrengths] = {
 """Per-domain alpha and N; keys are the environment registry's domain keys plus ``robomimic``
 (lift, can and square share one row)."""
 
-QAM_DOMAIN_SETTINGS: dict[str, dict[str, Any]] = {
-    "scene": {"inv_temp": 1.0},
-    "puzzle-3x3": {"inv_temp": 3.0},
-    "cube-double": {"inv_temp": 1.0},
-    "cube-triple": {"inv_temp": 3.0},
-    "cube-quadruple": {"inv_temp": 1.0},
-    "puzzle-4x4": {"inv_temp": 30.0},
-    # the navigation domains: single actions (h=1) for every method; gamma 0.995 on giant and humanoid
-    # mazes, rho 0 on humanoid mazes
-    "antmaze-large": {"inv_temp": 10.0, "horizon": 1},
-    "antmaze-giant": {"inv_temp": 3.0, "horizon": 1, "discount": 0.995},
-    "humanoidmaze-medium": {"inv_temp": 3.0, "horizon": 1, "discount": 0.995, "rho": 0.0},
-    "humanoidmaze-large": {"inv_temp": 3.0, "horizon": 1, "discount": 0.995, "rho": 0.0},
-    "robomimic": {},
-}
-"""QAM's per-domain settings: ``inv_temp`` from the QAM row of the authors' reproduction script
-(github.com/ColinQiyangLi/qam ``experiments/reproduce.py``, tuned per domain), and the protocol settings the
-same script gives every method of a domain (``horizon``, ``discount``, ``rho``). robomimic is not in the QAM
-paper: the config defaults apply (``inv_temp`` 1.0). The paper's own hyperparameter table could not be read
-where this was written; the values are the script's (its ``QAM`` row), which ran the released results."""
-
 DOMAIN_NAMES: tuple[str, ...] = tuple(DOMAIN_STRENGTHS)
 PRESET_NAMES: tuple[str, ...] = tuple(PRESETS)
 
 
 def config_class(name: str) -> type[AgentConfig]:
     """The config class of agent ``name``: :class:`FlowAgentConfig` or :class:`SacAgentConfig`."""
-    if name in QAM_AGENT_NAMES:
-        return QamAgentConfig
     return SacAgentConfig if name in SAC_AGENT_NAMES else FlowAgentConfig
 
 
@@ -148,8 +119,6 @@ def domain_settings(name: str, domain: str) -> dict[str, Any]:
     agents; the RLPD family has no per-domain setting)."""
     if name in SAC_AGENT_NAMES:
         return {}
-    if name in QAM_AGENT_NAMES:
-        return dict(QAM_DOMAIN_SETTINGS[domain])
     row = DOMAIN_STRENGTHS[domain]
     return {
         "qc": {"num_samples": row.qc_n},
@@ -163,7 +132,7 @@ def domain_settings(name: str, domain: str) -> dict[str, Any]:
 
 def _choose(kind: str, value: str, valid: tuple[str, ...]) -> str:
     if value not in valid:
-        raise QchunkError(f"unknown {kind} {value!r}{did_you_mean(value, valid)}; choose one of: {', '.join(valid)}")
+        raise QchunkError(f"unknown {kind} {value!r}; choose one of: {', '.join(valid)}")
     return value
 
 
