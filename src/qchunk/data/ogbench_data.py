@@ -20,11 +20,19 @@ from qchunk.data.dataset import Dataset
 from qchunk.errors import QchunkError, require
 from qchunk.tasks import Task
 
+#: Where OGBench's own downloader fetches the official files from (``<url>/<dataset>.npz``).
+OGBENCH_DATASET_URL = "https://rail.eecs.berkeley.edu/datasets/ogbench"
 REQUIRED_NPZ_KEYS = ("observations", "actions", "terminals")
 OPTIONAL_NPZ_KEYS = ("qpos", "qvel", "button_states")
 
 
 def _missing(path: Path, task: Task) -> QchunkError:
+    if not task.domain.generable:  # navigate: made by OGBench's pretrained experts, not by plan oracles
+        return QchunkError(
+            f"dataset file {path} not found; {task.dataset} needs OGBench's pretrained expert policies and cannot "
+            f"be generated here: put the official {task.dataset}.npz and {task.dataset}-val.npz "
+            f"({OGBENCH_DATASET_URL}/{task.dataset}.npz, or ogbench.download_datasets(['{task.dataset}'])) "
+            f"into {path.parent} (or pass --dataset-dir DIR)")
     return QchunkError(
         f"dataset file {path} not found; generate it with `qchunk data ogbench {task.dataset} --out {path.parent}`"
         f" (or download it with ogbench.download_datasets)")

@@ -1,5 +1,11 @@
 """Generate an OGBench ``play`` dataset locally with OGBench's own scripted plan oracles.
 
+Every ``play`` domain of :data:`qchunk.tasks.DOMAINS` can be generated (scene, puzzle-3x3, puzzle-4x4 and the
+cube domains); the ``navigate`` mazes cannot (OGBench collects them with pretrained expert policies).
+The 100M sets the QAM protocol trains on for puzzle-4x4 and cube-quadruple are directories of 1M shards
+(``<dir>/<domain>-play-v0-000.npz`` ...); each shard is one generated 1M set (``--seed`` per shard,
+``--out`` the shard directory, then rename), and training reads such a directory shard by shard.
+
 :func:`generate_ogbench` follows the protocol of OGBench's data-generation script for manipulation
 (``data_gen_scripts/generate_manipspace.py``, dataset type ``play``):
 
@@ -349,6 +355,10 @@ def generate_ogbench(
     if task.benchmark != "ogbench":
         raise QchunkError(f"{task.name!r} is not an OGBench task; for robomimic lift use `qchunk data robomimic lift`")
     domain = task.domain
+    if not domain.generable:
+        raise QchunkError(f"{domain.dataset} cannot be generated here: OGBench makes it with pretrained expert "
+                          f"policies, not plan oracles; put the official {domain.dataset}.npz and "
+                          f"{domain.dataset}-val.npz into {task.dataset_dir(out_dir)} instead")
     official = f"use at least 1 (the official {domain.dataset} has {domain.default_episodes})"
     n_train = domain.default_episodes if episodes is None else _check_count(episodes, "episodes", 1, official)
     seed = _check_count(seed, "seed", 0, "use a non-negative integer seed")
