@@ -1,6 +1,18 @@
-"""Shared fixtures: tiny real OGBench datasets generated once per test session with OGBench's oracles."""
+"""Shared fixtures: tiny real OGBench datasets generated once per test session with OGBench's oracles.
+
+The suite compiles the same tiny networks in many processes (xdist workers, `qchunk` subprocesses, Ray
+workers), so it shares one JAX persistent compilation cache: set here, before anything imports JAX, and
+inherited by every child process. A fresh checkout starts it empty.
+"""
+
+import os
+from pathlib import Path
 
 import pytest
+
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "jax"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 TINY_TASK = "puzzle-3x3-play-singletask-task2-v0"
 
