@@ -60,7 +60,7 @@ def test_end_to_end_run_writes_every_output(tiny_ogbench_dir, tmp_path):
         assert 0.0 <= float(r["success"]) <= 1.0 and float(r["episode_length"]) <= 30
         assert float(r["return"]) >= -30  # sparse: -1 per unsolved step
     train_rows = read_rows(run / "train.csv", drop=())
-    assert [int(r["step"]) for r in train_rows] == [25, 50, 85, 110, 135, 160, 185, 210]
+    assert [int(r["step"]) for r in train_rows] == [25, 50, 60, 85, 110, 135, 160, 185, 210]  # 60: offline's last
     assert {"critic/loss", "critic/q_mean", "steps_per_s", "grad_steps", "env_steps"} <= set(train_rows[0])
     assert int(train_rows[-1]["grad_steps"]) == 60 + (150 - 20 + 1)  # online updates start at step 20
     assert any(p.name.startswith("events.out.tfevents") for p in (run / "tb").iterdir())
@@ -178,11 +178,18 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tiny_ogbench_dir, 
     assert [p.name for p in (tmp_path / "run" / "checkpoints").glob("step_*")] == ["step_0000000025"]
 
 
+def test_a_run_shorter_than_log_every_still_logs_each_phase_once(tiny_ogbench_dir, tmp_path):
+    train(tiny_config(tiny_ogbench_dir, offline_steps=7, online_steps=3, start_training=1, log_every=1000,
+                      eval_every=1000, checkpoint_every=1000, tensorboard=False), tmp_path / "run")
+    rows = read_rows(tmp_path / "run" / "train.csv", drop=())
+    assert [(r["step"], r["phase"], r["grad_steps"]) for r in rows] == [("7", "offline", "7"), ("10", "online", "10")]
+
+
 @pytest.mark.parametrize(
     ("changes", "match"),
     [
         (dict(agent="ppo"), "unknown agent"),
-        (dict(env="antmaze-large-navigate-singletask-v0"), "unknown OGBench task"),
+        (dict(env="antsoccer-arena-navigate-singletask-v0"), "unknown OGBench task"),
         (dict(offline_steps=-1), "--offline-steps must be >= 0"),
         (dict(seed=-1), "--seed must be >= 0"),
         (dict(eval_every=0), "--eval-every must be >= 1"),

@@ -149,7 +149,7 @@ class SeedRun:
             s, last = c["env_steps"], cfg.online_steps
         if s % cfg.shard_swap_every == 0 and s < last:
             c["shard"] = self.source.swap_shard(online=self.phase == "online")
-        if s % cfg.log_every == 0:
+        if s % cfg.log_every == 0 or s == last:  # each phase logs its last step, however short
             self.log_train()
         if s % cfg.eval_every == 0 or s == last:
             self.evaluate()
