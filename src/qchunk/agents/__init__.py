@@ -6,6 +6,10 @@ RLPD agents are ONE :class:`SacAgent` with different :class:`SacAgentConfig` set
 batch contract, the chunked critic objective, the ensemble, the target update and the UTD scan
 (:mod:`qchunk.agents.common`, :mod:`qchunk.agents.td`).
 
+``fedit`` (:class:`FEditAgent`) and ``dsrl`` (:class:`DsrlAgent`) steer a flow-matching BC policy over chunks
+with a tanh-Gaussian actor and a learned temperature (the SAC family's losses): FEdit edits the flow's chunk
+(the edit policy of :mod:`qchunk.agents.edit`, which QAM-E reuses), DSRL chooses the flow's initial noise.
+
 Public API::
 
     agent = make_agent("qc", observation_dim=37, action_dim=5, preset="paper", domain="cube-double")
@@ -33,7 +37,17 @@ critic loss is weighted by ``valid[:, -1]``.
 
 from typing import Any
 
-from qchunk.agents.config import CONFIG_FIELDS, AgentConfig, FlowAgentConfig, SacAgentConfig
+from qchunk.agents.config import (
+    CONFIG_FIELDS,
+    AgentConfig,
+    DsrlAgentConfig,
+    FEditAgentConfig,
+    FlowAgentConfig,
+    SacAgentConfig,
+    SteeredFlowConfig,
+)
+from qchunk.agents.dsrl import DsrlAgent
+from qchunk.agents.edit import FEditAgent
 from qchunk.agents.flow_agent import FlowAgent, FlowNetworks, build_networks
 from qchunk.agents.presets import (
     AGENT_NAMES,
@@ -43,13 +57,23 @@ from qchunk.agents.presets import (
     FLOW_AGENT_NAMES,
     PRESET_NAMES,
     SAC_AGENT_NAMES,
+    STEERED_AGENT_NAMES,
     agent_config,
+    config_class,
 )
 from qchunk.agents.sac_agent import SacAgent, SacNetworks, build_sac_networks
 from qchunk.errors import QchunkError
 
-Agent = FlowAgent | SacAgent
+Agent = FlowAgent | SacAgent | FEditAgent | DsrlAgent
 """Any agent :func:`make_agent` builds."""
+
+AGENT_CLASSES: dict[type[AgentConfig], type[Any]] = {
+    FlowAgentConfig: FlowAgent,
+    SacAgentConfig: SacAgent,
+    FEditAgentConfig: FEditAgent,
+    DsrlAgentConfig: DsrlAgent,
+}
+"""The agent class each config class builds (:func:`create_agent`)."""
 
 
 def make_agent(
@@ -64,7 +88,8 @@ def make_agent(
     """Build agent ``name`` (one of :data:`AGENT_NAMES`) with fresh parameters.
 
     Args:
-        name: ``qc``, ``qc-fql``, ``bfn``, ``bfn-n``, ``fql``, ``fql-n``, ``rlpd``, ``rlpd-ac`` or ``qc-rlpd``.
+        name: ``qc``, ``qc-fql``, ``bfn``, ``bfn-n``, ``fql``, ``fql-n``, ``rlpd``, ``rlpd-ac``, ``qc-rlpd``,
+            ``fedit`` or ``dsrl`` (see :data:`AGENT_NAMES`).
         observation_dim: width of a state vector.
         action_dim: width A of one action.
         preset: ``paper`` (4x512 networks, the paper's settings) or ``quick`` (2x256, for CPU demos).
@@ -82,6 +107,7 @@ def make_agent(
 
 
 __all__ = [
+    "AGENT_CLASSES",
     "AGENT_NAMES",
     "CONFIG_FIELDS",
     "DEFAULT_DOMAIN",
@@ -90,14 +116,20 @@ __all__ = [
     "FLOW_AGENT_NAMES",
     "PRESET_NAMES",
     "SAC_AGENT_NAMES",
+    "STEERED_AGENT_NAMES",
     "Agent",
     "AgentConfig",
+    "DsrlAgent",
+    "DsrlAgentConfig",
+    "FEditAgent",
+    "FEditAgentConfig",
     "FlowAgent",
     "FlowAgentConfig",
     "FlowNetworks",
     "SacAgent",
     "SacAgentConfig",
     "SacNetworks",
+    "SteeredFlowConfig",
     "agent_config",
     "agent_config_from_dict",
     "build_networks",
@@ -107,7 +139,7 @@ __all__ = [
 ]
 
 
-def agent_config_from_dict(d: dict[str, Any]) -> FlowAgentConfig | SacAgentConfig:
+def agent_config_from_dict(d: dict[str, Any]) -> AgentConfig:
     """The agent config written as ``dataclasses.asdict(config)`` (a run's ``config.json``), exactly.
 
     Raises:
@@ -116,7 +148,7 @@ def agent_config_from_dict(d: dict[str, Any]) -> FlowAgentConfig | SacAgentConfi
     name = d.get("agent")
     if name not in AGENT_NAMES:
         raise QchunkError(f"the stored agent config names no known agent ({name!r})")
-    cls = SacAgentConfig if name in SAC_AGENT_NAMES else FlowAgentConfig
+    cls = config_class(name)
     try:
         return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
     except TypeError as e:
@@ -125,5 +157,5 @@ def agent_config_from_dict(d: dict[str, Any]) -> FlowAgentConfig | SacAgentConfi
 
 def create_agent(config: AgentConfig, observation_dim: int, action_dim: int, seed: int = 0) -> Agent:
     """Fresh parameters for an already resolved ``config`` (see :func:`make_agent` to resolve a preset)."""
-    cls = SacAgent if isinstance(config, SacAgentConfig) else FlowAgent
+    cls = AGENT_CLASSES[type(config)]
     return cls.create(config, int(observation_dim), int(action_dim), seed=seed)

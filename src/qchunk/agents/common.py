@@ -9,6 +9,7 @@ An agent that uses :func:`gradient_step` is a ``flax.struct.PyTreeNode`` with th
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal
@@ -140,6 +141,13 @@ def critic_info(loss: Array, terms: dict[str, Array]) -> dict[str, Array]:
         "critic/target_mean": jnp.mean(terms["target"]),
         "critic/next_q_mean": jnp.mean(terms["next_q"]),
     }
+
+
+@functools.partial(jax.jit, static_argnums=(0, 2))
+def init_module(module: Any, key: Array, shapes: tuple[tuple[int, ...], ...]) -> Params:
+    """``module``'s parameters for zero example inputs of ``shapes``, as one compiled call per module
+    definition (shared by agents whose networks coincide, e.g. the critics of qc and qc-fql)."""
+    return module.init(key, *(jnp.zeros(shape, jnp.float32) for shape in shapes))["params"]
 
 
 def integrate_flow(flow: Callable[..., Array], flow_params: Params, obs: Array, noise: Array,

@@ -1,8 +1,10 @@
 """The typed, frozen configurations of the agents.
 
 :class:`AgentConfig` holds what every agent shares (chunking, critic ensemble, optimisation);
-:class:`FlowAgentConfig` (qc, qc-fql, bfn, bfn-n, fql, fql-n) and :class:`SacAgentConfig` (rlpd, rlpd-ac,
-qc-rlpd) add their policy's settings. :mod:`qchunk.agents.presets` holds the named values (the paper's and a
+:class:`FlowAgentConfig` (qc, qc-fql, bfn, bfn-n, fql, fql-n), :class:`SacAgentConfig` (rlpd, rlpd-ac,
+qc-rlpd), :class:`FEditAgentConfig` (fedit) and :class:`DsrlAgentConfig` (dsrl; both
+:class:`SteeredFlowConfig`) add their policy's settings; :data:`CONFIG_CLASSES` lists them.
+:mod:`qchunk.agents.presets` holds the named values (the paper's and a
 CPU-sized ``quick`` one) and the per-domain constraint strengths.
 """
 
@@ -167,9 +169,96 @@ class SacAgentConfig(AgentConfig):
         return self.target_entropy_per_dim * self.policy_dim(action_dim)
 
 
+@dataclass(frozen=True)
+class SteeredFlowConfig(AgentConfig):
+    """Settings shared by the agents that steer a flow-matching BC policy over chunks with a tanh-squashed
+    Gaussian actor and an automatically tuned entropy temperature, as the QAM paper runs them: FEdit
+    (:class:`FEditAgentConfig`, the actor edits the flow's chunk) and DSRL (:class:`DsrlAgentConfig`, the
+    actor chooses the flow's initial noise). Both pre-train offline and go on online with the same losses;
+    the critic is a K=10 ensemble over chunks with the pessimistic target ``mean - rho * std``."""
+
+    flow_steps: int = 10
+    """Euler steps T of the BC flow's integration from noise (u=0) to chunk (u=1)."""
+    num_samples: int = 1
+    """N steered chunks per state for acting and the TD target, the one with the highest ensemble-mean
+    online Q kept (the QAM release's ``best_of_n``; 1 in all its runs: no selection)."""
+    rho: float = 0.5
+    """Pessimism of the TD target: ``mean_k Q'_k - rho * std_k Q'_k`` over the K target critics (the QAM
+    paper: 0.5; 0 on humanoidmaze). Needs ``q_agg='mean'``; 0 is the plain ensemble mean."""
+    init_temperature: float = 1.0
+    """Initial entropy temperature of the tanh-Gaussian actor (learned through its logarithm)."""
+    target_entropy_per_dim: float = -0.5
+    """Target entropy per policy-output dimension: the temperature is tuned so that the actor's entropy
+    approaches ``target_entropy_per_dim * h * A`` (the QAM release: -0.5 x the chunk's dimensions)."""
+
+    def _checks(self) -> list[tuple[bool, str]]:
+        return [
+            *super()._checks(),
+            (self.flow_steps >= 1, f"flow_steps must be >= 1, got {self.flow_steps}"),
+            (self.num_samples >= 1, f"num_samples must be >= 1, got {self.num_samples}"),
+            (self.rho >= 0.0, f"rho must be >= 0, got {self.rho}"),
+            (self.rho == 0.0 or self.q_agg == "mean",
+             f"rho > 0 (the target mean - rho * std) needs q_agg='mean', got q_agg={self.q_agg!r}"),
+            (self.init_temperature > 0.0, f"init_temperature must be > 0, got {self.init_temperature}"),
+        ]
+
+    def target_entropy(self, action_dim: int) -> float:
+        """The temperature's entropy target for per-step action dimension ``action_dim``."""
+        return self.target_entropy_per_dim * self.policy_dim(action_dim)
+
+
+@dataclass(frozen=True)
+class FEditAgentConfig(SteeredFlowConfig):
+    """All settings of FEdit (``fedit``; the flow + edit policy of EXPO, Dong et al. 2025, as the QAM paper
+    runs it): a BC flow over chunks and a tanh-Gaussian edit policy ``e ~ pi(. | s, base chunk)``; the
+    agent acts with ``clip(base + edit_scale * e, -1, 1)``. Build one with
+    :func:`qchunk.agents.agent_config`."""
+
+    edit_scale: float = 0.2
+    """Largest change the edit policy may make to each number of the base chunk (the edit is in (-1, 1),
+    times this; per domain in the presets, from the QAM reproduction script)."""
+
+    def _checks(self) -> list[tuple[bool, str]]:
+        return [*super()._checks(), (self.edit_scale >= 0.0, f"edit_scale must be >= 0, got {self.edit_scale}")]
+
+
+@dataclass(frozen=True)
+class DsrlAgentConfig(SteeredFlowConfig):
+    """All settings of DSRL (``dsrl``; diffusion steering by RL, Wagenmaker et al. 2025, as the QAM paper runs
+    it): SAC in the latent-noise space of the BC flow. The actor outputs the flow's initial noise
+    ``w = noise_scale * tanh(u)``, the action is the flow's Euler solution from ``w``; a latent critic
+    ``Q_w(s, w)`` distilled from the chunk critic through the flow gives the actor its gradient. Build one
+    with :func:`qchunk.agents.agent_config`."""
+
+    noise_scale: float = 1.0
+    """Range of the latent noise the actor may choose: ``w`` in ``(-noise_scale, noise_scale)`` per number
+    (per domain in the presets, from the QAM reproduction script)."""
+    latent_flow: Literal["target", "online"] = "target"
+    """Which copy of the BC flow maps noise to chunks when acting, in the TD target and in the latent
+    critic's target: ``target``, a Polyak average (rate ``tau``) of the BC flow, so the latent space moves
+    slowly (the QAM release's ``use_target_latent=True``), or ``online``, the BC flow itself."""
+
+    def _checks(self) -> list[tuple[bool, str]]:
+        return [
+            *super()._checks(),
+            (self.noise_scale > 0.0, f"noise_scale must be > 0, got {self.noise_scale}"),
+            (self.latent_flow in ("target", "online"),
+             f"latent_flow must be 'target' or 'online', got {self.latent_flow!r}"),
+        ]
+
+
+CONFIG_CLASSES: dict[type[AgentConfig], str] = {
+    FlowAgentConfig: "flow agents",
+    SacAgentConfig: "RLPD agents",
+    FEditAgentConfig: "fedit",
+    DsrlAgentConfig: "dsrl",
+}
+"""Every concrete agent config class and the agents it configures (the label ``--help`` gives the fields
+that only some agents read)."""
+
 FLOW_CONFIG_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(FlowAgentConfig))
 """Names of all :class:`FlowAgentConfig` fields."""
 SAC_CONFIG_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(SacAgentConfig))
 """Names of all :class:`SacAgentConfig` fields."""
-CONFIG_FIELDS: tuple[str, ...] = tuple(dict.fromkeys(FLOW_CONFIG_FIELDS + SAC_CONFIG_FIELDS))
+CONFIG_FIELDS: tuple[str, ...] = tuple(dict.fromkeys(f.name for cls in CONFIG_CLASSES for f in dataclasses.fields(cls)))
 """Names of every agent field of either family (the ``**overrides`` keys some agent accepts)."""

@@ -39,6 +39,7 @@ from qchunk.agents.common import (
     bc_flow_objective,
     chunk_critic_objective,
     critic_info,
+    init_module,
     integrate_flow,
     make_optimizer,
     normal,
@@ -154,19 +155,12 @@ def _init_state(config: FlowAgentConfig, observation_dim: int, action_dim: int,
     rng, k_critic, k_flow, k_onestep = jax.random.split(rng, 4)
     obs, act, time = (1, observation_dim), (1, width), (1, 1)
     params = {
-        "critic": _init_module(nets.critic, k_critic, (obs, act)),
-        "flow": _init_module(nets.flow, k_flow, (obs, act, time)),
+        "critic": init_module(nets.critic, k_critic, (obs, act)),
+        "flow": init_module(nets.flow, k_flow, (obs, act, time)),
     }
     if nets.onestep is not None:
-        params["onestep"] = _init_module(nets.onestep, k_onestep, (obs, act))
+        params["onestep"] = init_module(nets.onestep, k_onestep, (obs, act))
     return params, make_optimizer(config.lr).init(params), rng
-
-
-@functools.partial(jax.jit, static_argnums=(0, 2))
-def _init_module(module: Any, key: Array, shapes: tuple[tuple[int, ...], ...]) -> Params:
-    """``module``'s parameters for zero example inputs of ``shapes``, as one compiled call per module
-    definition (shared by agents whose networks coincide, e.g. the critics of qc and qc-fql)."""
-    return module.init(key, *(jnp.zeros(shape, jnp.float32) for shape in shapes))["params"]
 
 
 def _flow_sample(nets: FlowNetworks, config: FlowAgentConfig, flow_params: Params, obs: Array,

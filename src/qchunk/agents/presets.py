@@ -12,14 +12,17 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from qchunk.agents.config import AgentConfig, FlowAgentConfig, SacAgentConfig
+from qchunk.agents.config import AgentConfig, DsrlAgentConfig, FEditAgentConfig, FlowAgentConfig, SacAgentConfig
 from qchunk.errors import QchunkError
 
 FLOW_AGENT_NAMES: tuple[str, ...] = ("qc", "qc-fql", "bfn", "bfn-n", "fql", "fql-n")
 """The flow agents (:class:`~qchunk.agents.flow_agent.FlowAgent`): offline pre-training, then online."""
 SAC_AGENT_NAMES: tuple[str, ...] = ("rlpd", "rlpd-ac", "qc-rlpd")
 """The SAC agents with prior data (:class:`~qchunk.agents.sac_agent.SacAgent`): online from scratch."""
-AGENT_NAMES: tuple[str, ...] = FLOW_AGENT_NAMES + SAC_AGENT_NAMES
+STEERED_AGENT_NAMES: tuple[str, ...] = ("fedit", "dsrl")
+"""The agents that steer a BC flow with a tanh-Gaussian actor (:class:`~qchunk.agents.edit.FEditAgent`,
+:class:`~qchunk.agents.dsrl.DsrlAgent`): offline pre-training, then online."""
+AGENT_NAMES: tuple[str, ...] = FLOW_AGENT_NAMES + SAC_AGENT_NAMES + STEERED_AGENT_NAMES
 """Every agent ``make_agent`` builds."""
 
 DEFAULT_DOMAIN = "cube-double"
@@ -39,6 +42,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "rlpd": {"horizon": 1, "chunked": True},
     "rlpd-ac": {"horizon": 5, "chunked": True},
     "qc-rlpd": {"horizon": 5, "chunked": True, "bc_coef": 0.01},
+    # BC flow + tanh-Gaussian edit of its chunk (FEdit) / SAC in its latent noise (DSRL), on chunks.
+    "fedit": {"horizon": 5, "chunked": True},
+    "dsrl": {"horizon": 5, "chunked": True},
 }
 """Structure of each variant (which policy, window length, chunked or first-action critic)."""
 
@@ -53,6 +59,11 @@ FAMILY_DEFAULTS: dict[type[AgentConfig], dict[str, Any]] = {
     # RLPD as the paper runs it: K=10 LayerNorm critics, mean target (no clipped double-Q), no entropy
     # backup, target entropy -0.5 x action dims, 50/50 symmetric sampling.
     SacAgentConfig: {"num_critics": 10, "q_agg": "mean", "backup_entropy": False, "target_entropy_per_dim": -0.5},
+    # FEdit and DSRL as the QAM paper runs them: K=10 critics, target mean - 0.5 std, T=10, no best-of-N,
+    # target entropy -0.5 x chunk dims, initial temperature 1.
+    **{cls: {"num_critics": 10, "q_agg": "mean", "rho": 0.5, "flow_steps": 10, "num_samples": 1,
+             "init_temperature": 1.0, "target_entropy_per_dim": -0.5}
+       for cls in (FEditAgentConfig, DsrlAgentConfig)},
 }
 """The paper's settings of each agent family that do not depend on the preset or variant."""
 
@@ -105,12 +116,54 @@ DOMAIN_STRENGTHS: dict[str, DomainStrengths] = {
 """Per-domain alpha and N; keys are the environment registry's domain keys plus ``robomimic``
 (lift, can and square share one row)."""
 
+QAM_PROTOCOL_SETTINGS: dict[str, dict[str, Any]] = {
+    "antmaze-large": {"horizon": 1},
+    "antmaze-giant": {"horizon": 1, "discount": 0.995},
+    "humanoidmaze-medium": {"horizon": 1, "discount": 0.995, "rho": 0.0},
+    "humanoidmaze-large": {"horizon": 1, "discount": 0.995, "rho": 0.0},
+}
+"""The per-domain settings the QAM reproduction script (github.com/ColinQiyangLi/qam
+``experiments/reproduce.py``) gives EVERY method of a domain: single actions (``horizon`` 1) on the
+navigation mazes, ``discount`` 0.995 on antmaze-giant and the humanoid mazes, no pessimism (``rho`` 0) on the
+humanoid mazes. Other domains: chunks of 5, gamma 0.99, rho 0.5 (the family defaults)."""
+
+
+def qam_protocol_settings(domain: str) -> dict[str, Any]:
+    """The QAM protocol's settings for ``domain`` shared by all its methods (:data:`QAM_PROTOCOL_SETTINGS`;
+    empty for the other domains)."""
+    return dict(QAM_PROTOCOL_SETTINGS.get(domain, {}))
+
+
+STEERED_DOMAIN_SETTINGS: dict[str, dict[str, dict[str, float]]] = {
+    "fedit": {
+        "puzzle-3x3": {"edit_scale": 0.2}, "scene": {"edit_scale": 0.2}, "cube-double": {"edit_scale": 0.2},
+        "cube-triple": {"edit_scale": 0.3}, "cube-quadruple": {"edit_scale": 0.4},
+        "puzzle-4x4": {"edit_scale": 0.8}, "antmaze-large": {"edit_scale": 0.2},
+        "antmaze-giant": {"edit_scale": 0.3}, "humanoidmaze-medium": {"edit_scale": 0.5},
+        "humanoidmaze-large": {"edit_scale": 0.1},
+    },
+    "dsrl": {
+        "puzzle-3x3": {"noise_scale": 1.0}, "scene": {"noise_scale": 0.4}, "cube-double": {"noise_scale": 1.0},
+        "cube-triple": {"noise_scale": 1.4}, "cube-quadruple": {"noise_scale": 1.4},
+        "puzzle-4x4": {"noise_scale": 1.0}, "antmaze-large": {"noise_scale": 0.8},
+        "antmaze-giant": {"noise_scale": 1.2}, "humanoidmaze-medium": {"noise_scale": 0.6},
+        "humanoidmaze-large": {"noise_scale": 0.8},
+    },
+}
+"""FEdit's ``edit_scale`` and DSRL's ``noise_scale`` per domain: the ``FEDIT`` and ``DSRL`` rows of the QAM
+authors' reproduction script (github.com/ColinQiyangLi/qam ``experiments/reproduce.py``, which ran the
+released results), tuned per domain by the authors. The paper's own hyperparameter table could not be read
+where this was written, so no disagreement with it could be checked; the values are the script's.
+robomimic is not in the QAM paper: the config defaults apply (edit_scale 0.2, noise_scale 1.0)."""
+
 DOMAIN_NAMES: tuple[str, ...] = tuple(DOMAIN_STRENGTHS)
 PRESET_NAMES: tuple[str, ...] = tuple(PRESETS)
 
 
 def config_class(name: str) -> type[AgentConfig]:
     """The config class of agent ``name``: :class:`FlowAgentConfig` or :class:`SacAgentConfig`."""
+    if name in STEERED_AGENT_NAMES:
+        return FEditAgentConfig if name == "fedit" else DsrlAgentConfig
     return SacAgentConfig if name in SAC_AGENT_NAMES else FlowAgentConfig
 
 
@@ -119,6 +172,8 @@ def domain_settings(name: str, domain: str) -> dict[str, Any]:
     agents; the RLPD family has no per-domain setting)."""
     if name in SAC_AGENT_NAMES:
         return {}
+    if name in STEERED_AGENT_NAMES:
+        return {**qam_protocol_settings(domain), **STEERED_DOMAIN_SETTINGS[name].get(domain, {})}
     row = DOMAIN_STRENGTHS[domain]
     return {
         "qc": {"num_samples": row.qc_n},

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 import tyro
 
-from qchunk.agents.config import AgentConfig, FlowAgentConfig, SacAgentConfig
+from qchunk.agents.config import CONFIG_CLASSES, AgentConfig
 from qchunk.errors import QchunkError, require, require_finite
 
 #: Run-length defaults per preset (the agent's network sizes etc. come from the agent preset of the
@@ -54,19 +54,25 @@ def field_docs(cls: type) -> dict[str, str]:
 
 
 def _make_overrides_class() -> type:
-    """One optional flag per agent field of either family; family-specific fields say which agents read them."""
-    families = {FlowAgentConfig: "flow agents only", SacAgentConfig: "RLPD agents only"}
+    """One optional flag per agent field of any family; family-specific fields say which agents read them."""
     shared = {f.name for f in dataclasses.fields(AgentConfig)}
+    readers: dict[str, list[str]] = {}
+    for cls, label in CONFIG_CLASSES.items():
+        for f in dataclasses.fields(cls):
+            readers.setdefault(f.name, []).append(label)
     fields: dict[str, Any] = {}
-    for cls, label in families.items():
+    for cls in CONFIG_CLASSES:
         docs, hints = field_docs(cls), typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
             if f.name in _NOT_OVERRIDABLE or f.name in fields:
                 continue
             doc = docs.get(f.name, "")
             if f.name not in shared:
-                doc = f"({label}) {doc}"
-            fields[f.name] = Annotated[hints[f.name] | None, tyro.conf.arg(help=doc)]
+                doc = f"({', '.join(readers[f.name])} only) {doc}"
+            flag = hints[f.name] is bool  # --x / --no-x; neither: the preset's value
+            fields[f.name] = Annotated[hints[f.name] | None, tyro.conf.arg(
+                help=doc, constructor=bool if flag else None, help_behavior_hint="(default: the preset's)" if flag
+                else None)]
     cls = dataclasses.make_dataclass("AgentOverrides", [(n, t, None) for n, t in fields.items()], frozen=True)
     cls.__doc__ = "Agent fields to override (None: the preset's value for the agent and the run's domain)."
     cls.__module__ = __name__
@@ -81,8 +87,8 @@ class TrainConfig:
     """An offline-to-online training run (``qchunk train``). ``None`` fields take the preset's value."""
 
     agent: str = "qc"
-    """Agent: qc, qc-fql, bfn, bfn-n, fql, fql-n (offline pre-training, then online) or rlpd, rlpd-ac,
-    qc-rlpd (online from scratch with the offline data in every batch; offline steps must be 0)."""
+    """Agent: qc, qc-fql, bfn, bfn-n, fql, fql-n, fedit, dsrl (offline pre-training, then online) or rlpd,
+    rlpd-ac, qc-rlpd (online from scratch with the offline data in every batch; offline steps must be 0)."""
     env: str | None = None
     """Task: an OGBench single-task name (`cube-double-play-singletask-task2-v0`), a robomimic task
     (`lift-mh-low_dim`), `gym:<gymnasium id>` (any gymnasium env, e.g. `gym:Hopper-v5`; needs --dataset),
