@@ -99,7 +99,8 @@ class RunLogger:
 
     def _scalars(self, prefix: str, row: Mapping[str, Any], step: int) -> None:
         numeric = {f"{prefix}/{k}": float(v) for k, v in row.items()
-                   if isinstance(v, int | float) and not isinstance(v, bool) and k != "step"}
+                   if isinstance(v, int | float) and not isinstance(v, bool) and k != "step"
+                   and math.isfinite(v)}  # a task without a success signal has success NaN: not a scalar
         if self._tb is not None:
             for k, v in numeric.items():
                 self._tb.add_scalar(k, v, step)

@@ -95,13 +95,14 @@ def cell(runs: Sequence[RunRecord], rng: np.random.Generator, n_resamples: int =
                 expected_off, expected_on)
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.0f}"
+def _pct(x: float, scale: float = 100.0) -> str:
+    return f"{scale * x:.0f}"
 
 
-def format_cell(c: Cell, ci: bool = True) -> str:
-    """``67 [60, 74] → 98 [96, 99]``; ``–`` for a phase the runs do not have; ``*`` when some runs have not
-    reached that point yet."""
+def format_cell(c: Cell, ci: bool = True, scale: float = 100.0) -> str:
+    """``67 [60, 74] → 98 [96, 99]`` (the values times ``scale``: 100 for success rates and normalised
+    scores, 1 for returns); ``–`` for a phase the runs do not have; ``*`` when some runs have not reached
+    that point yet."""
     parts = []
     for iv, n, expected in ((c.offline, c.offline_n, c.offline_expected), (c.online, c.online_n, c.online_expected)):
         if expected == 0:
@@ -109,9 +110,9 @@ def format_cell(c: Cell, ci: bool = True) -> str:
         elif iv is None:
             parts.append("…")
         else:
-            text = _pct(float(iv.point))
+            text = _pct(float(iv.point), scale)
             if ci:
-                text += f" [{_pct(float(iv.low))}, {_pct(float(iv.high))}]"
+                text += f" [{_pct(float(iv.low), scale)}, {_pct(float(iv.high), scale)}]"
             parts.append(text + ("*" if n < expected else ""))
     return " → ".join(parts)
 
@@ -286,7 +287,10 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None, *, by
     doc.p(f"{len(runs)} runs of {len(labels)} method(s) on {n_tasks} task(s) in {len(domains)} domain(s), from "
           f"`{sweep_dir}`. Generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}.")
 
-    doc.h(2, "Success rate (%): after the offline phase → after the online phase")
+    metric = runs[0].metric  # one for all runs (plot_curves refuses a mix)
+    scale = 1.0 if metric == "return" else 100.0
+    doc.h(2, {"success": "Success rate (%)", "normalized_score": "Normalised score (x100: 0 random, 100 expert)",
+              "return": "Return"}[metric] + ": after the offline phase → after the online phase")
     doc.p(f"Mean over the tasks of each domain of the mean over seeds, with a {100 * confidence:.0f}% "
           f"stratified-bootstrap CI ({n_resamples} resamples, seeds resampled within each task). `–`: the method "
           "has no such phase (online-only); `*`: some runs have not reached that point yet (the value uses "
@@ -302,7 +306,7 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None, *, by
                 row.append("")
                 continue
             c = cell(group, rng, n_resamples, confidence)
-            row.append(format_cell(c))
+            row.append(format_cell(c, scale=scale))
             summary["domains"].setdefault(label, {})[d] = _cell_json(c)
         rows.append(row)
     tasks_per_domain = {d: sorted({r.task for r in runs if r.domain == d}, key=natural_key) for d in domains}
@@ -332,7 +336,7 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None, *, by
                     row.append("")
                     continue
                 c = cell(group, rng, n_resamples, confidence)
-                row.append(f"{format_cell(c, ci=False)} ({len(group)})")
+                row.append(f"{format_cell(c, ci=False, scale=scale)} ({len(group)})")
                 summary["tasks"].setdefault(label, {})[f"{d}/{t}"] = _cell_json(c)
             trows.append(row)
         doc.table(["method", *tasks_per_domain[d]], trows)
