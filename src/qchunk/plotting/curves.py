@@ -47,7 +47,10 @@ class PlotArgs:
     """Curves per `agent` (plus any setting that differs between its runs on a task, e.g. `QC-FQL h=10`), or
     per value of comma-separated settings, e.g. `horizon` or `agent,num_critics`."""
     reference: str | None = None
-    """`paper`: overlay the published curves (dashed) for the paper's methods."""
+    """`paper`: overlay the Q-chunking paper's published curves (dashed) for its methods. `qam`: overlay the
+    QAM paper's released per-seed curves (dashed, hatched CI bootstrapped from its 12 seeds) for the agents
+    with a counterpart there (qam, qam-f, qam-e, fedit, dsrl; qc-fql and rlpd-ac on manipulation, fql and
+    rlpd on the navigate mazes)."""
     out: str | None = None
     """Output file (.png or .svg; both are written). Default: <first dir>/plots/learning_curves.png."""
     resamples: int = 5000
@@ -197,8 +200,8 @@ def plot_curves(runs: Sequence[RunRecord], out: str | Path, *, reference: str | 
     from matplotlib.patches import Patch
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-    if reference not in (None, "none", "paper"):
-        raise QchunkError(f"unknown --reference {reference!r}; the only reference is 'paper'")
+    if reference not in (None, "none", "paper", "qam"):
+        raise QchunkError(f"unknown --reference {reference!r}; choose paper or qam")
     evaluated = [r for r in runs if r.steps.size]
     if not evaluated:
         raise QchunkError("no evaluations yet in these runs (eval.csv is empty or missing); plot again later")
@@ -245,6 +248,11 @@ def plot_curves(runs: Sequence[RunRecord], out: str | Path, *, reference: str | 
                 seeds_per_label.setdefault(c.label, set()).update(c.n_seeds)
                 if reference == "paper":
                     rescaled |= _draw_reference(ax, c.label, d, task, panels[d][1:], shift, online_len, scale, color)
+                elif reference == "qam":
+                    from qchunk.plotting.reference import draw_qam
+
+                    rescaled |= draw_qam(ax, c.label, d, task, panels[d][1:], shift, online_len, scale, color,
+                                         n_resamples, confidence, seed)
             ax.set_title(f"{d}: mean of {len(panels[d]) - 1} tasks" if task is None else f"{d} {task}",
                          fontsize=10, fontweight="bold" if task is None else "normal")
             ax.set_xlim(left=0)
@@ -267,9 +275,10 @@ def plot_curves(runs: Sequence[RunRecord], out: str | Path, *, reference: str | 
         seeds = sorted(seeds_per_label.get(label, ()))
         n = (f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}") if seeds else "0"
         handles.append(Line2D([], [], color=colors[label], lw=2, label=f"{label} ({n} seed{'s' if n != '1' else ''})"))
-    if reference == "paper":
+    if reference in ("paper", "qam"):
         handles.append(Line2D([], [], color="0.3", lw=1.4, ls="--",
-                              label="paper" + (" (x rescaled to these phase lengths)" if rescaled else "")))
+                              label=("paper" if reference == "paper" else "QAM release (hatched: CI)")
+                              + (" (x rescaled to these phase lengths)" if rescaled else "")))
     if shift > 0:
         handles.append(Patch(color="0.90", label="offline phase"))
     # as many legend entries per row as fit the figure's width (about 0.06 in per character at 9 pt)
@@ -310,8 +319,8 @@ def main(args: PlotArgs) -> int:
         raise QchunkError(f"--resamples must be >= 1, got {args.resamples}")
     if not 0 < args.confidence < 1 or not math.isfinite(args.confidence):
         raise QchunkError(f"--confidence must be in (0, 1), got {args.confidence}")
-    if args.reference not in (None, "none", "paper"):
-        raise QchunkError(f"unknown --reference {args.reference!r}; the only reference is 'paper'")
+    if args.reference not in (None, "none", "paper", "qam"):
+        raise QchunkError(f"unknown --reference {args.reference!r}; choose paper or qam")
     runs = load_runs(args.paths, args.by)
     out = Path(args.out) if args.out else Path(args.paths[0]).expanduser() / "plots" / "learning_curves.png"
     require_writable(_figure_stem(out).with_suffix(".png"), "--out", is_dir=False)  # before the bootstrap

@@ -120,9 +120,10 @@ class RunRecord:
 def task_of(env: str) -> tuple[str, str]:
     """``cube-double-play-singletask-task2-v0`` -> ``("cube-double", "task2")``, ``lift-mh-low_dim`` ->
     ``("robomimic", "lift")``; other names map to themselves."""
-    head, sep, rest = env.partition("-play-singletask-")
-    if sep and rest.endswith("-v0"):
-        return head, rest[: -len("-v0")] or "task"
+    for kind in ("-play-singletask-", "-navigate-singletask-"):  # antmaze-large-navigate-...: antmaze-large
+        head, sep, rest = env.partition(kind)
+        if sep and rest.endswith("-v0"):
+            return head, rest[: -len("-v0")] or "task"
     task, sep, _ = env.partition("-mh-")
     if sep and task in ("lift", "can", "square"):
         return "robomimic", task

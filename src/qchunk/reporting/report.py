@@ -28,7 +28,7 @@ from qchunk.errors import QchunkError
 from qchunk.fileio import atomic_write_json, atomic_write_text, require_writable
 from qchunk.plotting.bootstrap import Interval, stratified_bootstrap_ci
 from qchunk.plotting.curves import domain_key, legend_key, natural_key, plot_curves
-from qchunk.plotting.reference import paper_aggregate, paper_curve
+from qchunk.plotting.reference import paper_aggregate, paper_curve, qam_domain, qam_method, qam_value
 from qchunk.plotting.runs import RunRecord, load_runs
 from qchunk.training.run_dir import CONFIG_FILE, RESULT_FILE, RunDir
 
@@ -47,7 +47,8 @@ class ReportArgs:
     by: str = "agent"
     """Group runs per `agent` (plus differing settings) or per comma-separated settings (as `qchunk plot`)."""
     reference: str | None = None
-    """`paper`: also overlay the published curves in the figure (the published numbers table is always there)."""
+    """`paper` or `qam`: also overlay those published curves in the figure (as `qchunk plot --reference`; the
+    published numbers tables are always there)."""
     resamples: int = 5000
     """Bootstrap resamples."""
     confidence: float = 0.95
@@ -317,6 +318,7 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None, *, by
                            else f"all ({tasks_text(n_tasks)})" for d in columns)], rows)
 
     _published(doc, labels, domains, runs)
+    summary["qam"] = _published_qam(doc, labels, domains, runs, rng, n_resamples, confidence, seed)
 
     doc.h(2, "Learning curves")
     doc.p("Offline phase shaded grey; the x axis counts offline gradient steps, then online environment steps. "
@@ -399,6 +401,49 @@ def _published(doc: _Doc, labels: Sequence[str], domains: Sequence[str], runs: S
     doc.table(["method", *cols], rows)
 
 
+def _published_qam(doc: _Doc, labels: Sequence[str], domains: Sequence[str], runs: Sequence[RunRecord],
+                   rng: np.random.Generator, n_resamples: int, confidence: float, seed: int) -> dict[str, Any]:
+    """QAM's released numbers next to ours: for every label with a counterpart in the QAM release
+    (:func:`qchunk.plotting.reference.qam_method`), our row and, under it, the release's success after its
+    offline phase -> after its online phase over the same tasks, CI from its 12 seeds. Returns them by label
+    and domain (``summary.json["qam"]``)."""
+    if getattr(runs[0], "metric", "success") != "success":  # the release holds success rates only
+        return {}
+    cols = [d for d in domains if qam_domain(d) is not None]
+    known = [lab for lab in labels if any(qam_method(lab, d) for d in cols)]
+    if not known:
+        return {}
+    rows, out = [], {}
+    for label in known:
+        ours, theirs, methods = [label], [], set()
+        for d in cols:
+            group = [r for r in runs if r.label == label and r.domain == d]
+            method = qam_method(label, d)
+            if method is None or not group:
+                ours.append("")
+                theirs.append("")
+                continue
+            tasks = sorted({r.task for r in group}, key=natural_key)
+            ours.append(format_cell(cell(group, rng, n_resamples, confidence)))
+            ivs = {ph: qam_value(label, d, tasks, ph, n_resamples, confidence, seed) for ph in ("offline", "online")}
+            theirs.append(" → ".join("–" if iv is None else f"{_pct(float(iv.point))} [{_pct(float(iv.low))}, "
+                                     f"{_pct(float(iv.high))}]" for iv in ivs.values()))
+            methods.add(method)
+            out.setdefault(label, {})[d] = {"method": method, "tasks": tasks, **{
+                ph: None if iv is None else {"mean": float(iv.point), "ci_low": float(iv.low),
+                                             "ci_high": float(iv.high)} for ph, iv in ivs.items()}}
+        rows += [ours, [f"↳ QAM release: {', '.join(sorted(methods))}", *theirs]]
+    doc.h(2, "QAM's released results next to ours (1M offline + 0.5M online steps, 12 seeds)")
+    doc.p(f"Each method with a counterpart in the per-seed results released with QAM (Li and Levine, arXiv "
+          f"2601.14234): our numbers as above, and under them the release's success % after its 1M offline steps "
+          f"→ after its 0.5M online steps over the same tasks, with a {100 * confidence:.0f}% stratified-bootstrap "
+          "CI computed from its seeds. Its FQL and RLPD ran on chunks of 5 on manipulation (our qc-fql, rlpd-ac) "
+          "and on single actions on the mazes (our fql, rlpd). The numbers are directly comparable only for runs "
+          "of the same protocol (1M offline + 0.5M online steps).")
+    doc.table(["method", *cols], rows)
+    return out
+
+
 def _value_at(curve, at: float) -> float | None:
     hit = np.flatnonzero(np.isclose(curve.steps, at))
     return float(curve.mean[hit[0]]) if hit.size else None
@@ -410,8 +455,8 @@ def main(args: ReportArgs) -> int:
         raise QchunkError(f"--resamples must be >= 1, got {args.resamples}")
     if not (0 < args.confidence < 1) or not math.isfinite(args.confidence):
         raise QchunkError(f"--confidence must be in (0, 1), got {args.confidence}")
-    if args.reference not in (None, "none", "paper"):
-        raise QchunkError(f"unknown --reference {args.reference!r}; the only reference is 'paper'")
+    if args.reference not in (None, "none", "paper", "qam"):
+        raise QchunkError(f"unknown --reference {args.reference!r}; choose paper or qam")
     paths = write_report(args.sweep_dir, args.out, by=args.by, reference=args.reference, n_resamples=args.resamples,
                          confidence=args.confidence, seed=args.seed)
     for p in paths:
