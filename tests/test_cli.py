@@ -76,6 +76,9 @@ def test_quickstart_generates_trains_and_resumes(tmp_path):
     assert "Success rate over 2 episodes" in p.stdout
     rows = (tmp_path / "run" / "eval.csv").read_text().splitlines()
     assert rows[0].startswith("step,phase") and len(rows) == 1 + 3  # offline 30, online 60, online 70
+    figure = tmp_path / "run" / "plots" / "learning_curves.png"
+    assert f"wrote {figure}" in p.stdout and figure.stat().st_size > 10_000  # the curve the user just made
+    assert (tmp_path / "run" / "train.csv").is_file()  # shorter than --log-every: each phase's last step
     again = run(*args)  # idempotent: reuses the data, finds the run finished
     assert again.returncode == 0 and "reusing" in again.stdout and "continuing the run" in again.stdout
     assert (tmp_path / "run" / "eval.csv").read_text().splitlines() == rows

@@ -6,6 +6,7 @@
 3. Train: offline pre-training, then online fine-tuning with open-loop chunk execution, evaluating as it
    goes, into ``runs/quickstart``. Running it again continues an interrupted run or, if it finished,
    prints its summary (``--fresh`` starts over).
+4. Draw the learning curve (the ``qchunk plot`` figure, offline phase shaded) into ``<run>/plots/``.
 """
 
 from __future__ import annotations
@@ -119,4 +120,14 @@ def main(args: QuickstartArgs) -> int:
           f"({config.eval_episodes} episodes)")
     result = train(dataclasses.replace(config, resume=resume), run_dir)
     print("\n" + result.summary)
+    _plot(run_dir)
     return 0
+
+
+def _plot(run_dir: Path) -> None:
+    """The learning curve of the run, as ``qchunk plot RUN_DIR`` draws it (it prints the paths it wrote)."""
+    from qchunk.plotting.curves import PlotArgs
+    from qchunk.plotting.curves import main as plot
+
+    print("[quickstart] the learning curve (qchunk plot):")
+    plot(PlotArgs(paths=(str(run_dir),), resamples=1000))
