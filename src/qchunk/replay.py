@@ -370,7 +370,8 @@ def run_eval(args: EvalArgs) -> int:
     """The ``qchunk eval`` command."""
     s = evaluate_checkpoint(args)
     files = "episodes.csv, summary.json" + (", videos/" if s["video"] else "")
-    print(f"{s['agent']} on {s['env']}, checkpoint at step {s['checkpoint_step']}: success {100 * s['success']:.0f}% "
+    success = "no success signal" if s["success"] != s["success"] else f"success {100 * s['success']:.0f}%"  # NaN
+    print(f"{s['agent']} on {s['env']}, checkpoint at step {s['checkpoint_step']}: {success} "
           f"over {s['episodes']} episodes (mean return {s['return']:.2f}, mean length {s['episode_length']:.1f}) "
           f"in {s['seconds']:.1f} s; wrote {s['out']} ({files})")
     return 0
