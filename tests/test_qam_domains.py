@@ -151,3 +151,11 @@ def test_an_official_layout_navigate_file_loads_with_the_task_reward(tmp_path):
     expected[6] = 0.0
     np.testing.assert_array_equal(stored["rewards"], expected)
     np.testing.assert_array_equal(stored["masks"], -expected)  # 0 once the goal is reached
+
+
+def test_a_sweep_grid_expands_a_new_domain_name_to_its_five_tasks():
+    from qchunk.experiments.grid import parse_envs
+
+    assert parse_envs(["humanoidmaze-medium"]) == [f"humanoidmaze-medium-navigate-singletask-task{t}-v0"
+                                                   for t in range(1, 6)]
+    assert parse_envs(["puzzle-4x4"])[4] == "puzzle-4x4-play-singletask-task5-v0"

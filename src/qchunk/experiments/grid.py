@@ -132,7 +132,7 @@ def parse_envs(values: Iterable[str] | Iterable[Iterable[str]]) -> list[str]:
     envs: list[str] = []
     for name in parse_names(values):
         if name in DOMAINS:
-            names = [f"{name}-play-singletask-task{t}-v0" for t in range(1, 6)]
+            names = [DOMAINS[name].task_name(t) for t in range(1, 6)]
         elif name == "robomimic":
             names = list(ROBOMIMIC_TASKS)
         else:
@@ -140,7 +140,8 @@ def parse_envs(values: Iterable[str] | Iterable[Iterable[str]]) -> list[str]:
         for env in names:
             spec = get_task(env)
             if not spec.singletask or (spec.task is None and spec.benchmark == "ogbench"):
-                raise QchunkError(f"--envs needs single-task names such as {spec.domain.name}-play-singletask-task2-v0 "
+                example = spec.domain.task_name(2) if spec.benchmark == "ogbench" else "lift-mh-low_dim"
+                raise QchunkError(f"--envs needs single-task names such as {example} "
                                   f"(or the domain name {spec.domain.name!r} for tasks 1..5), got {env!r}")
             if env not in envs:
                 envs.append(env)
