@@ -119,7 +119,8 @@ class RunRecord:
 
 def task_of(env: str) -> tuple[str, str]:
     """``cube-double-play-singletask-task2-v0`` -> ``("cube-double", "task2")``, ``lift-mh-low_dim`` ->
-    ``("robomimic", "lift")``; other names map to themselves."""
+    ``("robomimic", "lift")``, ``gym:Hopper-v5`` -> ``("gym", "Hopper-v5")`` (``minari:<id>`` likewise); other
+    names map to themselves."""
     for kind in ("-play-singletask-", "-navigate-singletask-"):  # antmaze-large-navigate-...: antmaze-large
         head, sep, rest = env.partition(kind)
         if sep and rest.endswith("-v0"):
@@ -127,6 +128,9 @@ def task_of(env: str) -> tuple[str, str]:
     task, sep, _ = env.partition("-mh-")
     if sep and task in ("lift", "can", "square"):
         return "robomimic", task
+    family, sep, rest = env.partition(":")
+    if sep and family in ("gym", "minari") and rest:  # gym:Hopper-v5 -> ("gym", "Hopper-v5")
+        return family, rest
     return env, env
 
 
