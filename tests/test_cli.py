@@ -29,8 +29,8 @@ def test_help_lists_commands():
 
 
 def test_unknown_command():
-    p = run("frobnicate")
-    assert p.returncode == 2 and "unknown command" in p.stderr
+    assert_one_line_error(run("frobnicate"), "unknown command 'frobnicate'; commands: train, quickstart")
+    assert_one_line_error(run("trian", "--agent", "qc"), "unknown command 'trian' (did you mean 'train'?)")
 
 
 def test_inspect_prints_summary(tiny_ogbench_dir):

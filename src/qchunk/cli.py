@@ -1,21 +1,26 @@
 """The `qchunk` command line: a thin layer over the library; the only place that reads `sys.argv`.
 
 Each command is a typed dataclass parsed by tyro (`qchunk COMMAND --help` lists every option). Errors
-the user can fix print one line and exit with status 2; `--debug` shows the traceback instead.
+the user can fix, option-parsing errors included, print one line (`error: ...`) and exit with status 2;
+`--debug` adds the traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import difflib
 import importlib
 import os
 import sys
 import traceback
+import typing
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import tyro
 
-from qchunk.errors import QchunkError
+from qchunk.errors import QchunkError, did_you_mean
 
 
 @dataclass
@@ -126,6 +131,146 @@ def _load(ref: str):
     return getattr(importlib.import_module(module), name)
 
 
+def _option_names(cls: type, prefix: str = "") -> dict[str, bool]:
+    """The ``--flags`` of tyro dataclass ``cls`` (nested dataclasses included), each mapped to whether it is a
+    bare on/off flag (``--x`` / ``--no-x``); only for "did you mean" hints."""
+    names: dict[str, bool] = {}
+    hints = typing.get_type_hints(cls, include_extras=True)
+    for f in dataclasses.fields(cls):
+        tp, meta = hints[f.name], ()
+        if typing.get_origin(tp) is Annotated:
+            tp, *meta = typing.get_args(tp)
+        if tyro.conf.Positional in meta:
+            continue
+        if dataclasses.is_dataclass(tp):
+            names |= _option_names(tp, prefix if tyro.conf.OmitArgPrefixes in meta else f"{prefix}{f.name}.")
+            continue
+        flag = "--" + f"{prefix}{f.name}".replace("_", "-")
+        is_flag = tp is bool or (typing.get_origin(tp) in (typing.Union, type(bool | None))
+                                 and set(typing.get_args(tp)) == {bool, type(None)})
+        names[flag] = is_flag
+        if is_flag:
+            names["--no-" + flag[2:]] = True
+    return names
+
+
+_KINDS = {int: "an integer", float: "a number", str: "a string", bool: "True or False"}
+
+
+def _kind(tp: Any) -> str:
+    """What a value of type ``tp`` is, in words: ``an integer``, ``integers``, ... (None left out of unions)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is tuple:
+        return "a list of " + {int: "integers", float: "numbers"}.get(args[0] if args else None, "values")
+    if origin in (typing.Union, type(int | None)):
+        return " or ".join(_kind(a) for a in args if a is not type(None))
+    return _KINDS.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _expected(argument: Any) -> str:
+    return _kind(argument.field.type_stripped)
+
+
+def _given(argv: list[str], flags: tuple[str, ...]) -> str | None:
+    """The value the user wrote after the last of ``flags`` in ``argv`` (``--x V`` or ``--x=V``), if any."""
+    for i in range(len(argv) - 1, -1, -1):
+        token = argv[i]
+        if token in flags and i + 1 < len(argv):
+            return argv[i + 1]
+        if "=" in token and token.split("=", 1)[0] in flags:
+            return token.split("=", 1)[1]
+    return None
+
+
+def _unrecognized(tokens: list[str], argv: list[str], cls: type, prog: str) -> str:
+    options = _option_names(cls)
+    for token in tokens:
+        name, has_value, _ = token.partition("=")
+        if name in options and has_value:
+            return f"{name} takes no value (got {token!r}); write {name} on its own"
+        if token.startswith("-"):
+            close = difflib.get_close_matches(token.lstrip("-"), [o[2:] for o in options], n=1)
+            hint = f" (did you mean '--{close[0]}'?)" if close else ""
+            return f"unknown option {token}{hint}; see {prog} --help"
+    token = tokens[0]
+    before = argv[argv.index(token) - 1] if token in argv and argv.index(token) > 0 else ""
+    before = next((a.split("=", 1)[0] for a in argv if a.startswith("--") and a.endswith(f"={token}")), before)
+    if options.get(before):
+        plain = before.removeprefix("--no-").removeprefix("--")
+        return f"{before} is an on/off flag and takes no value (got {token!r}): write --{plain} or --no-{plain}"
+    return f"unexpected argument {token!r}; see {prog} --help"
+
+
+def _describe(event: Any, argv: list[str], cls: type, prog: str) -> str:
+    """One line for one of tyro's parse-failure events (``tyro._errors``): the option and what was wrong."""
+    from tyro import _errors as te
+
+    argument = getattr(event, "argument", None)
+    flag = None
+    if argument is not None:
+        flag = argument.lowered.name_or_flags[0] if not argument.is_positional() else argument.lowered.metavar
+    if isinstance(event, te.InvalidChoice):
+        return (f"{flag}: {event.value!r} is not a choice{did_you_mean(event.value, event.choices)}; choose one of: "
+                f"{', '.join(c for c in event.choices if c != 'None')}")
+    if isinstance(event, te.BadValue):
+        if event.offending_value is None:
+            return f"{flag} needs a value ({_expected(argument)})"
+        return f"{flag} cannot be set on the command line (got {event.offending_value!r})"
+    if isinstance(event, te.InstantiationFailure) and argument is not None:
+        value = _given(argv, tuple(argument.lowered.name_or_flags))
+        if value is None:
+            return f"{flag}: {event.message.splitlines()[-1].lstrip('- ')}"
+        message = f"{flag}: {value!r} is not {_expected(argument)}"
+        with contextlib.suppress(ValueError, OverflowError):
+            if "integer" in message and float(value).is_integer():
+                message += " (write the whole number: 1000000, not 1e6)"
+        return message
+    if isinstance(event, te.UnrecognizedArgs):
+        return _unrecognized(event.tokens, argv, cls, prog)
+    if isinstance(event, te.MissingArgs):
+        missing = [a.arg.lowered.metavar if a.arg.is_positional() else a.arg.lowered.name_or_flags[0]
+                   for a in event.missing_arguments]
+        return f"{prog} needs {', '.join(missing)}; see {prog} --help"
+    if isinstance(event, te.MutexConflict):
+        return f"{event.first_token} and {event.second_token} conflict: give one"
+    return f"cannot parse the options of {prog} ({type(event).__name__}); see {prog} --help"
+
+
+def parse_args(cls: type, argv: list[str], prog: str, description: str | None = None) -> Any:
+    """``tyro.cli(cls, args=argv)`` with every parse failure raised as a one-line :class:`QchunkError` (the option
+    and what was wrong, a "did you mean" where one is close) instead of tyro's boxed message; ``--help``
+    prints the full help and exits 0 as usual."""
+    if "-h" in argv or "--help" in argv:
+        return tyro.cli(cls, args=argv, prog=prog, description=description)
+    try:
+        from tyro import _errors as te  # private hook of the pinned tyro (requirements/constraints.txt)
+    except ImportError:  # pragma: no cover - another tyro: its own messages, silenced to one line below
+        te = None
+
+    def hook(event: Any) -> None:
+        raise QchunkError(_describe(event, argv, cls, prog))
+
+    try:
+        with te.on_parse_error(hook) if te is not None else contextlib.nullcontext():
+            return tyro.cli(cls, args=argv, prog=prog, description=description, console_outputs=False)
+    except SystemExit as e:
+        if e.code in (0, None):
+            raise
+        raise QchunkError(f"cannot parse the options of {prog}; see {prog} --help") from None
+
+
+def _unknown_command(words: list[str]) -> str:
+    groups = {c.split()[0]: [n for n in COMMANDS if n.startswith(c.split()[0] + " ")] for c in COMMANDS if " " in c}
+    if words[0] in groups:
+        subs = groups[words[0]]
+        if len(words) < 2 or words[1].startswith("-"):
+            return f"qchunk {words[0]} needs a subcommand: {', '.join(subs)}"
+        return (f"unknown command {' '.join(words[:2])!r}{did_you_mean(' '.join(words[:2]), subs)}; "
+                f"choose one of: {', '.join(subs)}")
+    return (f"unknown command {words[0]!r}{did_you_mean(words[0], [*COMMANDS, *groups])}; commands: "
+            f"{', '.join(COMMANDS)} (qchunk --help describes them)")
+
+
 def _usage() -> str:
     width = max(len(c) for c in COMMANDS)
     rows = "\n".join(f"  qchunk {name:<{width}}  {c.help}" for name, c in COMMANDS.items())
@@ -148,13 +293,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name = " ".join(argv[:2]) if " ".join(argv[:2]) in COMMANDS else argv[0]
     if name not in COMMANDS:
-        print(f"error: unknown command {' '.join(argv[:2])!r}\n\n{_usage()}", file=sys.stderr)
+        print(f"error: {_unknown_command(argv)}", file=sys.stderr)
         return 2
     cmd = COMMANDS[name]
     rest = argv[len(name.split()):]
     try:
         args_cls = _load(cmd.args)
-        args = tyro.cli(args_cls, args=rest, prog=f"qchunk {name}", description=cmd.help)
+        args = parse_args(args_cls, rest, prog=f"qchunk {name}", description=cmd.help)
         return int(_load(cmd.run)(args) or 0)
     except QchunkError as e:
         if debug:  # the traceback too; the exit status stays that of a user error

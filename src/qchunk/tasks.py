@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from qchunk.errors import QchunkError, require
+from qchunk.errors import QchunkError, did_you_mean, require
 
 #: OGBench's default dataset directory (``<dir>/<dataset>.npz`` and ``<dir>/<dataset>-val.npz``).
 OGBENCH_DATASET_DIR = "~/.ogbench/data"
@@ -324,7 +324,10 @@ class Task:
 
 def _unknown(name: str) -> QchunkError:
     tasks = ", ".join(d.task_name().replace("-v0", "-task[1-5]-v0") for d in DOMAINS.values())
-    return QchunkError(f"unknown OGBench task or dataset {name!r}; supported: {tasks} (or the dataset names "
+    known = [*(d.task_name(i) for d in DOMAINS.values() for i in range(1, 6)), *(d.dataset for d in DOMAINS.values()),
+             *ROBOMIMIC_TASKS]
+    return QchunkError(f"unknown OGBench task or dataset {name!r}{did_you_mean(name, known)}; supported: {tasks} "
+                       f"(or the dataset names "
                        f"{', '.join(d.dataset for d in DOMAINS.values())}), and the robomimic tasks "
                        f"{', '.join(ROBOMIMIC_TASKS)}; or gym:<gymnasium id>, minari:<dataset id>, or a task "
                        "registered with qchunk.tasks.register")

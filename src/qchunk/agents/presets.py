@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qchunk.agents.config import AgentConfig, DsrlAgentConfig, FEditAgentConfig, FlowAgentConfig, SacAgentConfig
-from qchunk.errors import QchunkError
+from qchunk.errors import QchunkError, did_you_mean
 
 FLOW_AGENT_NAMES: tuple[str, ...] = ("qc", "qc-fql", "bfn", "bfn-n", "fql", "fql-n")
 """The flow agents (:class:`~qchunk.agents.flow_agent.FlowAgent`): offline pre-training, then online."""
@@ -187,7 +187,7 @@ def domain_settings(name: str, domain: str) -> dict[str, Any]:
 
 def _choose(kind: str, value: str, valid: tuple[str, ...]) -> str:
     if value not in valid:
-        raise QchunkError(f"unknown {kind} {value!r}; choose one of: {', '.join(valid)}")
+        raise QchunkError(f"unknown {kind} {value!r}{did_you_mean(value, valid)}; choose one of: {', '.join(valid)}")
     return value
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from qchunk.errors import QchunkError
+from qchunk.errors import QchunkError, did_you_mean
 from qchunk.experiments.grid import Variant
 
 #: The paper's OGBench domains, in the order of its table 1.
@@ -115,5 +115,5 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
 def get_recipe(name: str) -> Recipe:
     """The recipe called ``name``; one-line QchunkError naming the recipes otherwise."""
     if name not in RECIPES:
-        raise QchunkError(f"unknown recipe {name!r}; recipes: {', '.join(RECIPES)}")
+        raise QchunkError(f"unknown recipe {name!r}{did_you_mean(name, RECIPES)}; recipes: {', '.join(RECIPES)}")
     return RECIPES[name]

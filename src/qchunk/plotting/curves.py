@@ -10,6 +10,7 @@ offline phase ends, as in the paper.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import numpy as np
 import tyro
 
 from qchunk.errors import QchunkError
-from qchunk.fileio import require_writable
+from qchunk.fileio import atomic_open, require_writable
 from qchunk.plotting.bootstrap import Interval, stratified_bootstrap_ci
 from qchunk.plotting.runs import DISPLAY_NAMES, RunRecord, load_runs
 
@@ -29,6 +30,9 @@ DOMAIN_ORDER = ("puzzle-3x3", "scene", "cube-double", "cube-triple", "cube-quadr
 
 #: What the y axis shows, by the eval.csv column runs are read from (see ``RunRecord.metric``).
 METRIC_LABELS = {"success": "success rate", "normalized_score": "normalised score", "return": "return"}
+
+#: What ``--out`` may end in (matplotlib writes each of them); ``.png`` and ``.svg`` come as a pair.
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".eps")
 
 #: One colour per agent (curves of one agent in several settings take the colour cycle instead).
 AGENT_COLORS = {"QC": "#d62728", "QC-FQL": "#ff7f0e", "BFN": "#1f77b4", "BFN-n": "#17becf", "FQL": "#2ca02c",
@@ -41,7 +45,8 @@ _CYCLE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e3
 class PlotArgs:
     """Plot success-rate learning curves (mean over seeds, 95% stratified-bootstrap CI) per task and per domain."""
 
-    paths: Annotated[tuple[str, ...], tyro.conf.Positional, tyro.conf.arg(metavar="RUN_OR_SWEEP_DIR")]
+    paths: Annotated[tuple[str, ...], tyro.conf.Positional,
+                     tyro.conf.arg(metavar="RUN_OR_SWEEP_DIR", help_behavior_hint="(required: one or more)")]
     """Run directories, or sweep directories searched recursively for runs."""
     by: str = "agent"
     """Curves per `agent` (plus any setting that differs between its runs on a task, e.g. `QC-FQL h=10`), or
@@ -52,7 +57,10 @@ class PlotArgs:
     with a counterpart there (qam, qam-f, qam-e, fedit, dsrl; qc-fql and rlpd-ac on manipulation, fql and
     rlpd on the navigate mazes)."""
     out: str | None = None
-    """Output file (.png or .svg; both are written). Default: <first dir>/plots/learning_curves.png."""
+    """Where the figure goes. `fig.png`, `fig.svg` or `fig` (no suffix): both `fig.png` and `fig.svg`;
+    `fig.pdf`, `.jpg`, `.jpeg`, `.tif`, `.tiff`, `.webp`, `.eps`: just that file; an existing directory or
+    a path ending in `/`: `learning_curves.png` and `.svg` in it (created if needed); any other suffix is
+    refused. Default: <first dir>/plots/learning_curves.png (and .svg)."""
     resamples: int = 5000
     """Bootstrap resamples (the paper: 5000)."""
     confidence: float = 0.95
@@ -176,21 +184,41 @@ def _reference_x(steps_m: np.ndarray, offline: int, online: int) -> tuple[np.nda
     return x, keep, True
 
 
-def _figure_stem(out: str | Path) -> Path:
-    """``out`` without its ``.png``/``.svg`` suffix: the figure is written to ``<stem>.png`` and ``<stem>.svg``."""
-    out = Path(out).expanduser()
-    return out.with_suffix("") if out.suffix.lower() in (".png", ".svg") else out
+def figure_paths(out: str | os.PathLike, name: str = "learning_curves") -> list[Path]:
+    """The files a figure saved to ``out`` is written to (the rule of ``qchunk plot --out``).
+
+    ``x.png``, ``x.svg`` or ``x`` without a suffix: ``[x.png, x.svg]``; another suffix of
+    :data:`FIGURE_SUFFIXES`: ``[out]``; an existing directory or a path ending in ``/``: ``name.png`` and
+    ``name.svg`` in it.
+
+    Raises:
+        QchunkError: a suffix matplotlib cannot write (or one not in :data:`FIGURE_SUFFIXES`).
+    """
+    text = os.fspath(out)
+    path = Path(text).expanduser()
+    if text.endswith(("/", os.sep)) or path.is_dir():
+        path = path / f"{name}.png"
+    suffix = path.suffix.lower()
+    if suffix in ("", ".png", ".svg"):
+        stem = path.with_suffix("") if suffix else path
+        return [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+    if suffix not in FIGURE_SUFFIXES:
+        raise QchunkError(f"--out {text}: cannot write a {suffix} figure; end it in {', '.join(FIGURE_SUFFIXES)}, "
+                          "or give a directory (ending in /)")
+    return [path]
 
 
 def plot_curves(runs: Sequence[RunRecord], out: str | Path, *, reference: str | None = None,
                 n_resamples: int = 5000, confidence: float = 0.95, seed: int = 0,
                 curves: Sequence[Curve] | None = None) -> list[Path]:
-    """Draw the learning-curve figure of labelled ``runs`` and save it as PNG and SVG next to ``out``.
+    """Draw the learning-curve figure of labelled ``runs`` and save it to ``out`` (see :func:`figure_paths`:
+    ``x.png`` writes ``x.png`` and ``x.svg``, ``x.pdf`` just ``x.pdf``, a directory ``learning_curves.png``
+    and ``.svg`` in it).
 
     Returns:
-        The written paths (``.png`` then ``.svg``).
+        The written paths (:func:`figure_paths` of ``out``).
     Raises:
-        QchunkError: no run has an evaluation yet, or an unknown ``reference``.
+        QchunkError: no run has an evaluation yet, an unknown ``reference`` or an unsupported suffix.
     """
     import matplotlib
 
@@ -291,12 +319,12 @@ def plot_curves(runs: Sequence[RunRecord], out: str | Path, *, reference: str | 
     fig.legend(handles=handles, loc="outside upper center", ncol=ncol, frameon=False, fontsize=9,
                title=f"{measure}: mean over seeds,{chr(10) if narrow else ' '}shaded "
                      f"{100 * confidence:.0f}% stratified-bootstrap CI ({n_resamples} resamples)", title_fontsize=10)
-    out = Path(out).expanduser()
-    stem = _figure_stem(out)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-    fig.savefig(paths[0], dpi=150)
-    fig.savefig(paths[1])
+    paths = figure_paths(out)
+    paths[0].parent.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        fmt = path.suffix.lower()[1:]
+        with atomic_open(path, "wb") as f:
+            fig.savefig(f, format=fmt, **({} if fmt in ("svg", "pdf", "eps") else {"dpi": 150}))
     plt.close(fig)
     return paths
 
@@ -321,9 +349,13 @@ def main(args: PlotArgs) -> int:
         raise QchunkError(f"--confidence must be in (0, 1), got {args.confidence}")
     if args.reference not in (None, "none", "paper", "qam"):
         raise QchunkError(f"unknown --reference {args.reference!r}; choose paper or qam")
+    if not args.paths:
+        raise QchunkError("qchunk plot needs at least one RUN_OR_SWEEP_DIR (a run directory holds config.json), "
+                          "e.g. qchunk plot runs/")
     runs = load_runs(args.paths, args.by)
-    out = Path(args.out) if args.out else Path(args.paths[0]).expanduser() / "plots" / "learning_curves.png"
-    require_writable(_figure_stem(out).with_suffix(".png"), "--out", is_dir=False)  # before the bootstrap
+    out = args.out if args.out else Path(args.paths[0]).expanduser() / "plots" / "learning_curves.png"
+    for path in figure_paths(out):  # before the bootstrap
+        require_writable(path, "--out", is_dir=False)
     paths = plot_curves(runs, out, reference=args.reference, n_resamples=args.resamples,
                         confidence=args.confidence, seed=args.seed)
     labels = sorted({r.label for r in runs}, key=natural_key)
@@ -333,4 +365,5 @@ def main(args: PlotArgs) -> int:
     return 0
 
 
-__all__ = ["DISPLAY_NAMES", "Curve", "PlotArgs", "compute_curves", "label_colors", "main", "plot_curves"]
+__all__ = ["DISPLAY_NAMES", "FIGURE_SUFFIXES", "Curve", "PlotArgs", "compute_curves", "figure_paths", "label_colors",
+           "main", "plot_curves"]

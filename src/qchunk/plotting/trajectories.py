@@ -29,7 +29,8 @@ from qchunk.training.run_dir import ONLINE_STATES_FILE, RunDir
 class TrajectoriesArgs:
     """Plot the end-effector path of online training steps, runs side by side (PNG and SVG)."""
 
-    run_dirs: Annotated[tuple[str, ...], tyro.conf.Positional, tyro.conf.arg(metavar="RUN_DIR")]
+    run_dirs: Annotated[tuple[str, ...], tyro.conf.Positional,
+                        tyro.conf.arg(metavar="RUN_DIR", help_behavior_hint="(required: one or more)")]
     """Run directories holding `online_states.npz` (or paths to such files), one panel each."""
     steps: str = "0-1000"
     """Online environment steps to plot, `START-END` (END excluded)."""
@@ -173,7 +174,8 @@ def plot_trajectories(paths: Sequence[RunPath], out: str | os.PathLike, steps: t
 def run_trajectories(args: TrajectoriesArgs) -> int:
     """The ``qchunk analyze trajectories`` command."""
     steps = parse_steps(args.steps)
-    require(len(args.run_dirs) >= 1, "give at least one RUN_DIR")
+    require(len(args.run_dirs) >= 1, "qchunk analyze trajectories needs at least one RUN_DIR (a run trained with "
+                                     "--save-online-states), e.g. qchunk analyze trajectories runs/.../seed0")
     require(args.every >= 1, f"--every must be >= 1, got {args.every}")
     labels = args.labels or (None,) * len(args.run_dirs)
     require(len(labels) == len(args.run_dirs),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,19 @@ class TrainArgs(TrainConfig):
     """Print the fully resolved run and agent config as JSON and exit; nothing is written or trained."""
 
 
+def config_warnings(cfg: TrainConfig) -> list[str]:
+    """What looks wrong in resolved ``cfg`` but can run (refusals are :meth:`TrainConfig.resolved`'s): one
+    line each, for the CLI to print as ``warning: ...``."""
+    out = []
+    if 0 < cfg.online_steps < cfg.start_training:
+        out.append(f"--start-training {cfg.start_training:,} > --online-steps {cfg.online_steps:,}: the online phase "
+                   "collects data but makes no gradient update (lower --start-training)")
+    if cfg.buffer_size is not None and cfg.buffer_size < cfg.batch_size:
+        out.append(f"--buffer-size {cfg.buffer_size:,} is smaller than a batch (--batch-size {cfg.batch_size}): every "
+                   "batch repeats transitions")
+    return out
+
+
 def run_train(args: TrainArgs) -> int:
     from qchunk.agents import agent_config
     from qchunk.training.loop import train, train_seeds
@@ -39,8 +53,10 @@ def run_train(args: TrainArgs) -> int:
     config = TrainConfig(**{k: getattr(args, k) for k in fields if k != "seed"}, seed=args.seed or 0)
     seeds = parse_seeds(args.seeds) if args.seeds is not None else [config.seed]
     base = Path(args.run_dir) if args.run_dir else Path("runs") / config.env_name / f"{config.agent}-{config.preset}"
+    cfg = config.resolved()  # every refusal before any work
+    for line in config_warnings(cfg):
+        print(f"warning: {line}", file=sys.stderr)
     if args.dry_run:
-        cfg = config.resolved()
         acfg = agent_config(cfg.agent, cfg.preset, cfg.task.domain.name, **cfg.agent_overrides())
         print(json.dumps({"train": cfg.to_dict(), "agent": dataclasses.asdict(acfg), "seeds": seeds,
                           "run_dirs": [str(base if args.run_dir and args.seeds is None else base / f"seed{s}")

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 import tyro
 
 from qchunk.agents.config import CONFIG_CLASSES, AgentConfig
-from qchunk.errors import QchunkError, require, require_finite
+from qchunk.errors import QchunkError, did_you_mean, require, require_finite
 
 #: Run-length defaults per preset (the agent's network sizes etc. come from the agent preset of the
 #: same name). ``paper`` is the paper's protocol; ``quick`` is sized for a CPU demo.
@@ -100,7 +100,8 @@ class TrainConfig:
     `.hdf5` file in the D4RL layout (observations, actions, rewards, terminals = terminated, timeouts = cut
     by a time limit, optional next_observations); actions are rescaled to [-1, 1] with the env's bounds.
     Default: the task's own (OGBench/robomimic files under --dataset-dir, a Minari task's dataset)."""
-    sparse: bool | None = None
+    sparse: Annotated[bool | None, tyro.conf.arg(  # --sparse / --no-sparse; neither: None
+        constructor=bool, help_behavior_hint="(default: the domain's)")] = None
     """Train on the sparse reward (r' = -1 if r != 0 else 0). Default: the paper's choice for the domain
     (sparse for scene and puzzle-3x3, dense for the cube domains)."""
     preset: Literal["paper", "quick"] = "paper"
@@ -190,7 +191,8 @@ class TrainConfig:
         require(spec.singletask, f"--env needs a single-task name such as {spec.domain.name}-play-singletask-task2-v0")
         from qchunk.agents import AGENT_NAMES, SAC_AGENT_NAMES
 
-        require(self.agent in AGENT_NAMES, f"unknown agent {self.agent!r}; choose one of: {', '.join(AGENT_NAMES)}")
+        require(self.agent in AGENT_NAMES, f"unknown agent {self.agent!r}{did_you_mean(self.agent, AGENT_NAMES)}; "
+                                           f"choose one of: {', '.join(AGENT_NAMES)}")
         online_only = self.agent in SAC_AGENT_NAMES
         preset = RUN_PRESETS[self.preset]
         changes = {k: preset[k] for k in ("offline_steps", "online_steps", "eval_every", "log_every",
@@ -221,12 +223,37 @@ class TrainConfig:
                 f"{cfg.agent} trains online from scratch with the offline data mixed into every batch; "
                 f"use --offline-steps 0 (got {cfg.offline_steps})")
         require(not online_only or cfg.online_steps > 0, f"{cfg.agent} trains online: --online-steps must be > 0")
+        _check_sizes(cfg)
         return cfg
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["overrides"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in d["overrides"].items()}
         return d
+
+
+#: The most gradient updates a run can make: the agents count them in an int32 (``AgentBase.step``).
+MAX_UPDATES = 2**31 - 1
+
+
+def _check_sizes(cfg: TrainConfig) -> None:
+    """Refuse a run longer than the update counter holds, and a replay buffer that cannot hold one chunk."""
+    for name in ("offline_steps", "online_steps"):
+        require(getattr(cfg, name) <= MAX_UPDATES, f"--{name.replace('_', '-')} {getattr(cfg, name):,} is more than a "
+                f"run can count (at most {MAX_UPDATES:,}; the paper's phases are 1,000,000 steps)")
+    updates = cfg.offline_steps + cfg.online_steps * cfg.utd
+    require(updates <= MAX_UPDATES, f"--offline-steps + --online-steps x --utd makes {updates:,} gradient updates, "
+            f"more than the agents' update counter holds ({MAX_UPDATES:,}); shorten the run")
+    if cfg.buffer_size is None:
+        return
+    from qchunk.agents import agent_config
+
+    try:
+        horizon = agent_config(cfg.agent, cfg.preset, cfg.task.domain.name, **cfg.agent_overrides()).horizon
+    except QchunkError:  # reported where the run builds its agent
+        return
+    require(cfg.buffer_size >= horizon, f"--buffer-size {cfg.buffer_size} cannot hold one chunk of {horizon} "
+            f"transitions; give at least {horizon} (or leave it unset: the offline data plus every online step)")
 
 
 def config_from_dict(d: dict[str, Any]) -> TrainConfig:
