@@ -80,7 +80,8 @@ def test_npz_without_next_observations_drops_rows_whose_next_state_is_unknown(tm
 
 def train_args(dataset, run_dir):
     return ["train", "--agent", "qc", "--env", PENDULUM, "--dataset", dataset, "--preset", "quick",
-            "--offline-steps", "10", "--online-steps", "10", "--run-dir", str(run_dir), "--no-progress"]
+            "--offline-steps", "10", "--online-steps", "10", "--start-training", "5", "--run-dir", str(run_dir),
+            "--no-progress"]
 
 
 @pytest.mark.parametrize(("name", "changes", "message"), [
