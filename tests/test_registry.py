@@ -114,3 +114,39 @@ def test_registration_refusals_are_one_line(task):
     assert register(NAME, asymmetric_pendulum, replace=True).success == "success"
     with pytest.raises(QchunkError, match="gym:<gymnasium id>, minari:<dataset id>, or a task registered"):
         get_task("no-such-task")
+
+
+PLUGIN = '''
+import gymnasium as gym
+
+from qchunk.tasks import register
+
+
+def pendulum():
+    return gym.make("InvertedPendulum-v5")
+
+
+register("plugin-pendulum", pendulum, episode_length=25, success=None)
+'''
+
+
+def test_tasks_registered_by_a_qchunk_tasks_module_exist_in_every_process(tmp_path):
+    """A fresh process (a `qchunk` command, an evaluation or Ray worker) knows a registered task only through
+    QCHUNK_TASKS: the modules it names are imported before the first look-up."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "my_tasks.py").write_text(PLUGIN)
+    qchunk = [sys.executable, "-m", "qchunk.cli", "train", "--env", "plugin-pendulum", "--dataset",
+              str(tmp_path / "d.npz"), "--dry-run"]
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    unknown = subprocess.run(qchunk, capture_output=True, text=True, env=env)
+    assert unknown.returncode == 2 and "unknown OGBench task or dataset 'plugin-pendulum'" in unknown.stderr
+    known = subprocess.run(qchunk, capture_output=True, text=True, env={**env, "QCHUNK_TASKS": "my_tasks"})
+    assert known.returncode == 0, known.stderr
+    assert json.loads(known.stdout)["train"]["env"] == "plugin-pendulum"
+    missing = subprocess.run(qchunk, capture_output=True, text=True, env={**env, "QCHUNK_TASKS": "my_tasks,nope"})
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+    assert "QCHUNK_TASKS='my_tasks,nope': cannot import 'nope'" in missing.stderr
