@@ -49,6 +49,7 @@ STRUCTURE = {  # name: (policy, horizon h, action horizon)
     "fql": ("distill", 1, 1),
     "fql-n": ("distill", 5, 1),
 }
+QAM_STRUCTURE = {"qam": ("best_of_n", 5, 5)}  # name: (policy, horizon h, action horizon); tests/test_qam.py
 SAC_STRUCTURE = {  # name: (horizon h, BC coefficient)
     "rlpd": (1, 0.0),
     "rlpd-ac": (5, 0.0),
@@ -57,7 +58,7 @@ SAC_STRUCTURE = {  # name: (horizon h, BC coefficient)
 
 
 def test_names():
-    assert set(AGENT_NAMES) == set(STRUCTURE) | set(SAC_STRUCTURE)
+    assert set(AGENT_NAMES) == set(STRUCTURE) | set(SAC_STRUCTURE) | set(QAM_STRUCTURE)
     assert set(PRESET_NAMES) == {"paper", "quick"}
     assert set(DOMAIN_NAMES) == set(PAPER_TABLE) | set(QAM_DOMAINS)
 
@@ -127,11 +128,12 @@ def test_rlpd_family_structure_and_paper_constants(name):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", ["paper", "quick"])
-@pytest.mark.parametrize("name", sorted(STRUCTURE) + sorted(SAC_STRUCTURE))
+@pytest.mark.parametrize("name", sorted(STRUCTURE) + sorted(SAC_STRUCTURE) + sorted(QAM_STRUCTURE))
 def test_every_agent_and_preset_trains_and_acts(name, preset):
     obs_dim, act_dim, size = 37, 5, 8  # paper-size networks, small batch to keep the test fast
     agent = make_agent(name, obs_dim, act_dim, preset=preset, seed=1)
-    h, action_h = STRUCTURE[name][1:] if name in STRUCTURE else (SAC_STRUCTURE[name][0],) * 2
+    flow_like = {**STRUCTURE, **QAM_STRUCTURE}
+    h, action_h = flow_like[name][1:] if name in flow_like else (SAC_STRUCTURE[name][0],) * 2
     assert agent.config.horizon == agent.horizon == h and agent.action_horizon == action_h
     batch = synthetic_batch(size, h, obs_dim, act_dim, 0.99, seed=2)
     before = jax.tree_util.tree_leaves(agent.params)[0]

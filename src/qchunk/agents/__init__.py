@@ -2,9 +2,11 @@
 (rlpd, rlpd-ac, qc-rlpd).
 
 The six flow agents are ONE :class:`FlowAgent` with different :class:`FlowAgentConfig` settings; the three
-RLPD agents are ONE :class:`SacAgent` with different :class:`SacAgentConfig` settings. Both share the
-batch contract, the chunked critic objective, the ensemble, the target update and the UTD scan
-(:mod:`qchunk.agents.common`, :mod:`qchunk.agents.td`).
+RLPD agents are ONE :class:`SacAgent` with different :class:`SacAgentConfig` settings; ``qam`` (Q-learning
+with adjoint matching) is :class:`QamAgent`, the flow agent's BC flow and critic plus an adjoint-matched
+fine-tuned flow (:class:`QamAgentConfig` extends :class:`FlowAgentConfig`). All share the batch contract, the
+chunked critic objective, the ensemble, the target update and the UTD scan (:mod:`qchunk.agents.common`,
+:mod:`qchunk.agents.td`).
 
 ``fedit`` (:class:`FEditAgent`) and ``dsrl`` (:class:`DsrlAgent`) steer a flow-matching BC policy over chunks
 with a tanh-Gaussian actor and a learned temperature (the SAC family's losses): FEdit edits the flow's chunk
@@ -43,6 +45,7 @@ from qchunk.agents.config import (
     DsrlAgentConfig,
     FEditAgentConfig,
     FlowAgentConfig,
+    QamAgentConfig,
     SacAgentConfig,
     SteeredFlowConfig,
 )
@@ -56,20 +59,23 @@ from qchunk.agents.presets import (
     DOMAIN_STRENGTHS,
     FLOW_AGENT_NAMES,
     PRESET_NAMES,
+    QAM_AGENT_NAMES,
     SAC_AGENT_NAMES,
     STEERED_AGENT_NAMES,
     agent_config,
     config_class,
 )
+from qchunk.agents.qam import QamAgent
 from qchunk.agents.sac_agent import SacAgent, SacNetworks, build_sac_networks
 from qchunk.errors import QchunkError
 
-Agent = FlowAgent | SacAgent | FEditAgent | DsrlAgent
+Agent = FlowAgent | SacAgent | QamAgent | FEditAgent | DsrlAgent
 """Any agent :func:`make_agent` builds."""
 
 AGENT_CLASSES: dict[type[AgentConfig], type[Any]] = {
     FlowAgentConfig: FlowAgent,
     SacAgentConfig: SacAgent,
+    QamAgentConfig: QamAgent,
     FEditAgentConfig: FEditAgent,
     DsrlAgentConfig: DsrlAgent,
 }
@@ -89,7 +95,7 @@ def make_agent(
 
     Args:
         name: ``qc``, ``qc-fql``, ``bfn``, ``bfn-n``, ``fql``, ``fql-n``, ``rlpd``, ``rlpd-ac``, ``qc-rlpd``,
-            ``fedit`` or ``dsrl`` (see :data:`AGENT_NAMES`).
+            ``qam``, ``fedit`` or ``dsrl`` (see :data:`AGENT_NAMES`).
         observation_dim: width of a state vector.
         action_dim: width A of one action.
         preset: ``paper`` (4x512 networks, the paper's settings) or ``quick`` (2x256, for CPU demos).
@@ -115,6 +121,7 @@ __all__ = [
     "DOMAIN_STRENGTHS",
     "FLOW_AGENT_NAMES",
     "PRESET_NAMES",
+    "QAM_AGENT_NAMES",
     "SAC_AGENT_NAMES",
     "STEERED_AGENT_NAMES",
     "Agent",
@@ -126,6 +133,8 @@ __all__ = [
     "FlowAgent",
     "FlowAgentConfig",
     "FlowNetworks",
+    "QamAgent",
+    "QamAgentConfig",
     "SacAgent",
     "SacAgentConfig",
     "SacNetworks",

@@ -189,9 +189,12 @@ def bc_flow_objective(flow: Callable[..., Array], flow_params: Params, batch: Ba
                               velocity_target.reshape(size, steps, action_dim), batch["valid"][:, :steps])
 
 
-def make_optimizer(lr: float) -> optax.GradientTransformation:
+def make_optimizer(lr: float, max_grad_norm: float = 0.0) -> optax.GradientTransformation:
     """One Adam over all trained parameters of an agent: the only optimizer factory (an agent's is
-    :attr:`AgentBase.optimizer`; its state is ``AgentBase.opt_state``)."""
+    :attr:`AgentBase.optimizer`; its state is ``AgentBase.opt_state``). ``max_grad_norm > 0`` first clips the
+    global norm of the whole gradient to that value (QAM); 0, the default, is plain Adam."""
+    if max_grad_norm > 0.0:
+        return optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(lr))
     return optax.adam(lr)
 
 

@@ -2,9 +2,9 @@
 
 :class:`AgentConfig` holds what every agent shares (chunking, critic ensemble, optimisation);
 :class:`FlowAgentConfig` (qc, qc-fql, bfn, bfn-n, fql, fql-n), :class:`SacAgentConfig` (rlpd, rlpd-ac,
-qc-rlpd), :class:`FEditAgentConfig` (fedit) and :class:`DsrlAgentConfig` (dsrl; both
-:class:`SteeredFlowConfig`) add their policy's settings; :data:`CONFIG_CLASSES` lists them.
-:mod:`qchunk.agents.presets` holds the named values (the paper's and a
+qc-rlpd), :class:`QamAgentConfig` (qam, a flow agent), :class:`FEditAgentConfig` (fedit) and
+:class:`DsrlAgentConfig` (dsrl; both :class:`SteeredFlowConfig`) add their policy's settings;
+:data:`CONFIG_CLASSES` lists them. :mod:`qchunk.agents.presets` holds the named values (the paper's and a
 CPU-sized ``quick`` one) and the per-domain constraint strengths.
 """
 
@@ -170,6 +170,54 @@ class SacAgentConfig(AgentConfig):
 
 
 @dataclass(frozen=True)
+class QamAgentConfig(FlowAgentConfig):
+    """All settings of Q-learning with Adjoint Matching (``qam``; Li & Levine 2026): the flow agent's BC flow
+    and chunked critic ensemble plus a fine-tuned flow trained by adjoint matching towards
+    ``pi(a|s) ~ pi_BC(a|s) exp(inv_temp * Q(s, a))`` (:mod:`qchunk.agents.qam`). Acting and the TD-target
+    action take the best of ``num_samples`` Euler samples of the fine-tuned flow under the ``q_agg`` of the
+    online critics (the paper: N=1, one sample). The defaults are the reference implementation's, which
+    every run of the paper's main results uses (github.com/ColinQiyangLi/qam, ``agents/qam.py``,
+    ``experiments/reproduce.py``); ``inv_temp``, ``rho``, ``horizon`` and ``discount`` vary per domain
+    (:data:`~qchunk.agents.presets.QAM_INV_TEMP`, :data:`~qchunk.agents.presets.QAM_PROTOCOL_SETTINGS`).
+    ``alpha`` and ``normalize_q_loss`` are unused."""
+
+    inv_temp: float = 1.0
+    """Inverse temperature beta of the target ``pi_BC exp(beta * Q)``: the adjoint starts at
+    ``-beta * grad_a Q(s, a)``. Per domain (0.3 .. 30 in the paper); 1.0 is cube-double's. 0 acts with the
+    BC flow."""
+    rho: float = 0.5
+    """Pessimism of the TD target: ``mean_k Q'_k - rho * std_k Q'_k`` over the K target critics (the paper:
+    0.5, 0 on humanoidmaze). Needs ``q_agg='mean'``; 0 is the plain ``q_agg``."""
+    residual: bool = False
+    """Residual parameterisation: the fine-tuned field is ``v_BC + v_res`` and the network learns ``v_res``
+    (an ablation; off in the paper's runs, where the fine-tuned network is a full velocity field)."""
+    target_actor: bool = True
+    """The BC field inside adjoint matching (the last sampling step, the adjoint's vector-Jacobian products
+    and ``v_base`` of the loss) is a Polyak-averaged copy of the BC flow (rate ``tau``), not the online one."""
+    target_critic_grad: bool = True
+    """The adjoint's initial condition is the action-gradient of the target critics' ensemble mean (else of
+    the online critics')."""
+    clip_adjoint: bool = True
+    """The critic gradient that starts the adjoint is taken at ``clip(x_1, -1, 1)``: zero along the numbers
+    of the sampled chunk that left the action box."""
+    max_grad_norm: float = 1.0
+    """Clip the global norm of the whole update's gradient (critic and flows together, as the reference) to
+    this value before Adam; 0 turns clipping off."""
+
+    def _checks(self) -> list[tuple[bool, str]]:
+        return [
+            *super()._checks(),
+            (self.policy == "best_of_n",
+             f"qam acts with the best of N fine-tuned flow samples: policy must be 'best_of_n', got {self.policy!r}"),
+            (self.inv_temp >= 0.0, f"inv_temp must be >= 0, got {self.inv_temp}"),
+            (self.rho >= 0.0, f"rho must be >= 0, got {self.rho}"),
+            (self.rho == 0.0 or self.q_agg == "mean",
+             f"rho > 0 (the target mean - rho * std) needs q_agg='mean', got q_agg={self.q_agg!r}"),
+            (self.max_grad_norm >= 0.0, f"max_grad_norm must be >= 0 (0: no clipping), got {self.max_grad_norm}"),
+        ]
+
+
+@dataclass(frozen=True)
 class SteeredFlowConfig(AgentConfig):
     """Settings shared by the agents that steer a flow-matching BC policy over chunks with a tanh-squashed
     Gaussian actor and an automatically tuned entropy temperature, as the QAM paper runs them: FEdit
@@ -250,6 +298,7 @@ class DsrlAgentConfig(SteeredFlowConfig):
 CONFIG_CLASSES: dict[type[AgentConfig], str] = {
     FlowAgentConfig: "flow agents",
     SacAgentConfig: "RLPD agents",
+    QamAgentConfig: "qam",
     FEditAgentConfig: "fedit",
     DsrlAgentConfig: "dsrl",
 }

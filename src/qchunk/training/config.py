@@ -87,7 +87,7 @@ class TrainConfig:
     """An offline-to-online training run (``qchunk train``). ``None`` fields take the preset's value."""
 
     agent: str = "qc"
-    """Agent: qc, qc-fql, bfn, bfn-n, fql, fql-n, fedit, dsrl (offline pre-training, then online) or rlpd,
+    """Agent: qc, qc-fql, bfn, bfn-n, fql, fql-n, qam, fedit, dsrl (offline pre-training, then online) or rlpd,
     rlpd-ac, qc-rlpd (online from scratch with the offline data in every batch; offline steps must be 0)."""
     env: str | None = None
     """Task: an OGBench single-task name (`cube-double-play-singletask-task2-v0`), a robomimic task

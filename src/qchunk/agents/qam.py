@@ -1,0 +1,250 @@
+"""Q-learning with Adjoint Matching (QAM; Li & Levine 2026, arXiv 2601.14234): the flow family's BC flow and
+chunked critic, plus a second flow fine-tuned by adjoint matching towards ``pi_BC(a|s) exp(beta * Q(s, a))``.
+
+Networks (``params``): ``critic`` (K critics over (state, flattened chunk), as the flow agents'), ``flow``
+(the BC velocity field, trained by flow matching exactly as :class:`~qchunk.agents.flow_agent.FlowAgent`'s)
+and ``fine_flow`` (the fine-tuned field, or its residual over the BC field with ``residual``).
+``target_params``: ``critic`` and, with ``target_actor``, ``flow`` (Polyak averages, rate ``tau``).
+
+One update (one gradient of the sum, one Adam with global-norm clipping ``max_grad_norm``):
+
+* critic: the h-step TD loss of :func:`~qchunk.agents.common.chunk_critic_objective` with the pessimistic
+  target ``mean_k Q'_k - rho * std_k Q'_k`` at ``s_{t+h}`` and the policy's action there;
+* BC flow: flow matching on the data chunks (:func:`~qchunk.agents.common.bc_flow_objective`);
+* fine-tuned flow: sample a trajectory ``x_0 .. x_T`` of the fine-tuned flow's memoryless SDE, start the
+  lean adjoint at ``a_T = -beta * grad_a mean_k Q_k(s, clip(x_T))``, integrate it backwards through the BC
+  field by vector-Jacobian products, and regress ``(2 / sigma_i) (v_fine - v_BC)(x_i, u_i)`` onto
+  ``-sigma_i a_i`` (:mod:`qchunk.agents.adjoint`). Trajectory, adjoint and BC field are constants of the
+  loss: no gradient flows through the sampling chain.
+
+Acting and the TD-target action: Euler integration (``flow_steps``) of the fine-tuned field from
+``N = num_samples`` noises, clipped to [-1, 1], the one with the highest ``q_agg`` of the online critics
+kept (N=1, the paper's setting, is one sample). ``inv_temp = 0`` acts with the BC flow.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from qchunk.agents.adjoint import (
+    adjoint_matching_loss,
+    flow_times,
+    lean_adjoint,
+    memoryless_sigma,
+    sample_memoryless,
+)
+from qchunk.agents.common import (
+    AgentBase,
+    Array,
+    Batch,
+    Params,
+    as_batch,
+    bc_flow_objective,
+    chunk_critic_objective,
+    critic_info,
+    make_optimizer,
+    normal,
+)
+from qchunk.agents.config import QamAgentConfig
+from qchunk.agents.td import aggregate_ensemble, critic_actions
+from qchunk.networks import CriticEnsemble, FlowVelocity, euler_integrate
+
+
+class QamNetworks(NamedTuple):
+    """The (stateless) flax module definitions of a QAM agent."""
+
+    critic: CriticEnsemble
+    """K critics over (state, policy output)."""
+    flow: FlowVelocity
+    """The BC flow velocity field."""
+    fine_flow: FlowVelocity
+    """The fine-tuned velocity field (its residual over ``flow`` with ``config.residual``)."""
+
+
+@functools.lru_cache(maxsize=64)
+def build_qam_networks(config: QamAgentConfig, action_dim: int) -> QamNetworks:
+    """Module definitions for ``config`` with per-step action dimension ``action_dim``."""
+    width = config.policy_dim(action_dim)
+    critic = CriticEnsemble(config.critic_hidden_dims, config.num_critics, config.critic_layer_norm)
+    flow = FlowVelocity(config.actor_hidden_dims, width, config.actor_layer_norm)
+    return QamNetworks(critic, flow, flow)
+
+
+class QamAgent(AgentBase):
+    """Immutable state of a QAM agent; ``update`` and ``sample_actions`` are pure and jitted.
+
+    Shapes and the batch contract are those of :class:`~qchunk.agents.flow_agent.FlowAgent`: ``B`` batch,
+    ``h = config.horizon``, ``A`` action dimension, ``H = action_horizon``, ``P = H * A``.
+    """
+
+    config: QamAgentConfig = flax.struct.field(pytree_node=False)
+    """The resolved settings."""
+
+    loss_fn = staticmethod(lambda params, agent, batch, key: qam_loss(params, agent, batch, key))
+
+    @classmethod
+    def create(cls, config: QamAgentConfig, observation_dim: int, action_dim: int, seed: int = 0) -> QamAgent:
+        """Initialise the three networks (independently), the targets (copies) and Adam from ``seed``."""
+        nets = build_qam_networks(config, int(action_dim))
+        rng = jax.random.PRNGKey(int(seed) % 2**32)
+        rng, k_critic, k_flow, k_fine = jax.random.split(rng, 4)
+        obs = jnp.zeros((1, int(observation_dim)), jnp.float32)
+        act = jnp.zeros((1, config.policy_dim(int(action_dim))), jnp.float32)
+        time = jnp.zeros((1, 1), jnp.float32)
+        params = {
+            "critic": _init(nets.critic, k_critic, obs, act),
+            "flow": _init(nets.flow, k_flow, obs, act, time),
+            "fine_flow": _init(nets.fine_flow, k_fine, obs, act, time),
+        }
+        targets = {"critic": params["critic"], **({"flow": params["flow"]} if config.target_actor else {})}
+        return cls(params=params, target_params=targets,
+                   opt_state=make_optimizer(config.lr, config.max_grad_norm).init(params), rng=rng,
+                   step=jnp.zeros((), jnp.int32), config=config, observation_dim=int(observation_dim),
+                   action_dim=int(action_dim))
+
+    @property
+    def networks(self) -> QamNetworks:
+        """The flax module definitions."""
+        return build_qam_networks(self.config, self.action_dim)
+
+    @property
+    def optimizer(self) -> optax.GradientTransformation:
+        """Adam after clipping the global gradient norm to ``config.max_grad_norm`` (0: plain Adam)."""
+        return make_optimizer(self.config.lr, self.config.max_grad_norm)
+
+    @jax.jit
+    def sample_actions(self, observations: Array, rng: Array) -> Array:
+        """Actions to execute: ``(obs_dim,) -> (H, A)`` or ``(B, obs_dim) -> (B, H, A)``, in [-1, 1]: the best
+        of ``num_samples`` fine-tuned flow samples. ``rng`` is a JAX key, used once."""
+        obs, single = as_batch(observations)
+        actions = qam_actions(self.networks, self.config, self.params, obs, rng)
+        actions = actions.reshape(obs.shape[0], self.action_horizon, self.action_dim)
+        return actions[0] if single else actions
+
+    def eval_actions(self, observations: Array, rng: Array) -> Array:
+        """Evaluation actions: the same (stochastic) policy as :meth:`sample_actions`."""
+        return self.sample_actions(observations, rng)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _init(module: Any, key: Array, *inputs: Array) -> Params:
+    return module.init(key, *inputs)["params"]
+
+
+def acting_velocity(nets: QamNetworks, config: QamAgentConfig, params: Params, obs: Array,
+                    base_params: Params | None = None):
+    """The velocity the agent acts with, ``(x (..., P), u (1,)) -> (..., P)`` for states ``obs`` that
+    broadcast against ``x``: the fine-tuned field (``v_BC + v_res`` with ``residual``, the BC field
+    ``base_params`` or ``params['flow']``), or the BC field alone when ``inv_temp == 0``."""
+    base_vars = {"params": params["flow"] if base_params is None else base_params}
+    fine_vars = {"params": params["fine_flow"]}
+    if config.inv_temp == 0.0:
+        return lambda x, u: nets.flow.apply(base_vars, obs, x, u)
+    if config.residual:
+        return lambda x, u: nets.flow.apply(base_vars, obs, x, u) + nets.fine_flow.apply(fine_vars, obs, x, u)
+    return lambda x, u: nets.fine_flow.apply(fine_vars, obs, x, u)
+
+
+def qam_actions(nets: QamNetworks, config: QamAgentConfig, params: Params, obs: Array, rng: Array) -> Array:
+    """The policy's output for ``obs (B, D)``: ``(B, P)`` in [-1, 1], the best of ``num_samples`` clipped
+    Euler samples of the acting field under the ``q_agg`` of the online critics (no gradient use)."""
+    batch, width, n = obs.shape[0], nets.flow.action_dim, config.num_samples
+    if n == 1:  # the paper's setting: one sample, no critic call
+        noise = normal(rng, (batch, width))
+        return jnp.clip(euler_integrate(acting_velocity(nets, config, params, obs), noise, config.flow_steps), -1, 1)
+    obs_b = obs[:, None, :]  # one state projection serves its N candidates
+    noise = normal(rng, (batch, n, width))
+    candidates = jnp.clip(euler_integrate(acting_velocity(nets, config, params, obs_b), noise, config.flow_steps),
+                          -1.0, 1.0)
+    scores = aggregate_ensemble(nets.critic.apply({"params": params["critic"]}, obs_b, candidates), config.q_agg)
+    best = jnp.argmax(scores, axis=-1)
+    return jnp.take_along_axis(candidates, best[:, None, None], axis=1)[:, 0]
+
+
+class QamLossKeys(NamedTuple):
+    """The keys one update draws from (split from the agent's key in this order)."""
+
+    next_action: Array
+    """Sampling of the TD-target action at ``s_{t+h}``."""
+    bc_noise: Array
+    """Noise ``x0`` of the flow-matching loss."""
+    bc_time: Array
+    """Flow times ``u`` of the flow-matching loss."""
+    start_noise: Array
+    """``x_0`` of the adjoint-matching trajectory."""
+    step_noise: Array
+    """Brownian increments of the adjoint-matching trajectory."""
+
+
+def adjoint_objective(nets: QamNetworks, config: QamAgentConfig, fine_params: Params, fixed: Params,
+                      base_params: Params, critic_params: Params, obs: Array,
+                      keys: QamLossKeys) -> tuple[Array, dict[str, Array]]:
+    """The adjoint-matching loss of the fine-tuned field on states ``obs (B, D)``.
+
+    Args:
+        fine_params: the fine-tuned network's parameters (differentiated by the caller).
+        fixed: all parameters without gradient (the trajectory is sampled with ``fixed['fine_flow']``).
+        base_params: the BC field of adjoint matching (the target BC flow with ``target_actor``).
+        critic_params: the critics whose ensemble-mean action-gradient starts the adjoint.
+        keys: the trajectory's noises (``start_noise``, ``step_noise``).
+    Returns:
+        The scalar loss and metrics ``actor/adjoint_loss``, ``actor/adjoint_abs_mean``, ``actor/adjoint_abs_max``
+        (of the initial adjoint ``a_T``).
+    """
+    steps, width = config.flow_steps, nets.flow.action_dim
+    base_vars = {"params": base_params}
+
+    def base(x: Array, u: Array) -> Array:
+        return nets.flow.apply(base_vars, obs, x, u)
+
+    fine = acting_velocity(nets, config, fixed, obs, base_params=base_params)
+    start = normal(keys.start_noise, (obs.shape[0], width))
+    states, final = sample_memoryless(fine, base, start, normal(keys.step_noise, (steps - 1, obs.shape[0], width)))
+
+    def mean_q(chunks: Array) -> Array:
+        chunks = jnp.clip(chunks, -1.0, 1.0) if config.clip_adjoint else chunks
+        return jnp.sum(jnp.mean(nets.critic.apply({"params": critic_params}, obs, chunks), axis=0))
+
+    final_adjoint = -config.inv_temp * jax.grad(mean_q)(jax.lax.stop_gradient(final))
+    adjoints = lean_adjoint(base, states, final_adjoint)  # (T, B, P)
+    times = flow_times(steps)[:, None, None]  # (T, 1, 1)
+    v_fine = nets.fine_flow.apply({"params": fine_params}, obs[None], states, times)
+    if not config.residual:
+        v_fine = v_fine - nets.flow.apply(base_vars, obs[None], states, times)
+    loss = adjoint_matching_loss(v_fine, adjoints, memoryless_sigma(times, steps))
+    magnitude = jnp.abs(final_adjoint)
+    return loss, {"actor/adjoint_loss": loss, "actor/adjoint_abs_mean": jnp.mean(magnitude),
+                  "actor/adjoint_abs_max": jnp.max(magnitude)}
+
+
+def qam_loss(params: Params, agent: QamAgent, batch: Batch, rng: Array) -> tuple[Array, dict[str, Array]]:
+    """``critic_loss + bc_flow_loss + adjoint_loss`` of one update (each term reaches only its network)."""
+    config, nets = agent.config, agent.networks
+    keys = QamLossKeys(*jax.random.split(rng, 5))
+    fixed = jax.lax.stop_gradient(params)
+    next_actions = qam_actions(nets, config, fixed, batch["next_observations"][:, -1], keys.next_action)
+    c_loss, terms = chunk_critic_objective(nets.critic, params["critic"], agent.target_params["critic"], batch,
+                                           next_actions, discount=config.discount, q_agg=config.q_agg,
+                                           chunked=config.chunked, rho=config.rho)
+    info = critic_info(c_loss, terms)
+    data = critic_actions(batch["actions"], config.chunked)  # (B, P): flat chunk or first action
+    bc_loss = bc_flow_objective(nets.flow, params["flow"], batch, data, config.action_horizon, agent.action_dim,
+                                keys.bc_noise, keys.bc_time)
+    base_params = agent.target_params["flow"] if config.target_actor else fixed["flow"]
+    critic_params = agent.target_params["critic"] if config.target_critic_grad else fixed["critic"]
+    am_loss, am_info = adjoint_objective(nets, config, params["fine_flow"], fixed, base_params, critic_params,
+                                         batch["observations"], keys)
+    info.update(am_info)
+    info["actor/bc_flow_loss"] = bc_loss
+    info["actor/loss"] = bc_loss + am_loss
+    return c_loss + bc_loss + am_loss, info
+
+
+__all__ = ["QamAgent", "QamLossKeys", "QamNetworks", "acting_velocity", "adjoint_objective", "build_qam_networks",
+           "qam_actions", "qam_loss"]
