@@ -47,8 +47,8 @@ class BenchArgs:
     speed on a synthetic batch (with --agent / --preset / --json)."""
 
     agent: str | None = None
-    """Agent (qc, qc-fql, bfn, bfn-n, fql, fql-n, qam, rlpd, rlpd-ac, qc-rlpd). Alone: benchmark this one agent
-    (default qc); with --suite: only this agent in the update, eval, seeds and e2e suites."""
+    """Agent (qc, qc-fql, bfn, bfn-n, fql, fql-n, qam, fedit, dsrl, rlpd, rlpd-ac, qc-rlpd). Alone: benchmark
+    this one agent (default qc); with --suite: only this agent in the update, eval, seeds and e2e suites."""
     preset: Literal["paper", "quick"] | None = None
     """Network/optimisation preset: paper (4x512) or quick (2x256). Alone: benchmark one agent (default
     paper); with --suite update: only this preset."""
