@@ -13,7 +13,8 @@ from qchunk.agents import (
     AGENT_NAMES,
     DOMAIN_NAMES,
     PRESET_NAMES,
-    AgentConfig,
+    DsrlAgentConfig,
+    FEditAgentConfig,
     FlowAgentConfig,
     SacAgentConfig,
     agent_config,
@@ -50,6 +51,7 @@ STRUCTURE = {  # name: (policy, horizon h, action horizon)
     "fql-n": ("distill", 5, 1),
 }
 QAM_STRUCTURE = {"qam": ("best_of_n", 5, 5)}  # name: (policy, horizon h, action horizon); tests/test_qam.py
+STEERED_STRUCTURE = {"fedit": (5, 5), "dsrl": (5, 5)}  # name: (horizon h, action horizon); tests/test_dsrl.py
 SAC_STRUCTURE = {  # name: (horizon h, BC coefficient)
     "rlpd": (1, 0.0),
     "rlpd-ac": (5, 0.0),
@@ -58,7 +60,7 @@ SAC_STRUCTURE = {  # name: (horizon h, BC coefficient)
 
 
 def test_names():
-    assert set(AGENT_NAMES) == set(STRUCTURE) | set(SAC_STRUCTURE) | set(QAM_STRUCTURE)
+    assert set(AGENT_NAMES) == set(STRUCTURE) | set(SAC_STRUCTURE) | set(QAM_STRUCTURE) | set(STEERED_STRUCTURE)
     assert set(PRESET_NAMES) == {"paper", "quick"}
     assert set(DOMAIN_NAMES) == set(PAPER_TABLE) | set(QAM_DOMAINS)
 
@@ -191,11 +193,11 @@ def test_bad_dimensions_raise():
         make_agent("qc", 0, 2)
 
 
-@pytest.mark.parametrize("cls", [FlowAgentConfig, SacAgentConfig])
+@pytest.mark.parametrize("cls", [FlowAgentConfig, SacAgentConfig, FEditAgentConfig, DsrlAgentConfig])
 def test_every_config_field_has_a_docstring(cls):
     tree = ast.parse(inspect.getsource(config_module))
     documented = set()
-    for klass in (AgentConfig, cls):
+    for klass in (k for k in cls.__mro__ if k.__module__ == config_module.__name__):
         node_cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == klass.__name__)
         for node, nxt in zip(node_cls.body, node_cls.body[1:], strict=False):
             if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
