@@ -3,7 +3,9 @@
 ``agent_config(name, preset, domain, **overrides)`` resolves, in order: the family's defaults
 (:data:`FAMILY_DEFAULTS`), the preset's sizes (:data:`PRESETS`), the variant's structure
 (:data:`VARIANTS`), the domain's ``alpha`` / ``N`` for flow agents (:data:`DOMAIN_STRENGTHS`, the table of
-the paper's appendix) or ``inv_temp`` for qam (:data:`QAM_INV_TEMP`), then the caller's overrides.
+the paper's appendix), ``inv_temp`` for qam (:data:`QAM_INV_TEMP`) or ``edit_scale`` / ``noise_scale`` for
+fedit / dsrl (:data:`STEERED_DOMAIN_SETTINGS`; the QAM agents also take :data:`QAM_PROTOCOL_SETTINGS`), then
+the caller's overrides.
 """
 
 from __future__ import annotations
@@ -186,8 +188,8 @@ PRESET_NAMES: tuple[str, ...] = tuple(PRESETS)
 
 
 def config_class(name: str) -> type[AgentConfig]:
-    """The config class of agent ``name``: :class:`FlowAgentConfig`, :class:`QamAgentConfig` or
-    :class:`SacAgentConfig`."""
+    """The config class of agent ``name``: :class:`FlowAgentConfig`, :class:`QamAgentConfig`,
+    :class:`SacAgentConfig`, :class:`FEditAgentConfig` or :class:`DsrlAgentConfig`."""
     if name in QAM_AGENT_NAMES:
         return QamAgentConfig
     if name in STEERED_AGENT_NAMES:
@@ -197,8 +199,8 @@ def config_class(name: str) -> type[AgentConfig]:
 
 def domain_settings(name: str, domain: str) -> dict[str, Any]:
     """The per-domain field values of agent ``name`` in ``domain`` (``alpha`` or ``num_samples`` of the flow
-    agents; qam's :data:`QAM_INV_TEMP` and the protocol's :data:`QAM_PROTOCOL_SETTINGS`; the RLPD family has
-    no per-domain setting)."""
+    agents; qam's :data:`QAM_INV_TEMP`, fedit's / dsrl's :data:`STEERED_DOMAIN_SETTINGS`, and for those the
+    protocol's :data:`QAM_PROTOCOL_SETTINGS`; the RLPD family has no per-domain setting)."""
     if name in SAC_AGENT_NAMES:
         return {}
     if name in QAM_AGENT_NAMES:
