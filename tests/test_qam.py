@@ -314,10 +314,10 @@ def test_bandit_fine_tuned_flow_samples_the_tilted_distribution():
     samples = np.asarray(agent.sample_actions(jnp.zeros((4000, 1)), jax.random.PRNGKey(1)))[:, 0, 0]
     bc = np.asarray(agent.replace(config=agent.config.replace(inv_temp=0.0)).sample_actions(
         jnp.zeros((4000, 1)), jax.random.PRNGKey(1)))[:, 0, 0]
-    # A T-step Euler sampler keeps a Gaussian's mean and shrinks its std by euler_std (0.73 here): compare
-    # with the tilted Gaussian as the same sampler renders it.
+    # A T-step Euler sampler keeps a Gaussian's mean and shrinks its std (here from 0.158 to euler_std = 0.115):
+    # compare with the tilted Gaussian as the same sampler renders it (measured: mean 0.003, std 0.108).
     assert abs(bc.mean() - M) < 0.05 and abs(samples.mean() - mean_t) < 0.05  # the tilt moves the mean by 0.3
-    assert samples.std() == pytest.approx(np.sqrt(var_t) * euler_std(var_t, T), rel=0.15)
+    assert samples.std() == pytest.approx(euler_std(var_t, T), rel=0.15)
     assert bc.std() > 1.25 * samples.std()  # and narrows the distribution
 
 
