@@ -221,7 +221,8 @@ def test_failing_worker_process_writes_nothing(tmp_path):
     ("kwargs", "match"),
     [
         ({"task": "puzzle-9x9-play-v0"}, "unknown OGBench task"),
-        ({"task": "antmaze-large-navigate-v0"}, "unknown OGBench task"),
+        ({"task": "antmaze-large-navigate-v0"}, "cannot be generated here: OGBench makes it with pretrained expert"),
+        ({"task": "antsoccer-arena-navigate-v0"}, "unknown OGBench task"),
         ({"task": "lift-mh-low_dim"}, "not an OGBench task.*qchunk data robomimic lift"),
         ({"task": 3}, "the dataset name must be a string"),
         ({"episodes": 0}, "episodes must be an integer >= 1"),

@@ -51,7 +51,7 @@ def test_missing_dataset_names_the_generation_command(tmp_path):
 
 def test_unknown_and_non_singletask_names(tiny_ogbench_dir):
     with pytest.raises(QchunkError, match="unknown OGBench task"):
-        load_task_data("antmaze-large-navigate-singletask-v0", tiny_ogbench_dir)
+        load_task_data("antsoccer-arena-navigate-singletask-v0", tiny_ogbench_dir)
     with pytest.raises(QchunkError, match="'puzzle-3x3-play-v0' is a dataset name; training needs a single-task"):
         load_ogbench(get_task("puzzle-3x3-play-v0"), tiny_ogbench_dir)
     with pytest.raises(QchunkError, match="single-task name"):
