@@ -16,6 +16,8 @@ from qchunk.agents import (
     DsrlAgentConfig,
     FEditAgentConfig,
     FlowAgentConfig,
+    QamEAgentConfig,
+    QamFAgentConfig,
     SacAgentConfig,
     agent_config,
     make_agent,
@@ -51,6 +53,7 @@ STRUCTURE = {  # name: (policy, horizon h, action horizon)
     "fql-n": ("distill", 5, 1),
 }
 QAM_STRUCTURE = {"qam": ("best_of_n", 5, 5)}  # name: (policy, horizon h, action horizon); tests/test_qam.py
+QAM_VARIANTS = ("qam-f", "qam-e")  # both presets and structure: tests/test_qam_variants.py
 STEERED_STRUCTURE = {"fedit": (5, 5), "dsrl": (5, 5)}  # name: (horizon h, action horizon); tests/test_dsrl.py
 SAC_STRUCTURE = {  # name: (horizon h, BC coefficient)
     "rlpd": (1, 0.0),
@@ -60,8 +63,9 @@ SAC_STRUCTURE = {  # name: (horizon h, BC coefficient)
 
 
 def test_names():
-    assert set(AGENT_NAMES) == set(STRUCTURE) | set(SAC_STRUCTURE) | set(QAM_STRUCTURE) | set(STEERED_STRUCTURE)
-    assert set(PRESET_NAMES) == {"paper", "quick"}
+    assert set(AGENT_NAMES) == (set(STRUCTURE) | set(SAC_STRUCTURE) | set(QAM_STRUCTURE) | set(STEERED_STRUCTURE)
+                                | set(QAM_VARIANTS))
+    assert set(PRESET_NAMES) == {"paper", "quick", "qam"}  # qam: tests/test_qam_preset.py
     assert set(DOMAIN_NAMES) == set(PAPER_TABLE) | set(QAM_DOMAINS)
 
 
@@ -193,7 +197,8 @@ def test_bad_dimensions_raise():
         make_agent("qc", 0, 2)
 
 
-@pytest.mark.parametrize("cls", [FlowAgentConfig, SacAgentConfig, FEditAgentConfig, DsrlAgentConfig])
+@pytest.mark.parametrize("cls", [FlowAgentConfig, SacAgentConfig, FEditAgentConfig, DsrlAgentConfig, QamFAgentConfig,
+                                 QamEAgentConfig])
 def test_every_config_field_has_a_docstring(cls):
     tree = ast.parse(inspect.getsource(config_module))
     documented = set()

@@ -4,7 +4,9 @@
 The six flow agents are ONE :class:`FlowAgent` with different :class:`FlowAgentConfig` settings; the three
 RLPD agents are ONE :class:`SacAgent` with different :class:`SacAgentConfig` settings; ``qam`` (Q-learning
 with adjoint matching) is :class:`QamAgent`, the flow agent's BC flow and critic plus an adjoint-matched
-fine-tuned flow (:class:`QamAgentConfig` extends :class:`FlowAgentConfig`). All share the batch contract, the
+fine-tuned flow (:class:`QamAgentConfig` extends :class:`FlowAgentConfig`); ``qam-f`` (:class:`QamFAgent`) and
+``qam-e`` (:class:`QamEAgent`) add an FQL one-step policy distilled from the fine-tuned flow or FEdit's edit
+policy on the fine-tuned flow's chunk (:mod:`qchunk.agents.qam_variants`). All share the batch contract, the
 chunked critic objective, the ensemble, the target update and the UTD scan (:mod:`qchunk.agents.common`,
 :mod:`qchunk.agents.td`).
 
@@ -46,6 +48,8 @@ from qchunk.agents.config import (
     FEditAgentConfig,
     FlowAgentConfig,
     QamAgentConfig,
+    QamEAgentConfig,
+    QamFAgentConfig,
     SacAgentConfig,
     SteeredFlowConfig,
 )
@@ -66,10 +70,11 @@ from qchunk.agents.presets import (
     config_class,
 )
 from qchunk.agents.qam import QamAgent
+from qchunk.agents.qam_variants import QamEAgent, QamFAgent
 from qchunk.agents.sac_agent import SacAgent, SacNetworks, build_sac_networks
 from qchunk.errors import QchunkError
 
-Agent = FlowAgent | SacAgent | QamAgent | FEditAgent | DsrlAgent
+Agent = FlowAgent | SacAgent | QamAgent | QamFAgent | QamEAgent | FEditAgent | DsrlAgent
 """Any agent :func:`make_agent` builds."""
 
 AGENT_CLASSES: dict[type[AgentConfig], type[Any]] = {
@@ -78,6 +83,8 @@ AGENT_CLASSES: dict[type[AgentConfig], type[Any]] = {
     QamAgentConfig: QamAgent,
     FEditAgentConfig: FEditAgent,
     DsrlAgentConfig: DsrlAgent,
+    QamFAgentConfig: QamFAgent,
+    QamEAgentConfig: QamEAgent,
 }
 """The agent class each config class builds (:func:`create_agent`)."""
 
@@ -95,10 +102,11 @@ def make_agent(
 
     Args:
         name: ``qc``, ``qc-fql``, ``bfn``, ``bfn-n``, ``fql``, ``fql-n``, ``rlpd``, ``rlpd-ac``, ``qc-rlpd``,
-            ``qam``, ``fedit`` or ``dsrl`` (see :data:`AGENT_NAMES`).
+            ``qam``, ``qam-f``, ``qam-e``, ``fedit`` or ``dsrl`` (see :data:`AGENT_NAMES`).
         observation_dim: width of a state vector.
         action_dim: width A of one action.
-        preset: ``paper`` (4x512 networks, the paper's settings) or ``quick`` (2x256, for CPU demos).
+        preset: ``paper`` (4x512 networks, the paper's settings), ``quick`` (2x256, for CPU demos) or ``qam``
+            (the QAM paper's protocol, for the agents it runs).
         domain: selects alpha / N from the paper's table (default ``cube-double``).
         seed: integer seed of the initial parameters and of the agent's update key.
         **overrides: any field of the agent's config class (e.g. ``horizon=10``, ``q_agg="min"``).
@@ -135,6 +143,10 @@ __all__ = [
     "FlowNetworks",
     "QamAgent",
     "QamAgentConfig",
+    "QamEAgent",
+    "QamEAgentConfig",
+    "QamFAgent",
+    "QamFAgentConfig",
     "SacAgent",
     "SacAgentConfig",
     "SacNetworks",

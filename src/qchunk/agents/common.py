@@ -20,7 +20,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from qchunk.agents.losses import critic_loss, flow_interpolant, flow_matching_loss
+from qchunk.agents.losses import (
+    critic_loss,
+    distillation_loss,
+    flow_interpolant,
+    flow_matching_loss,
+    q_maximisation_loss,
+)
 from qchunk.agents.td import (
     aggregate_ensemble,
     critic_actions,
@@ -187,6 +193,32 @@ def bc_flow_objective(flow: Callable[..., Array], flow_params: Params, batch: Ba
     velocity = flow.apply({"params": flow_params}, batch["observations"], x_u, times)
     return flow_matching_loss(velocity.reshape(size, steps, action_dim),
                               velocity_target.reshape(size, steps, action_dim), batch["valid"][:, :steps])
+
+
+def one_step_objective(onestep: Callable[..., Array], onestep_params: Params, critic: Callable[..., Array],
+                       critic_params: Params, obs: Array, noise: Array, flow_actions: Array, alpha: float,
+                       normalize_q: bool = False) -> tuple[Array, dict[str, Array]]:
+    """FQL's one-step policy loss ``alpha * distill + q_loss`` (QC-FQL, FQL; QAM-F distils the fine-tuned flow).
+
+    ``distill`` is :func:`~qchunk.agents.losses.distillation_loss` of ``mu(s, z)`` towards ``flow_actions`` (the
+    flow's clipped Euler solution from the SAME ``z``, a constant), ``q_loss`` is
+    :func:`~qchunk.agents.losses.q_maximisation_loss` of the ensemble-mean critic at ``clip(mu(s, z))``.
+
+    Args:
+        onestep: the one-step policy module, ``(obs, z) -> (B, P)``; ``onestep_params`` differentiated.
+        critic: the ensemble module; ``critic_params`` held fixed (stop-gradient applied here).
+        obs: ``(B, D)`` states; ``noise``: ``(B, P)`` the noise ``z``; ``flow_actions``: ``(B, P)`` the target.
+        alpha: the distillation weight; ``normalize_q``: FQL's ``normalize_q_loss``.
+    Returns:
+        The scalar loss and ``actor/distill_loss``, ``actor/q_loss``, ``actor/q_mean``.
+    """
+    mu = onestep.apply({"params": onestep_params}, obs, noise)
+    d_loss = distillation_loss(mu, flow_actions)
+    qs = critic.apply({"params": jax.lax.stop_gradient(critic_params)}, obs, jnp.clip(mu, -1.0, 1.0))
+    q = jnp.mean(qs, axis=0)
+    q_loss = q_maximisation_loss(q, normalize_q)
+    return alpha * d_loss + q_loss, {"actor/distill_loss": d_loss, "actor/q_loss": q_loss,
+                                     "actor/q_mean": jnp.mean(q)}
 
 
 def make_optimizer(lr: float, max_grad_norm: float = 0.0) -> optax.GradientTransformation:

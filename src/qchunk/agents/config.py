@@ -3,7 +3,8 @@
 :class:`AgentConfig` holds what every agent shares (chunking, critic ensemble, optimisation);
 :class:`FlowAgentConfig` (qc, qc-fql, bfn, bfn-n, fql, fql-n), :class:`SacAgentConfig` (rlpd, rlpd-ac,
 qc-rlpd), :class:`QamAgentConfig` (qam, a flow agent), :class:`FEditAgentConfig` (fedit) and
-:class:`DsrlAgentConfig` (dsrl; both :class:`SteeredFlowConfig`) add their policy's settings;
+:class:`DsrlAgentConfig` (dsrl; both :class:`SteeredFlowConfig`), :class:`QamFAgentConfig` (qam-f) and
+:class:`QamEAgentConfig` (qam-e; QAM's and FEdit's fields) add their policy's settings;
 :data:`CONFIG_CLASSES` lists them. :mod:`qchunk.agents.presets` holds the named values (the paper's and a
 CPU-sized ``quick`` one) and the per-domain constraint strengths.
 """
@@ -54,6 +55,10 @@ class AgentConfig:
     q_agg: Literal["mean", "min"] = "mean"
     """How the K target critics are combined in the TD target (the paper: ``mean``, i.e. no clipped
     double-Q; ``min`` is clipped double-Q over the whole ensemble)."""
+    rho: float = 0.0
+    """Pessimism of the TD target: ``mean_k Q'_k - rho * std_k Q'_k`` over the K target critics instead of
+    ``q_agg`` (0, the Q-chunking paper: off; the QAM protocol, ``--preset qam``: 0.5 for every method, 0 on
+    humanoidmaze). Needs ``q_agg='mean'``."""
 
     pretrains_offline: ClassVar[bool] = True
     """Whether the family trains on the offline data before going online (flow agents) or starts online
@@ -80,6 +85,9 @@ class AgentConfig:
             (0.0 < self.discount <= 1.0, f"discount must be in (0, 1], got {self.discount}"),
             (0.0 < self.tau <= 1.0, f"tau must be in (0, 1], got {self.tau}"),
             (self.lr > 0.0, f"lr must be > 0, got {self.lr}"),
+            (self.rho >= 0.0, f"rho must be >= 0, got {self.rho}"),
+            (self.rho == 0.0 or self.q_agg == "mean",
+             f"rho > 0 (the target mean - rho * std) needs q_agg='mean', got q_agg={self.q_agg!r}"),
             (len(self.actor_hidden_dims) >= 1 and min(self.actor_hidden_dims) >= 1,
              f"actor_hidden_dims must be positive widths, got {self.actor_hidden_dims}"),
             (len(self.critic_hidden_dims) >= 1 and min(self.critic_hidden_dims) >= 1,
@@ -210,9 +218,6 @@ class QamAgentConfig(FlowAgentConfig):
             (self.policy == "best_of_n",
              f"qam acts with the best of N fine-tuned flow samples: policy must be 'best_of_n', got {self.policy!r}"),
             (self.inv_temp >= 0.0, f"inv_temp must be >= 0, got {self.inv_temp}"),
-            (self.rho >= 0.0, f"rho must be >= 0, got {self.rho}"),
-            (self.rho == 0.0 or self.q_agg == "mean",
-             f"rho > 0 (the target mean - rho * std) needs q_agg='mean', got q_agg={self.q_agg!r}"),
             (self.max_grad_norm >= 0.0, f"max_grad_norm must be >= 0 (0: no clipping), got {self.max_grad_norm}"),
         ]
 
@@ -244,9 +249,6 @@ class SteeredFlowConfig(AgentConfig):
             *super()._checks(),
             (self.flow_steps >= 1, f"flow_steps must be >= 1, got {self.flow_steps}"),
             (self.num_samples >= 1, f"num_samples must be >= 1, got {self.num_samples}"),
-            (self.rho >= 0.0, f"rho must be >= 0, got {self.rho}"),
-            (self.rho == 0.0 or self.q_agg == "mean",
-             f"rho > 0 (the target mean - rho * std) needs q_agg='mean', got q_agg={self.q_agg!r}"),
             (self.init_temperature > 0.0, f"init_temperature must be > 0, got {self.init_temperature}"),
         ]
 
@@ -295,12 +297,41 @@ class DsrlAgentConfig(SteeredFlowConfig):
         ]
 
 
+@dataclass(frozen=True)
+class QamFAgentConfig(QamAgentConfig):
+    """All settings of QAM-F (``qam-f``; Li & Levine 2026): QAM plus an FQL one-step policy ``mu(s, z)``
+    distilled from the fine-tuned flow (:mod:`qchunk.agents.qam_variants`). ``mu`` is trained with FQL's loss
+    ``-mean_k Q_k(s, clip(mu(s, z))) + alpha * ||mu(s, z) - clip(fine_flow(s, z))||^2`` (the fine-tuned flow's
+    Euler solution from the same noise ``z``, without gradient) and is the acting and TD-target policy (the
+    best of ``num_samples`` under the ensemble-mean online Q). ``alpha = 0`` trains no one-step policy: the
+    agent is QAM, as the authors' code switches it (their script sets 0 on puzzle-3x3 and cube-double).
+    Build one with :func:`qchunk.agents.agent_config`."""
+
+    alpha: float = 30.0
+    """Distillation weight of the one-step policy towards the fine-tuned flow's chunk (FQL's alpha; per
+    domain from the QAM reproduction script, 0 .. 300). 0: no one-step policy, act with the fine-tuned flow."""
+
+
+@dataclass(frozen=True)
+class QamEAgentConfig(QamAgentConfig, FEditAgentConfig):
+    """All settings of QAM-E (``qam-e``; Li & Levine 2026): QAM plus FEdit's tanh-Gaussian edit policy on top
+    of the fine-tuned flow's chunk (:mod:`qchunk.agents.qam_variants`): the agent acts with
+    ``clip(fine chunk + edit_scale * e, -1, 1)``, ``e ~ pi_e(. | s, fine chunk)`` trained by the SAC loss
+    with an entropy temperature tuned to ``target_entropy_per_dim * h * A``. The QAM fields and the edit
+    fields (``edit_scale``, ``init_temperature``, ``target_entropy_per_dim``) are those of
+    :class:`QamAgentConfig` and :class:`FEditAgentConfig`. ``edit_scale = 0`` trains no edit policy: the
+    agent is QAM, as the authors' code switches it (their script sets 0 on scene and cube-double).
+    Build one with :func:`qchunk.agents.agent_config`."""
+
+
 CONFIG_CLASSES: dict[type[AgentConfig], str] = {
     FlowAgentConfig: "flow agents",
     SacAgentConfig: "RLPD agents",
     QamAgentConfig: "qam",
     FEditAgentConfig: "fedit",
     DsrlAgentConfig: "dsrl",
+    QamFAgentConfig: "qam-f",
+    QamEAgentConfig: "qam-e",
 }
 """Every concrete agent config class and the agents it configures (the label ``--help`` gives the fields
 that only some agents read)."""

@@ -8,6 +8,8 @@ The variants differ only in :class:`~qchunk.agents.config.FlowAgentConfig` setti
 * ``policy="distill"`` (QC-FQL, FQL, FQL-n): additionally a one-step policy ``mu(s, z)`` with the FQL
   loss ``-mean_k Q_k(s, clip(mu(s, z))) + alpha * mean (mu(s, z) - flow(s, z))**2`` (flow target from
   the same ``z``, clipped, without gradient); it is the acting and TD-target policy.
+* ``rho > 0`` (the QAM protocol, ``--preset qam``): the TD target is ``mean - rho * std`` of the target
+  critics instead of their ``q_agg``.
 * ``chunked=False`` (the ``-n`` baselines): critic and policies read only the first action of each
   h-step window, while the target keeps the h-step return and ``discount**h``.
 
@@ -43,9 +45,9 @@ from qchunk.agents.common import (
     integrate_flow,
     make_optimizer,
     normal,
+    one_step_objective,
 )
 from qchunk.agents.config import FlowAgentConfig
-from qchunk.agents.losses import distillation_loss, q_maximisation_loss
 from qchunk.agents.td import aggregate_ensemble, critic_actions
 from qchunk.networks import CriticEnsemble, FlowVelocity, OneStepPolicy
 
@@ -249,7 +251,8 @@ def critic_objective(agent: FlowAgent, critic_params: Params, batch: Batch,
     :func:`qchunk.agents.common.chunk_critic_objective` (``terms``: ``q (K, B)``, ``target``, ``next_q``)."""
     config = agent.config
     return chunk_critic_objective(agent.networks.critic, critic_params, agent.target_params["critic"], batch,
-                                  next_actions, discount=config.discount, q_agg=config.q_agg, chunked=config.chunked)
+                                  next_actions, discount=config.discount, q_agg=config.q_agg, chunked=config.chunked,
+                                  rho=config.rho)
 
 
 def _loss(params: Params, agent: FlowAgent, batch: Batch, rng: Array) -> tuple[Array, dict[str, Array]]:
@@ -276,15 +279,10 @@ def _loss(params: Params, agent: FlowAgent, batch: Batch, rng: Array) -> tuple[A
         # only where the (fixed) critic reads it.
         z = normal(keys.distill_noise, data.shape)
         flow_actions = _flow_sample(nets, config, fixed["flow"], obs, z)
-        mu = nets.onestep.apply({"params": params["onestep"]}, obs, z)
-        d_loss = distillation_loss(mu, flow_actions)
-        qs_pi = nets.critic.apply({"params": fixed["critic"]}, obs, jnp.clip(mu, -1.0, 1.0))
-        q_pi = jnp.mean(qs_pi, axis=0)
-        q_loss = q_maximisation_loss(q_pi, config.normalize_q_loss)
-        actor_loss = actor_loss + config.alpha * d_loss + q_loss
-        info["actor/distill_loss"] = d_loss
-        info["actor/q_loss"] = q_loss
-        info["actor/q_mean"] = jnp.mean(q_pi)
+        os_loss, os_info = one_step_objective(nets.onestep, params["onestep"], nets.critic, fixed["critic"], obs, z,
+                                              flow_actions, config.alpha, config.normalize_q_loss)
+        actor_loss = actor_loss + os_loss
+        info.update(os_info)
     info["actor/loss"] = actor_loss
     return c_loss + actor_loss, info
 

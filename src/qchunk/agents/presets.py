@@ -4,8 +4,9 @@
 (:data:`FAMILY_DEFAULTS`), the preset's sizes (:data:`PRESETS`), the variant's structure
 (:data:`VARIANTS`), the domain's ``alpha`` / ``N`` for flow agents (:data:`DOMAIN_STRENGTHS`, the table of
 the paper's appendix), ``inv_temp`` for qam (:data:`QAM_INV_TEMP`) or ``edit_scale`` / ``noise_scale`` for
-fedit / dsrl (:data:`STEERED_DOMAIN_SETTINGS`; the QAM agents also take :data:`QAM_PROTOCOL_SETTINGS`), then
-the caller's overrides.
+fedit / dsrl (:data:`STEERED_DOMAIN_SETTINGS`; the QAM agents also take :data:`QAM_PROTOCOL_SETTINGS`),
+qam-f's / qam-e's (:data:`QAM_VARIANT_SETTINGS`), with ``preset='qam'`` the QAM protocol of
+:func:`qam_preset_settings` (FQL's and RLPD's), then the caller's overrides.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from qchunk.agents.config import (
     FEditAgentConfig,
     FlowAgentConfig,
     QamAgentConfig,
+    QamEAgentConfig,
+    QamFAgentConfig,
     SacAgentConfig,
 )
 from qchunk.errors import QchunkError, did_you_mean
@@ -28,8 +31,10 @@ FLOW_AGENT_NAMES: tuple[str, ...] = ("qc", "qc-fql", "bfn", "bfn-n", "fql", "fql
 """The flow agents (:class:`~qchunk.agents.flow_agent.FlowAgent`): offline pre-training, then online."""
 SAC_AGENT_NAMES: tuple[str, ...] = ("rlpd", "rlpd-ac", "qc-rlpd")
 """The SAC agents with prior data (:class:`~qchunk.agents.sac_agent.SacAgent`): online from scratch."""
-QAM_AGENT_NAMES: tuple[str, ...] = ("qam",)
-"""Q-learning with adjoint matching (:class:`~qchunk.agents.qam.QamAgent`): offline pre-training, then online."""
+QAM_AGENT_NAMES: tuple[str, ...] = ("qam", "qam-f", "qam-e")
+"""Q-learning with adjoint matching (:class:`~qchunk.agents.qam.QamAgent`) and its variants with a one-step
+policy (QAM-F) or an edit policy (QAM-E) on top (:mod:`qchunk.agents.qam_variants`): offline pre-training, then
+online."""
 STEERED_AGENT_NAMES: tuple[str, ...] = ("fedit", "dsrl")
 """The agents that steer a BC flow with a tanh-Gaussian actor (:class:`~qchunk.agents.edit.FEditAgent`,
 :class:`~qchunk.agents.dsrl.DsrlAgent`): offline pre-training, then online."""
@@ -55,6 +60,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "qc-rlpd": {"horizon": 5, "chunked": True, "bc_coef": 0.01},
     # Q-learning with adjoint matching on chunks: BC flow + adjoint-matched fine-tuned flow.
     "qam": {"policy": "best_of_n", "horizon": 5, "chunked": True},
+    # QAM + an FQL one-step policy distilled from the fine-tuned flow / + an edit policy on its chunk.
+    "qam-f": {"policy": "best_of_n", "horizon": 5, "chunked": True},
+    "qam-e": {"policy": "best_of_n", "horizon": 5, "chunked": True},
     # BC flow + tanh-Gaussian edit of its chunk (FEdit) / SAC in its latent noise (DSRL), on chunks.
     "fedit": {"horizon": 5, "chunked": True},
     "dsrl": {"horizon": 5, "chunked": True},
@@ -74,6 +82,10 @@ FAMILY_DEFAULTS: dict[type[AgentConfig], dict[str, Any]] = {
     SacAgentConfig: {"num_critics": 10, "q_agg": "mean", "backup_entropy": False, "target_entropy_per_dim": -0.5},
     # QAM as the paper runs it: K=10 critics, target mean - 0.5 std, T=10 flow steps, one sample (no best-of-N).
     QamAgentConfig: {"num_critics": 10, "q_agg": "mean", "rho": 0.5, "flow_steps": 10, "num_samples": 1},
+    QamFAgentConfig: {"num_critics": 10, "q_agg": "mean", "rho": 0.5, "flow_steps": 10, "num_samples": 1},
+    # QAM-E: QAM's and FEdit's (the edit policy's temperature: initial 1, target entropy -0.5 x chunk dims).
+    QamEAgentConfig: {"num_critics": 10, "q_agg": "mean", "rho": 0.5, "flow_steps": 10, "num_samples": 1,
+                      "init_temperature": 1.0, "target_entropy_per_dim": -0.5},
     # FEdit and DSRL as the QAM paper runs them: K=10 critics, target mean - 0.5 std, T=10, no best-of-N,
     # target entropy -0.5 x chunk dims, initial temperature 1.
     **{cls: {"num_critics": 10, "q_agg": "mean", "rho": 0.5, "flow_steps": 10, "num_samples": 1,
@@ -89,6 +101,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # CPU smoke/demo runs: the paper's algorithm with 2x256 networks (about 90 qc-fql updates/s on 2 cores;
     # the quickstart's measured default).
     "quick": {**_PAPER_OPTIMISATION, "actor_hidden_dims": (256, 256), "critic_hidden_dims": (256, 256)},
+    # The QAM paper's protocol: 4x512 MLPs for every network (its reproduction script), batch 256, Adam 3e-4;
+    # K=10 critics, the pessimistic target and the per-domain values of QAM_PRESET_SETTINGS for FQL and RLPD.
+    "qam": {**_PAPER_OPTIMISATION, "actor_hidden_dims": (512, 512, 512, 512),
+            "critic_hidden_dims": (512, 512, 512, 512)},
 }
 """Sizes and optimisation settings of each named preset."""
 
@@ -183,6 +199,76 @@ released results), tuned per domain by the authors. The paper's own hyperparamet
 where this was written, so no disagreement with it could be checked; the values are the script's.
 robomimic is not in the QAM paper: the config defaults apply (edit_scale 0.2, noise_scale 1.0)."""
 
+QAM_VARIANT_SETTINGS: dict[str, dict[str, dict[str, float]]] = {
+    "qam-f": {
+        "puzzle-3x3": {"inv_temp": 3.0, "alpha": 0.0}, "scene": {"inv_temp": 1.0, "alpha": 300.0},
+        "cube-double": {"inv_temp": 1.0, "alpha": 0.0}, "cube-triple": {"inv_temp": 10.0, "alpha": 300.0},
+        "cube-quadruple": {"inv_temp": 0.3, "alpha": 30.0}, "puzzle-4x4": {"inv_temp": 3.0, "alpha": 3.0},
+        "antmaze-large": {"inv_temp": 3.0, "alpha": 30.0}, "antmaze-giant": {"inv_temp": 3.0, "alpha": 30.0},
+        "humanoidmaze-medium": {"inv_temp": 1.0, "alpha": 30.0},
+        "humanoidmaze-large": {"inv_temp": 0.3, "alpha": 30.0},
+    },
+    "qam-e": {
+        "puzzle-3x3": {"inv_temp": 1.0, "edit_scale": 0.1}, "scene": {"inv_temp": 1.0, "edit_scale": 0.0},
+        "cube-double": {"inv_temp": 1.0, "edit_scale": 0.0}, "cube-triple": {"inv_temp": 3.0, "edit_scale": 0.1},
+        "cube-quadruple": {"inv_temp": 3.0, "edit_scale": 0.1}, "puzzle-4x4": {"inv_temp": 0.1, "edit_scale": 0.9},
+        "antmaze-large": {"inv_temp": 1.0, "edit_scale": 0.1}, "antmaze-giant": {"inv_temp": 10.0, "edit_scale": 0.1},
+        "humanoidmaze-medium": {"inv_temp": 3.0, "edit_scale": 0.1},
+        "humanoidmaze-large": {"inv_temp": 3.0, "edit_scale": 0.1},
+    },
+}
+"""QAM-F's ``inv_temp`` and ``alpha`` and QAM-E's ``inv_temp`` and ``edit_scale`` per domain: the ``QAM_FQL`` and
+``QAM_EDIT`` rows of the QAM authors' reproduction script (github.com/ColinQiyangLi/qam
+``experiments/reproduce.py``, which ran the released results). Where it gives ``alpha`` 0 (QAM-F on puzzle-3x3 and
+cube-double) or ``edit_scale`` 0 (QAM-E on scene and cube-double) the authors' code trains no extra policy, so
+the method is QAM with that row's ``inv_temp`` there; qchunk does the same. The paper's own hyperparameter table
+could not be read where this was written, so the values are the script's. robomimic is not in the QAM paper: the
+config defaults apply (inv_temp 1, alpha 30, edit_scale 0.2)."""
+
+QAM_FQL_ALPHA: dict[str, float] = {
+    "puzzle-3x3": 300.0, "scene": 300.0, "cube-double": 300.0, "cube-triple": 30.0, "cube-quadruple": 100.0,
+    "puzzle-4x4": 1.0, "antmaze-large": 3.0, "antmaze-giant": 3.0, "humanoidmaze-medium": 30.0,
+    "humanoidmaze-large": 30.0,
+}
+"""FQL's ``alpha`` in the QAM protocol (``--preset qam``), per domain: the ``FQL`` row of the QAM reproduction
+script, for chunks of 5 on the manipulation domains (qchunk's ``qc-fql``) and single actions on the mazes
+(``fql``). For ``qc-fql`` it differs from the Q-chunking paper's table (:data:`DOMAIN_STRENGTHS`, the ``paper``
+preset) only on cube-triple (30 vs 100); the two protocols differ otherwise too (K=10 and the pessimistic target
+here, K=2 and the mean there)."""
+
+QAM_PRESET_AGENTS: tuple[str, ...] = ("qam", "qam-f", "qam-e", "fedit", "dsrl", "qc-fql", "fql", "rlpd-ac", "rlpd")
+"""The agents ``--preset qam`` is defined for: the QAM paper's methods that qchunk has (its FQL is ``qc-fql`` on
+the manipulation domains and ``fql`` on the mazes, its RLPD ``rlpd-ac`` and ``rlpd`` likewise)."""
+
+
+QAM_SHARD_DIRS: dict[str, str] = {
+    "cube-quadruple": "cube-quadruple-play-100m-v0", "puzzle-4x4": "puzzle-4x4-play-100m-v0",
+}
+"""The domains whose 100M sharded dataset the QAM protocol trains on, and the directory (inside
+``--dataset-dir``) that ``--preset qam`` reads their shards from, as the reproduction script's
+``ogbench_dataset_dir`` (a run setting; :class:`~qchunk.training.TrainConfig` applies it)."""
+
+
+def qam_preset_settings(name: str, domain: str) -> dict[str, Any]:
+    """What ``--preset qam`` sets for agent ``name`` in ``domain`` on top of its paper-preset resolution: for FQL
+    (``qc-fql``, ``fql``) and RLPD (``rlpd-ac``, ``rlpd``) the protocol every QAM method shares (K=10 critics, the
+    target ``mean - 0.5 std``, :data:`QAM_PROTOCOL_SETTINGS`) and FQL's :data:`QAM_FQL_ALPHA`; nothing for the
+    QAM agents, fedit and dsrl, whose families follow the QAM protocol under every preset.
+
+    Raises:
+        QchunkError: ``name`` is not one of :data:`QAM_PRESET_AGENTS`.
+    """
+    if name not in QAM_PRESET_AGENTS:
+        raise QchunkError(f"preset qam is the QAM paper's protocol, which runs {', '.join(QAM_PRESET_AGENTS)}; "
+                          f"{name} is not among them: use --preset paper (or quick) for {name}")
+    if name in QAM_AGENT_NAMES or name in STEERED_AGENT_NAMES:
+        return {}
+    fields: dict[str, Any] = {"num_critics": 10, "q_agg": "mean", "rho": 0.5, **qam_protocol_settings(domain)}
+    if name in ("qc-fql", "fql") and domain in QAM_FQL_ALPHA:
+        fields["alpha"] = QAM_FQL_ALPHA[domain]
+    return fields
+
+
 DOMAIN_NAMES: tuple[str, ...] = tuple(DOMAIN_STRENGTHS)
 PRESET_NAMES: tuple[str, ...] = tuple(PRESETS)
 
@@ -191,7 +277,7 @@ def config_class(name: str) -> type[AgentConfig]:
     """The config class of agent ``name``: :class:`FlowAgentConfig`, :class:`QamAgentConfig`,
     :class:`SacAgentConfig`, :class:`FEditAgentConfig` or :class:`DsrlAgentConfig`."""
     if name in QAM_AGENT_NAMES:
-        return QamAgentConfig
+        return {"qam-f": QamFAgentConfig, "qam-e": QamEAgentConfig}.get(name, QamAgentConfig)
     if name in STEERED_AGENT_NAMES:
         return FEditAgentConfig if name == "fedit" else DsrlAgentConfig
     return SacAgentConfig if name in SAC_AGENT_NAMES else FlowAgentConfig
@@ -205,7 +291,8 @@ def domain_settings(name: str, domain: str) -> dict[str, Any]:
         return {}
     if name in QAM_AGENT_NAMES:
         inv_temp = {"inv_temp": QAM_INV_TEMP[domain]} if domain in QAM_INV_TEMP else {}
-        return {**qam_protocol_settings(domain), **inv_temp}
+        variant = QAM_VARIANT_SETTINGS.get(name, {}).get(domain, {})
+        return {**qam_protocol_settings(domain), **inv_temp, **variant}
     if name in STEERED_AGENT_NAMES:
         return {**qam_protocol_settings(domain), **STEERED_DOMAIN_SETTINGS[name].get(domain, {})}
     row = DOMAIN_STRENGTHS[domain]
@@ -230,11 +317,12 @@ def agent_config(name: str, preset: str = "paper", domain: str | None = None, **
 
     Args:
         name: one of :data:`AGENT_NAMES`.
-        preset: one of :data:`PRESET_NAMES` (``paper`` or ``quick``).
+        preset: one of :data:`PRESET_NAMES` (``paper``, ``quick`` or ``qam``, the QAM protocol: only for
+            :data:`QAM_PRESET_AGENTS`).
         domain: one of :data:`DOMAIN_NAMES`; selects alpha / N (default ``cube-double``).
         **overrides: any field of the agent's config class (:func:`config_class`), applied last.
     Returns:
-        A :class:`FlowAgentConfig` or :class:`SacAgentConfig`.
+        An instance of :func:`config_class` ``(name)``.
     Raises:
         QchunkError: unknown name, preset, domain or override field, or an invalid value.
     """
@@ -253,6 +341,8 @@ def agent_config(name: str, preset: str = "paper", domain: str | None = None, **
     fields.update(PRESETS[preset])
     fields.update(VARIANTS[name])
     fields.update(domain_settings(name, domain))
+    if preset == "qam":
+        fields.update(qam_preset_settings(name, domain))
     fields.update(overrides)
     try:
         return cls(**fields)

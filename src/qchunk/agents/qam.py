@@ -123,9 +123,14 @@ class QamAgent(AgentBase):
         """Actions to execute: ``(obs_dim,) -> (H, A)`` or ``(B, obs_dim) -> (B, H, A)``, in [-1, 1]: the best
         of ``num_samples`` fine-tuned flow samples. ``rng`` is a JAX key, used once."""
         obs, single = as_batch(observations)
-        actions = qam_actions(self.networks, self.config, self.params, obs, rng)
+        actions = self.policy(self.params, obs, rng)
         actions = actions.reshape(obs.shape[0], self.action_horizon, self.action_dim)
         return actions[0] if single else actions
+
+    def policy(self, params: Params, obs: Array, rng: Array) -> Array:
+        """The acting and TD-target policy under ``params``: ``obs (B, D) -> (B, P)`` in [-1, 1] (no gradient
+        use); QAM's is :func:`qam_actions`, QAM-F and QAM-E (:mod:`qchunk.agents.qam_variants`) override it."""
+        return qam_actions(self.networks, self.config, params, obs, rng)
 
     def eval_actions(self, observations: Array, rng: Array) -> Array:
         """Evaluation actions: the same (stochastic) policy as :meth:`sample_actions`."""
@@ -151,17 +156,20 @@ def acting_velocity(nets: QamNetworks, config: QamAgentConfig, params: Params, o
     return lambda x, u: nets.fine_flow.apply(fine_vars, obs, x, u)
 
 
+def fine_flow_chunks(nets: QamNetworks, config: QamAgentConfig, params: Params, obs: Array, noise: Array) -> Array:
+    """The acting field's Euler solution (``flow_steps`` steps) from ``noise (..., P)``, clipped to [-1, 1];
+    ``obs`` broadcasts against ``noise`` (``(B, 1, D)`` for ``(B, N, P)``)."""
+    return jnp.clip(euler_integrate(acting_velocity(nets, config, params, obs), noise, config.flow_steps), -1.0, 1.0)
+
+
 def qam_actions(nets: QamNetworks, config: QamAgentConfig, params: Params, obs: Array, rng: Array) -> Array:
     """The policy's output for ``obs (B, D)``: ``(B, P)`` in [-1, 1], the best of ``num_samples`` clipped
     Euler samples of the acting field under the ``q_agg`` of the online critics (no gradient use)."""
     batch, width, n = obs.shape[0], nets.flow.action_dim, config.num_samples
     if n == 1:  # the paper's setting: one sample, no critic call
-        noise = normal(rng, (batch, width))
-        return jnp.clip(euler_integrate(acting_velocity(nets, config, params, obs), noise, config.flow_steps), -1, 1)
+        return fine_flow_chunks(nets, config, params, obs, normal(rng, (batch, width)))
     obs_b = obs[:, None, :]  # one state projection serves its N candidates
-    noise = normal(rng, (batch, n, width))
-    candidates = jnp.clip(euler_integrate(acting_velocity(nets, config, params, obs_b), noise, config.flow_steps),
-                          -1.0, 1.0)
+    candidates = fine_flow_chunks(nets, config, params, obs_b, normal(rng, (batch, n, width)))
     scores = aggregate_ensemble(nets.critic.apply({"params": params["critic"]}, obs_b, candidates), config.q_agg)
     best = jnp.argmax(scores, axis=-1)
     return jnp.take_along_axis(candidates, best[:, None, None], axis=1)[:, 0]
@@ -224,11 +232,12 @@ def adjoint_objective(nets: QamNetworks, config: QamAgentConfig, fine_params: Pa
 
 
 def qam_loss(params: Params, agent: QamAgent, batch: Batch, rng: Array) -> tuple[Array, dict[str, Array]]:
-    """``critic_loss + bc_flow_loss + adjoint_loss`` of one update (each term reaches only its network)."""
+    """``critic_loss + bc_flow_loss + adjoint_loss`` of one update (each term reaches only its network); the
+    TD-target action is ``agent.policy``'s (QAM's fine-tuned flow, QAM-F's one-step policy, QAM-E's edit)."""
     config, nets = agent.config, agent.networks
     keys = QamLossKeys(*jax.random.split(rng, 5))
     fixed = jax.lax.stop_gradient(params)
-    next_actions = qam_actions(nets, config, fixed, batch["next_observations"][:, -1], keys.next_action)
+    next_actions = agent.policy(fixed, batch["next_observations"][:, -1], keys.next_action)
     c_loss, terms = chunk_critic_objective(nets.critic, params["critic"], agent.target_params["critic"], batch,
                                            next_actions, discount=config.discount, q_agg=config.q_agg,
                                            chunked=config.chunked, rho=config.rho)
@@ -247,4 +256,4 @@ def qam_loss(params: Params, agent: QamAgent, batch: Batch, rng: Array) -> tuple
 
 
 __all__ = ["QamAgent", "QamLossKeys", "QamNetworks", "acting_velocity", "adjoint_objective", "build_qam_networks",
-           "qam_actions", "qam_loss"]
+           "fine_flow_chunks", "qam_actions", "qam_loss"]

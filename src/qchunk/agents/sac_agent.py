@@ -6,8 +6,9 @@ One :class:`SacAgent` with different :class:`~qchunk.agents.config.SacAgentConfi
   trunk with separate mean and log-std heads, log-std clipped to [-20, 2];
 * critic: an ensemble of K critics over (state, chunk), each hidden layer ``ReLU(LayerNorm(Dense(x)))``
   (the networks of the authors' RLPD; the flow agents keep theirs); the TD target is the h-step backup of
-  the ``q_agg`` (paper: mean, no clipped double-Q) of the target critics at ``s_{t+h}`` with the actor's
-  sample ``a' ~ pi(s_{t+h})``, without the entropy bonus unless ``backup_entropy``;
+  the ``q_agg`` (paper: mean, no clipped double-Q; with ``rho > 0``, the QAM protocol's, ``mean - rho * std``)
+  of the target critics at ``s_{t+h}`` with the actor's sample ``a' ~ pi(s_{t+h})``, without the entropy bonus
+  unless ``backup_entropy``;
 * temperature: ``log t`` is learned so that the policy entropy approaches
   ``target_entropy_per_dim * P``;
 * evaluation: ``config.eval_policy`` — actions sampled from the policy (default, as the authors) or its
@@ -149,7 +150,8 @@ def sac_loss(params: Params, agent: SacAgent, batch: Batch, rng: Array) -> tuple
     bonus = -temperature * jnp.sum(next_log_probs, -1) if config.backup_entropy else None
     c_loss, terms = chunk_critic_objective(
         nets.critic, params["critic"], agent.target_params["critic"], batch, next_actions,
-        discount=config.discount, q_agg=config.q_agg, chunked=config.chunked, next_q_bonus=bonus)
+        discount=config.discount, q_agg=config.q_agg, chunked=config.chunked, next_q_bonus=bonus,
+        rho=config.rho)
     info = critic_info(c_loss, terms)
 
     # Actor: reparameterised sample scored by the mean of the (fixed) critics, minus the entropy bonus.

@@ -13,15 +13,23 @@ from typing import Any
 
 from qchunk.errors import QchunkError, did_you_mean
 from qchunk.experiments.grid import Variant
+from qchunk.tasks import DOMAINS
 
 #: The paper's OGBench domains, in the order of its table 1.
 PAPER_DOMAINS = ("puzzle-3x3", "scene", "cube-double", "cube-triple", "cube-quadruple")
+#: The QAM paper's ten OGBench domains (Li & Levine 2026, its reproduction script): the five above, puzzle-4x4
+#: and the four navigate mazes.
+QAM_DOMAINS = (*PAPER_DOMAINS, "puzzle-4x4", "antmaze-large", "antmaze-giant", "humanoidmaze-medium",
+               "humanoidmaze-large")
+#: The QAM paper's main methods that qchunk has (FQL and RLPD on chunks; ``--preset qam`` runs every method on
+#: single actions on the mazes, where ``qc-fql`` and ``rlpd-ac`` are then FQL's and RLPD's h=1 settings).
+QAM_MAIN_AGENTS = ("qam", "qam-f", "qam-e", "fedit", "dsrl", "qc-fql", "rlpd-ac")
 
 
 def tasks(domain: str, numbers: tuple[int, ...] = (1, 2, 3, 4, 5)) -> tuple[str, ...]:
     """Single-task names of ``domain``: ``tasks("cube-triple", (3,))`` is
-    ``("cube-triple-play-singletask-task3-v0",)``."""
-    return tuple(f"{domain}-play-singletask-task{t}-v0" for t in numbers)
+    ``("cube-triple-play-singletask-task3-v0",)`` (``navigate`` for the mazes)."""
+    return tuple(DOMAINS[domain].task_name(t) for t in numbers)
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,22 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
               "plots start their curves where the offline phase ends). cube-quadruple trains on the sharded "
               "100M dataset: point --dataset-dir at the directory holding its shards. Each run took the authors "
               "4-7 h on one RTX A5000: on a cluster use --gpus-per-run 0.25-0.5."),
+    Recipe(
+        "qam-main",
+        "the QAM paper's main grid: QAM, QAM-F, QAM-E, FEdit, DSRL, FQL, RLPD on its 10 OGBench domains x 5 tasks, "
+        "12 seeds, 1M offline + 0.5M online steps (--preset qam)",
+        agents=QAM_MAIN_AGENTS,
+        envs=tuple(env for d in QAM_DOMAINS for env in tasks(d)),
+        seeds=tuple(range(12)),
+        settings={"preset": "qam"},
+        notes="4200 runs (7 agents x 50 tasks x 12 seeds, the release's seed count), each with the per-domain "
+              "values of the QAM reproduction script (docs/successors.md). FQL and RLPD are qc-fql and rlpd-ac: "
+              "chunks of 5 on the manipulation domains, single actions on the navigate mazes (the protocol's "
+              "h=1 there; `qchunk plot --reference qam` overlays the release's FQL/RLPD on the manipulation "
+              "domains only, where the names match). rlpd-ac is online-only (0 offline steps, 0.5M online). "
+              "cube-quadruple and puzzle-4x4 read their 100M shards from <dataset-dir>/<domain>-play-100m-v0; "
+              "the navigate datasets need OGBench's official files in --dataset-dir. The release's other "
+              "baselines (FBRAC, IFQL, CGQL, FAWAC, BAM, ReBRAC, QSM, DAC) are not in qchunk."),
     Recipe(
         "robomimic",
         "the robomimic tasks (lift, can, square; multi-human, low-dim): 8 methods, 5 seeds, 1M offline + 1M online",

@@ -28,6 +28,10 @@ RUN_PRESETS: dict[str, dict[str, Any]] = {
                   checkpoint_every=100_000, buffer_size=2_000_000),
     "quick": dict(offline_steps=20_000, online_steps=20_000, eval_every=5_000, log_every=500,
                   checkpoint_every=5_000, buffer_size=None),
+    # The QAM paper's protocol (its reproduction script): 1M offline + 0.5M online, eval and save every 50K,
+    # the buffer the offline data plus every online step; cube-quadruple and puzzle-4x4 read their 100M sets.
+    "qam": dict(offline_steps=1_000_000, online_steps=500_000, eval_every=50_000, log_every=5_000,
+                checkpoint_every=50_000, buffer_size=None),
 }
 
 #: The task of a run that names none (``TrainConfig.env`` unset, no ``--dataset minari:ID``).
@@ -87,8 +91,9 @@ class TrainConfig:
     """An offline-to-online training run (``qchunk train``). ``None`` fields take the preset's value."""
 
     agent: str = "qc"
-    """Agent: qc, qc-fql, bfn, bfn-n, fql, fql-n, qam, fedit, dsrl (offline pre-training, then online) or rlpd,
-    rlpd-ac, qc-rlpd (online from scratch with the offline data in every batch; offline steps must be 0)."""
+    """Agent: qc, qc-fql, bfn, bfn-n, fql, fql-n, qam, qam-f, qam-e, fedit, dsrl (offline pre-training, then
+    online) or rlpd, rlpd-ac, qc-rlpd (online from scratch with the offline data in every batch; offline steps
+    must be 0)."""
     env: str | None = None
     """Task: an OGBench single-task name (`cube-double-play-singletask-task2-v0`), a robomimic task
     (`lift-mh-low_dim`), `gym:<gymnasium id>` (any gymnasium env, e.g. `gym:Hopper-v5`; needs --dataset),
@@ -104,8 +109,11 @@ class TrainConfig:
         constructor=bool, help_behavior_hint="(default: the domain's)")] = None
     """Train on the sparse reward (r' = -1 if r != 0 else 0). Default: the paper's choice for the domain
     (sparse for scene and puzzle-3x3, dense for the cube domains)."""
-    preset: Literal["paper", "quick"] = "paper"
-    """Agent and run-length preset: `paper` (the paper's protocol) or `quick` (CPU-sized)."""
+    preset: Literal["paper", "quick", "qam"] = "paper"
+    """Agent and run-length preset: `paper` (the Q-chunking paper's protocol), `quick` (CPU-sized) or `qam` (the
+    QAM paper's protocol: 1M offline + 0.5M online, eval every 50K, K=10 critics with the pessimistic target,
+    per-domain values of its reproduction script; cube-quadruple and puzzle-4x4 read the 100M shard directory
+    `<dataset-dir>/<domain>-play-100m-v0`; for qam, qam-f, qam-e, fedit, dsrl, qc-fql, fql, rlpd-ac, rlpd)."""
     offline_steps: int | None = None
     """Gradient steps on the offline dataset (paper: 1M; 0 for the RLPD agents)."""
     online_steps: int | None = None
@@ -203,6 +211,8 @@ class TrainConfig:
             changes["sparse"] = spec.domain.sparse
         if self.buffer_size is None and preset["buffer_size"] is not None:
             changes["buffer_size"] = preset["buffer_size"]
+        if self.preset == "qam":
+            changes.update(_qam_protocol(self, spec))
         changes["env"] = self.env_name
         cfg = dataclasses.replace(self, **changes)
         for name in ("offline_steps", "online_steps", "start_training", "seed"):
@@ -230,6 +240,21 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         d["overrides"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in d["overrides"].items()}
         return d
+
+
+def _qam_protocol(cfg: TrainConfig, spec) -> dict[str, Any]:
+    """What ``--preset qam`` changes in the run of task ``spec``: refuses an agent the protocol does not run, and
+    points ``dataset_dir`` of cube-quadruple and puzzle-4x4 at their 100M shard directory
+    (:data:`~qchunk.agents.presets.QAM_SHARD_DIRS`, inside ``--dataset-dir``, unless it already names it)."""
+    from qchunk.agents.presets import QAM_PRESET_AGENTS, QAM_SHARD_DIRS
+
+    require(cfg.agent in QAM_PRESET_AGENTS, f"--preset qam is the QAM paper's protocol, which runs "
+            f"{', '.join(QAM_PRESET_AGENTS)}; use --preset paper (or quick) for {cfg.agent}")
+    shards = QAM_SHARD_DIRS.get(spec.domain.name)
+    if shards is None or spec.benchmark != "ogbench" or cfg.dataset is not None:
+        return {}
+    root = spec.dataset_dir(cfg.dataset_dir)
+    return {"dataset_dir": str(root if root.name == shards else root / shards)}
 
 
 #: The most gradient updates a run can make: the agents count them in an int32 (``AgentBase.step``).
