@@ -47,13 +47,16 @@ class BenchArgs:
     speed on a synthetic batch (with --agent / --preset / --json)."""
 
     agent: str | None = None
-    """Agent (qc, qc-fql, bfn, bfn-n, fql, fql-n, qam, fedit, dsrl, rlpd, rlpd-ac, qc-rlpd). Alone: benchmark
-    this one agent (default qc); with --suite: only this agent in the update, eval, seeds and e2e suites."""
+    """Agent (qc, qc-fql, bfn, bfn-n, fql, fql-n, qam, qam-f, qam-e, fedit, dsrl, rlpd, rlpd-ac, qc-rlpd). Alone:
+    benchmark this one agent (default qc); with --suite: only this agent in the update, eval, seeds and e2e
+    suites."""
     preset: Literal["paper", "quick"] | None = None
     """Network/optimisation preset: paper (4x512) or quick (2x256). Alone: benchmark one agent (default
     paper); with --suite update: only this preset."""
     domain: str = "cube-double"
-    """Domain whose alpha / N apply (scene, puzzle-3x3, cube-double, cube-triple, cube-quadruple, robomimic)."""
+    """Domain whose per-domain settings apply (scene, puzzle-3x3, cube-double, cube-triple, cube-quadruple, robomimic,
+    the QAM domains). qam-f and qam-e need one where the QAM script's alpha / edit_scale is not 0 (cube-triple):
+    on cube-double they are QAM."""
     steps: int = 20
     """Timed updates (after compilation) of the single-agent benchmark."""
     json: Path | None = None

@@ -27,6 +27,9 @@ class UpdateSettings:
     """Presets with a throughput row per agent."""
     domain: str = "cube-double"
     """Domain of the strengths (alpha, N)."""
+    agent_domains: dict[str, str] = field(default_factory=lambda: {"qam-f": "cube-triple", "qam-e": "cube-triple"})
+    """Agents measured on another domain than ``domain``: qam-f and qam-e on cube-triple, where their extra policy
+    exists (the QAM reproduction script's alpha and edit_scale are 0 on cube-double, which makes them QAM)."""
     steps: int = 20
     """Timed updates per agent row."""
     act_repeats: int = 20
@@ -69,8 +72,8 @@ class UpdateSettings:
 
 
 def _row(result: dict[str, Any]) -> dict[str, Any]:
-    keep = ("agent", "preset", "horizon", "num_samples", "updates_per_s", "step_ms_median", "compile_s", "act_ms",
-            "params")
+    keep = ("agent", "preset", "domain", "horizon", "num_samples", "updates_per_s", "step_ms_median", "compile_s",
+            "act_ms", "params")
     out = {k: result[k] for k in keep}
     out["step_ms"] = out.pop("step_ms_median")
     return out
@@ -84,10 +87,11 @@ def run_update(settings: UpdateSettings) -> dict[str, Any]:
     def measure(name: str, preset: str, steps: int, act_repeats: int, scan: bool, **changes: Any) -> dict[str, Any]:
         overrides = {**s.agent_overrides, **changes}
         agent_fields = {k: v for k, v in overrides.items() if k != "batch_size"}  # batch_size: a run setting
-        key = (name, overrides.get("batch_size"), agent_config(name, preset, s.domain, **agent_fields))
+        domain = s.agent_domains.get(name, s.domain)
+        key = (name, overrides.get("batch_size"), agent_config(name, preset, domain, **agent_fields))
         if key not in measured:
             print(f"[bench] update: {name} ({preset}) {changes or ''}", flush=True)
-            measured[key] = bench_agent(name, preset, s.domain, steps=steps, act_repeats=act_repeats, scan=scan,
+            measured[key] = bench_agent(name, preset, domain, steps=steps, act_repeats=act_repeats, scan=scan,
                                         seed=s.seed, **overrides)
         return measured[key]
 

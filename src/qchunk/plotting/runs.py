@@ -20,7 +20,8 @@ from qchunk.training.run_dir import EVAL_CSV, RunDir, find_runs
 
 #: Paper-style display names of the agents (as in the paper's figures and ``paper_curves.json``).
 DISPLAY_NAMES = {"qc": "QC", "qc-fql": "QC-FQL", "bfn": "BFN", "bfn-n": "BFN-n", "fql": "FQL", "fql-n": "FQL-n",
-                 "rlpd": "RLPD", "rlpd-ac": "RLPD-AC", "qc-rlpd": "QC-RLPD"}
+                 "rlpd": "RLPD", "rlpd-ac": "RLPD-AC", "qc-rlpd": "QC-RLPD", "qam": "QAM", "qam-f": "QAM-F",
+                 "qam-e": "QAM-E", "fedit": "FEdit", "dsrl": "DSRL"}
 
 #: Short names of settings in labels.
 _SHORT = {"horizon": "h", "num_critics": "K", "utd": "UTD", "num_samples": "N", "alpha": "α"}
