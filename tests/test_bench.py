@@ -160,14 +160,18 @@ def test_vmapped_seed_k_follows_the_single_agent_of_seed_k(agent="qc-fql"):
 def test_eval_suite_compares_serial_per_step_with_batched():
     from qchunk.bench.eval_speed import EvalSpeedSettings, run_eval_speed
 
-    res = run_eval_speed(EvalSpeedSettings(episodes=2, episode_length=7, workers=1, serial_per_chunk=True,
+    res = run_eval_speed(EvalSpeedSettings(episodes=3, envs=2, episode_length=7, workers=2, serial_per_chunk=True,
                                            agent_overrides=TINY))
     modes = res["modes"]
     assert set(modes) == {"serial_per_step", "serial_per_chunk", "batched_parallel"}
-    assert all(m["env_steps"] == 14 and m["seconds"] > 0 and m["episodes_per_s"] > 0 for m in modes.values())
-    assert modes["serial_per_step"]["policy_queries"] == 14  # every step of both episodes
-    assert modes["serial_per_chunk"]["policy_queries"] == 2 * math.ceil(7 / 5)  # once per chunk, per episode
-    assert modes["batched_parallel"]["policy_queries"] == math.ceil(7 / 5)  # once per chunk for the whole batch
+    assert all(m["env_steps"] == 21 and m["seconds"] > 0 and m["episodes_per_s"] > 0 for m in modes.values())
+    assert modes["serial_per_step"]["policy_queries"] == 21  # every step of the three episodes
+    assert modes["serial_per_chunk"]["policy_queries"] == 3 * math.ceil(7 / 5)  # once per chunk, per episode
+    assert modes["batched_parallel"]["policy_queries"] == 2 * math.ceil(7 / 5)  # once per chunk for each wave
+    # the trainer's layout: 2 envs open, one in this process and one in a worker; its memory is reported
+    assert res["envs"] == 2 and res["envs_per_process"] == [1, 1] and res["workers"] == 2
+    if os.path.exists("/proc/self/status"):
+        assert res["peak_rss_mb"] == modes["batched_parallel"]["peak_rss_mb"] > modes["serial_per_step"]["peak_rss_mb"]
     assert res["eval_speedup"] == pytest.approx(modes["serial_per_step"]["seconds"]
                                                 / modes["batched_parallel"]["seconds"], rel=1e-9)
     assert res["pool_startup_s"] > 0 and res["make_env_s"] > 0 and res["other_agents"] == []
@@ -280,7 +284,8 @@ def test_markdown_summary_renders_every_suite():
            "load_avg_1m_before": 0.5}
     agent_row = {"agent": "qc", "preset": "quick", "horizon": 5, "num_samples": 32, "updates_per_s": 9.1,
                  "compile_s": 4.0, "act_ms": 1.1, "params": 255003, "step_ms": 110.0}
-    mode = {"seconds": 10.0, "episodes_per_s": 5.0, "env_steps_per_s": 500.0, "policy_queries": 100, "policy_s": 0.1}
+    mode = {"seconds": 10.0, "episodes_per_s": 5.0, "env_steps_per_s": 500.0, "policy_queries": 100, "policy_s": 0.1,
+            "peak_rss_mb": 1712.0}
     results = {
         "update": {"agents": [agent_row], "horizon_scaling": {"agent": "qc", "preset": "quick", "rows": [agent_row]},
                    "num_samples_scaling": None},
@@ -303,4 +308,5 @@ def test_markdown_summary_renders_every_suite():
     for heading in ("### update", "### eval", "### data", "### seeds", "### e2e"):
         assert heading in text, heading
     assert "| qc | quick | 5 | 32 | 9.1 |" in text and "**1x**" in text and "update 50%" in text
+    assert "| 0.1 | 1.71e+03 |" in text  # the eval modes' peak memory
     assert markdown_summary({}) == ""

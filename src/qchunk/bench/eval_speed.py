@@ -5,9 +5,10 @@ Compared, with the same policy (an untrained agent of the ``quick`` preset, quer
 same episode seeds, in one run:
 
 * ``batched_parallel`` (the trainer's evaluation): :func:`qchunk.evaluation.run_episodes` on an
-  :class:`~qchunk.evaluation.EnvPool` of ``episodes`` environments over ``workers`` processes: all
-  episodes stepped together, the policy queried once per chunk with the whole batch ``(episodes, obs)``,
-  each chunk executed open-loop.
+  :class:`~qchunk.evaluation.EnvPool` of ``envs`` environments (the trainer's ``--eval-envs`` default)
+  stepped by ``workers`` processes, this one included: the episodes run in waves of ``envs``, all
+  environments of a wave stepped together, the policy queried once per chunk with the whole batch
+  ``(envs, obs)``, each chunk executed open-loop.
 * ``serial_per_step`` (the authors' style of evaluation): :func:`qchunk.evaluation.run_episodes_serial`
   with ``per_step=True``: one environment in this process, one episode after another, the policy queried
   at EVERY step with one observation while the queued chunk still plays open-loop (the authors' agent
@@ -26,7 +27,10 @@ Full size also runs the two steps in between, so the speedup can be read factor 
 Per mode: ``seconds``, ``episodes_per_s``, ``env_steps``, ``policy_queries``, ``policy_s`` (wall time
 inside policy calls), ``env_steps_per_s`` (environment steps per second of the remaining time: stepping,
 transport and bookkeeping) and, on Linux, ``cpu_s`` (CPU seconds of this process and the workers, a
-measure of work that other processes' load does not inflate).
+measure of work that other processes' load does not inflate). ``peak_rss_mb``: the peak summed resident
+set of this process and the pool's workers while the mode ran (sampled every 0.1 s by
+:class:`~qchunk.bench.memprobe.TreeRss`); the top-level ``peak_rss_mb`` is ``batched_parallel``'s, the
+memory one evaluation of a run costs, JAX and the agent included.
 """
 
 from __future__ import annotations
@@ -38,7 +42,12 @@ from typing import Any
 
 import numpy as np
 
+from qchunk.bench.memprobe import TreeRss
 from qchunk.evaluation import EnvPool, EvalResult, evaluation_seeds, run_episodes, run_episodes_serial
+
+#: Environments the trainer's evaluation keeps open by default (``TrainConfig.eval_envs``; a test keeps the
+#: two equal): the pool size the ``eval`` suite measures.
+TRAINER_EVAL_ENVS = 2
 
 
 @dataclass(frozen=True)
@@ -56,11 +65,14 @@ class EvalSpeedSettings:
     sparse: bool = True
     """The paper's sparse reward (does not change the speed)."""
     episodes: int = 50
-    """Episodes per evaluation (= environments in the pool)."""
+    """Episodes per evaluation."""
+    envs: int = TRAINER_EVAL_ENVS
+    """Environments open at once in the pool (episodes run in waves of this many), as the trainer's."""
     episode_length: int | None = None
     """Time limit (None: the task's, 500 steps for puzzle-3x3)."""
     workers: int | None = None
-    """Pool processes for ``batched_parallel`` (None: all cores)."""
+    """Processes that step ``batched_parallel``'s pool, this one included (None: all cores; at most
+    ``envs``)."""
     serial_per_chunk: bool = False
     """Also time ``serial_per_chunk``."""
     batched_local: bool = False
@@ -143,9 +155,12 @@ def _mode_row(res: EvalResult, policy: TimedPolicy, cpu_s: float | None) -> dict
 
 def _timed(run, policy: TimedPolicy, pids: list[int]) -> dict[str, Any]:
     cpu0 = _cpu_seconds(pids)
-    res = run(policy)
+    with TreeRss(pids) as mem:
+        res = run(policy)
     cpu1 = _cpu_seconds(pids)
-    return _mode_row(res, policy, None if cpu0 is None or cpu1 is None else cpu1 - cpu0)
+    row = _mode_row(res, policy, None if cpu0 is None or cpu1 is None else cpu1 - cpu0)
+    row["peak_rss_mb"] = mem.peak_mb
+    return row
 
 
 def run_eval_speed(settings: EvalSpeedSettings) -> dict[str, Any]:
@@ -160,6 +175,7 @@ def run_eval_speed(settings: EvalSpeedSettings) -> dict[str, Any]:
     spec = get_task(s.task)
     workers = s.workers or os.cpu_count() or 1
     seeds = evaluation_seeds(s.seed, 0, s.episodes)
+    pool_n = max(1, min(s.envs, s.episodes))
 
     t0 = time.perf_counter()
     env = make_env(spec, s.sparse, s.episode_length)
@@ -173,7 +189,7 @@ def run_eval_speed(settings: EvalSpeedSettings) -> dict[str, Any]:
                            **{k: v for k, v in s.agent_overrides.items() if k != "batch_size"})
         warm = TimedPolicy(agent, jax.random.PRNGKey(s.seed))
         t0 = time.perf_counter()
-        for n in (1, s.episodes):  # compile both batch shapes before anything is timed
+        for n in (1, pool_n):  # compile both batch shapes before anything is timed
             warm(np.zeros((n, obs_dim), np.float32))
         compile_s[name] = time.perf_counter() - t0
         agents[name] = agent
@@ -193,12 +209,14 @@ def run_eval_speed(settings: EvalSpeedSettings) -> dict[str, Any]:
         env.close()
 
     startup: dict[str, float] = {}
+    layout: list[int] = []
     pools = [("batched_local", 1)] if s.batched_local else []
     pools.append(("batched_parallel", workers))
     for mode, w in pools:
         t0 = time.perf_counter()
-        with EnvPool(spec, s.sparse, s.episodes, w, s.episode_length) as pool:
+        with EnvPool(spec, s.sparse, pool_n, w, s.episode_length) as pool:
             startup[mode] = time.perf_counter() - t0
+            layout = pool.layout
             for name in names:
                 modes[name][mode] = _timed(lambda p, pool=pool: run_episodes(p, pool, seeds), policy(name),
                                            pool.worker_pids)
@@ -225,13 +243,16 @@ def run_eval_speed(settings: EvalSpeedSettings) -> dict[str, Any]:
         "task": s.task,
         "sparse": s.sparse,
         "episodes": s.episodes,
-        "workers": workers,
+        "envs": pool_n,
+        "workers": len(layout),
+        "envs_per_process": layout,
+        "peak_rss_mb": head["modes"]["batched_parallel"]["peak_rss_mb"],
         "make_env_s": make_env_s,
         "pool_startup_s": startup["batched_parallel"],
         "pool_startup_local_s": startup.get("batched_local"),
         "compared": "serial_per_step: one env in this process, episodes one after another, the policy queried "
                     "every step with one observation and the first action of its chunk executed; "
-                    "batched_parallel: run_episodes on an EnvPool of one env per episode over the workers, "
-                    "one batched query per chunk, chunks executed open-loop. Same policy and episode seeds; "
-                    "set-up (env creation, compilation) excluded.",
+                    "batched_parallel: run_episodes on an EnvPool of `envs` envs (this process and the "
+                    "workers), episodes in waves of `envs`, one batched query per chunk, chunks executed "
+                    "open-loop. Same policy and episode seeds; set-up (env creation, compilation) excluded.",
     }

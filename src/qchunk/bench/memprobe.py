@@ -1,4 +1,4 @@
-"""Peak memory of a full :class:`~qchunk.data.ReplayBuffer`, measured in a fresh process.
+"""Peak memory: of a full :class:`~qchunk.data.ReplayBuffer` in a fresh process, and of a process tree.
 
 Run by the ``data`` suite as ``python -m qchunk.bench.memprobe CAPACITY OBS_DIM ACTION_DIM BATCHES SEED``
 (one process per capacity, so each peak is its own); prints one JSON object. Only numpy and
@@ -8,13 +8,18 @@ The buffer is allocated, then every row is written in place (synthetic transitio
 1000 rows), which touches every page, as a buffer filled by training holds them; then ``BATCHES`` chunk
 batches (256 x h=5) are sampled from it. ``peak_rss_mb`` is the process's peak resident set (``VmHWM``)
 minus its resident set before the allocation.
+
+:class:`TreeRss` samples the summed resident set of this process and given child processes (the
+evaluation pool's workers) in a background thread; the ``eval`` suite reports its peak.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -22,16 +27,53 @@ import numpy as np
 _BLOCK = 1 << 14
 
 
-def _status_mb(key: str) -> float | None:
-    """A ``/proc/self/status`` entry (``VmRSS``, ``VmHWM``) in MB; None off Linux."""
+def _status_mb(key: str, pid: int | str = "self") -> float | None:
+    """A ``/proc/<pid>/status`` entry (``VmRSS``, ``VmHWM``) in MB; None off Linux or for a gone process."""
     try:
-        with open("/proc/self/status") as f:
+        with open(f"/proc/{pid}/status") as f:
             for line in f:
                 if line.startswith(key + ":"):
                     return int(line.split()[1]) / 1024.0
     except OSError:
         pass
     return None
+
+
+class TreeRss:
+    """Peak summed resident set (``VmRSS``) of this process and ``pids``, sampled every ``interval`` s.
+
+    Use as a context manager around the work; :attr:`peak_mb` is None off Linux. Short spikes between
+    two samples are missed, so the peak is a lower bound (``interval`` 0.1 s, as an external sampler).
+    """
+
+    def __init__(self, pids: Sequence[int] = (), interval: float = 0.1):
+        self.pids, self.interval = list(pids), interval
+        self.peak_mb: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def sample(self) -> float | None:
+        """The summed resident set now, in MB (processes that are gone count 0)."""
+        mine = _status_mb("VmRSS")
+        if mine is None:
+            return None
+        return mine + sum(_status_mb("VmRSS", pid) or 0.0 for pid in self.pids)
+
+    def _run(self) -> None:
+        while True:
+            now = self.sample()
+            if now is not None:
+                self.peak_mb = now if self.peak_mb is None else max(self.peak_mb, now)
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self) -> TreeRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def probe(capacity: int, observation_dim: int, action_dim: int, batches: int, seed: int = 0) -> dict[str, float | None]:

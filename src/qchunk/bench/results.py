@@ -181,12 +181,13 @@ def markdown_summary(docs: dict[str, dict[str, Any]]) -> str:
     if "eval" in docs:
         res = docs["eval"]["results"]
         out += [f"### eval ({res['episodes']} episodes of {res['task']}, untrained {res['agent']} "
-                f"({res['preset']}), {res['workers']} workers)", "",
-                "| mode | seconds | episodes/s | env steps/s | policy queries | policy s |",
-                "|---|---|---|---|---|---|"]
+                f"({res['preset']}), {res['workers']} workers, {res.get('envs', res['episodes'])} envs open)", "",
+                "| mode | seconds | episodes/s | env steps/s | policy queries | policy s | peak RSS MB |",
+                "|---|---|---|---|---|---|---|"]
         for mode, r in res["modes"].items():
             out.append(f"| {mode} | {_fmt(r['seconds'])} | {_fmt(r['episodes_per_s'])} | "
-                       f"{_fmt(r['env_steps_per_s'])} | {r['policy_queries']} | {_fmt(r['policy_s'])} |")
+                       f"{_fmt(r['env_steps_per_s'])} | {r['policy_queries']} | {_fmt(r['policy_s'])} | "
+                       f"{_fmt(r.get('peak_rss_mb'))} |")
         out += ["", f"eval_speedup (serial_per_step / batched_parallel): **{_fmt(res['eval_speedup'])}x** "
                 f"(with the pool's start-up of {_fmt(res['pool_startup_s'])} s: "
                 f"{_fmt(res.get('eval_speedup_with_startup'))}x)", ""]

@@ -4,7 +4,7 @@
 suite      measures
 =========  ==========================================================================================
 update     update throughput, compile time, acting latency per agent and preset; update cost vs h and N
-eval       a 50-episode evaluation, batched + parallel vs serial per-step (``eval_speedup``)
+eval       a 50-episode evaluation, batched + parallel vs serial per-step (``eval_speedup``), peak memory
 data       OGBench file loading, chunk sampling per h, replay-buffer peak memory at 1M and 10M
 seeds      S = 1, 2, 4, 8 agents updated in one ``jax.vmap``
 e2e        wall-clock of a fixed 20K + 20K-step training run, split into update / sampling / env / eval
@@ -90,8 +90,10 @@ def _headline(suite: str, results: dict[str, Any]) -> str:
         return ", ".join(f"{r['agent']}/{r['preset']} {r['updates_per_s']:.3g}/s" for r in results["agents"])
     if suite == "eval":
         modes = results["modes"]
+        peak = results.get("peak_rss_mb")
         return (f"eval_speedup {results['eval_speedup']:.2f}x ({results['agent']}: serial per-step "
-                f"{modes['serial_per_step']['seconds']:.1f} s vs batched {modes['batched_parallel']['seconds']:.1f} s)")
+                f"{modes['serial_per_step']['seconds']:.1f} s vs batched {modes['batched_parallel']['seconds']:.1f} s"
+                + (f", peak {peak:.0f} MB with {results['envs']} envs open" if peak is not None else "") + ")")
     if suite == "data":
         return ", ".join(f"{r['capacity']:,} rows: peak {r['peak_rss_mb']:.0f} MB" for r in results["memory"]
                          if r.get("peak_rss_mb") is not None)

@@ -65,7 +65,9 @@ def run_episodes(policy: BatchPolicy, pool: EnvPool, seeds: Sequence[int]) -> Ev
     again; because the episodes of a wave start together, those moments coincide and the policy sees one
     batch ``(pool.n, obs)`` (finished or idle environments ride along with their last observation, so the
     batch shape, and hence the compiled policy, never changes). More seeds than environments run in
-    waves of ``pool.n`` episodes (an OGBench environment holds about 220 MB, so the pool is kept small).
+    waves of ``pool.n`` episodes (an OGBench environment holds about 150 MB, so the pool is kept small:
+    the trainer's default is two). An episode's result depends on its seed and the policy only, not on
+    the wave it runs in.
     """
     require(len(seeds) >= 1, "run_episodes needs at least one seed")
     t0 = time.perf_counter()

@@ -1,16 +1,23 @@
-"""A pool of environments stepped together, spread over worker processes.
+"""A pool of environments stepped together, spread over this process and worker processes.
 
-Episodes are seeded individually, so results do not depend on how many workers run them. Worker
-processes are started with ``spawn`` (never ``fork``: the parent holds JAX's threads), with their
-numerical thread pools pinned to one thread (:data:`WORKER_THREAD_ENV`).
+Episodes are seeded individually, so results do not depend on how many processes run them. With
+``workers`` W > 1 the first share of the environments lives in this process and the others in W - 1
+worker processes, all stepped at the same time (this process steps its share while the workers step
+theirs), so W processes step environments with W - 1 started; a worker process holding one OGBench
+environment takes about 250 MB once the memory its build left behind is released
+(:func:`release_build_memory`), each further environment about 150 MB. Worker processes are started
+with ``spawn`` (never ``fork``: the parent holds JAX's threads), with their numerical thread pools pinned
+to one thread (:data:`WORKER_THREAD_ENV`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing as mp
 import os
 import signal
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
@@ -37,6 +44,21 @@ def _environ(changes: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def release_build_memory(clear_asset_cache: bool) -> None:
+    """Give back to the system the memory that building environments leaves behind: the C heap's free
+    pages (glibc keeps them otherwise, about 90 MB after an OGBench environment is built) and, with
+    ``clear_asset_cache``, MuJoCo's cache of compiled assets (about 75 MB for OGBench's arm; it only
+    speeds up building more environments, which a worker process never does)."""
+    if clear_asset_cache:
+        with contextlib.suppress(ImportError, AttributeError):
+            import mujoco
+
+            mujoco.mj_clearCache(mujoco.mj_getCache())
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class LocalEnvs:
@@ -78,7 +100,8 @@ def _worker(conn, task: Task, sparse: bool, n: int, episode_length: int | None, 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     envs = LocalEnvs.make(task, sparse, n, episode_length, dataset_dir)
-    conn.send("ready")
+    release_build_memory(clear_asset_cache=True)
+    conn.send(("ready", len(envs.envs)))
     while True:
         try:
             cmd, payload = conn.recv()
@@ -96,13 +119,14 @@ def _worker(conn, task: Task, sparse: bool, n: int, episode_length: int | None, 
 
 
 class EnvPool:
-    """``n`` copies of a task's environment, stepped in lock-step across ``workers`` processes.
+    """``n`` copies of a task's environment, stepped in lock-step by ``workers`` processes, this one included.
 
     Args:
         task: the single task (a name is accepted too and looked up with :func:`~qchunk.tasks.get_task`).
         sparse: the paper's sparse reward transform.
-        n: number of environments.
-        workers: processes to spread them over (1: all in this process).
+        n: number of environments (all of them open for the pool's lifetime: about 150 MB each for OGBench).
+        workers: processes that step them, this one included (1: all in this process; W > 1: this process
+            holds the first ``ceil(n / W)`` or so and W - 1 worker processes the rest); at most ``n``.
         episode_length: time limit (default: the task's).
         dataset_dir: robomimic only: where the dataset that describes the environment lives.
     """
@@ -110,27 +134,41 @@ class EnvPool:
     def __init__(self, task: Task | str, sparse: bool, n: int, workers: int = 1, episode_length: int | None = None,
                  dataset_dir=None):
         task = as_task(task)
-        self.task = task
+        self.task = task  # run_episodes reads its reference scores (normalized_score)
         self.n = n
         workers = max(1, min(workers, n))
-        self._local = LocalEnvs.make(task, sparse, n, episode_length, dataset_dir) if workers == 1 else None
+        sizes = [n // workers + (i < n % workers) for i in range(workers)]
         self._conns, self._procs, self._splits = [], [], []
-        if workers > 1:
-            ctx = mp.get_context("spawn")
-            sizes = [n // workers + (i < n % workers) for i in range(workers)]
-            start = 0
-            with _environ(WORKER_THREAD_ENV):
-                for size in sizes:
-                    parent, child = ctx.Pipe()
-                    proc = ctx.Process(target=_worker, args=(child, task, sparse, size, episode_length, dataset_dir),
-                                       daemon=True)
-                    proc.start()
-                    self._conns.append(parent)
-                    self._procs.append(proc)
-                    self._splits.append(slice(start, start + size))
-                    start += size
-            for conn in self._conns:
-                conn.recv()
+        self._local: LocalEnvs | None = None
+        ctx = mp.get_context("spawn")
+        start = sizes[0]
+        with _environ(WORKER_THREAD_ENV):  # started first: they build their envs while this process builds its own
+            for size in sizes[1:]:
+                parent, child = ctx.Pipe()
+                proc = ctx.Process(target=_worker, args=(child, task, sparse, size, episode_length, dataset_dir),
+                                   daemon=True)
+                proc.start()
+                child.close()  # the worker's end: a worker that dies then reads as EOFError here, not a hang
+                self._conns.append(parent)
+                self._procs.append(proc)
+                self._splits.append(slice(start, start + size))
+                start += size
+        try:
+            self._local = LocalEnvs.make(task, sparse, sizes[0], episode_length, dataset_dir)
+            release_build_memory(clear_asset_cache=False)  # this process may build more envs: keep the cache
+            #: environments per process, this one first (as the workers report them)
+            self.layout: list[int] = [len(self._local.envs)] + [self._ready(conn) for conn in self._conns]
+        except BaseException:
+            self.close()
+            raise
+
+    @staticmethod
+    def _ready(conn) -> int:
+        try:
+            return conn.recv()[1]
+        except EOFError:
+            raise RuntimeError("an evaluation worker process exited while building its environments "
+                               "(its error is printed above)") from None
 
     @property
     def worker_pids(self) -> list[int]:
@@ -139,25 +177,24 @@ class EnvPool:
 
     def reset(self, seeds: Sequence[int]) -> np.ndarray:
         """Reset every env with its own seed; returns observations ``(n, obs)``."""
-        if self._local is not None:
-            return self._local.reset(seeds)
+        k = len(self._local.envs)
         for conn, sl in zip(self._conns, self._splits, strict=True):
             conn.send(("reset", list(seeds[sl])))
-        return np.concatenate([conn.recv() for conn in self._conns])
+        mine = self._local.reset(seeds[:k])
+        return np.concatenate([mine, *(conn.recv() for conn in self._conns)])
 
     def step(self, actions: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Step the ``active`` envs; returns (obs, reward, terminated, truncated, success), each ``(n, ...)``;
-        success is 1.0/0.0 where the env reports ``info["success"]`` and NaN where it does not."""
-        if self._local is not None:
-            return self._local.step(actions, active)
+        """Step the ``active`` envs; returns (obs, reward, terminated, truncated, success), each ``(n, ...)``."""
+        k = len(self._local.envs)
         for conn, sl in zip(self._conns, self._splits, strict=True):
             conn.send(("step", (actions[sl], active[sl])))
-        parts = [conn.recv() for conn in self._conns]
+        parts = [self._local.step(actions[:k], active[:k]), *(conn.recv() for conn in self._conns)]
         return tuple(np.concatenate(x) for x in zip(*parts, strict=True))
 
     def close(self) -> None:
         if self._local is not None:
             self._local.close()
+            self._local = None
         for conn in self._conns:
             try:
                 conn.send(("close", None))

@@ -27,8 +27,8 @@ DISPLAY_NAMES = {"qc": "QC", "qc-fql": "QC-FQL", "bfn": "BFN", "bfn-n": "BFN-n",
 _SHORT = {"horizon": "h", "num_critics": "K", "utd": "UTD", "num_samples": "N", "alpha": "α"}
 
 #: Train settings that never distinguish curves (bookkeeping, or varied by the grid itself).
-_NOT_A_SETTING = {"env", "seed", "resume", "progress", "eval_workers", "dataset_dir", "tensorboard", "wandb",
-                  "log_every", "checkpoint_every", "overrides"}
+_NOT_A_SETTING = {"env", "seed", "resume", "progress", "eval_workers", "eval_envs", "dataset_dir", "tensorboard",
+                  "wandb", "log_every", "checkpoint_every", "overrides"}
 
 
 @dataclass

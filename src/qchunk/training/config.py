@@ -153,11 +153,14 @@ class TrainConfig:
     """Write a train.csv row (losses, Q statistics, throughput) every this many steps."""
     checkpoint_every: int | None = None
     """Checkpoint every this many steps (online: at the next episode end)."""
-    eval_envs: int = 25
-    """Environments evaluation keeps open (episodes run in waves of this many; an OGBench environment
-    holds about 220 MB, so 50 open at once would take 11 GB)."""
+    eval_envs: int = 2
+    """Environments evaluation keeps open (episodes run in waves of this many, one batched policy query per
+    chunk for the wave). An OGBench environment holds about 150 MB, a worker process with one about 250 MB;
+    the default keeps a run's process tree under 2 GB during a 50-episode evaluation (one env here, one in
+    a worker). Raise it (with --eval-workers) to use more cores."""
     eval_workers: int | None = None
-    """Processes that run evaluation episodes (default: all cores)."""
+    """Processes that step the evaluation environments, this one included (default: all cores; at most
+    --eval-envs)."""
     tensorboard: bool = True
     """Write TensorBoard event files to RUN_DIR/tb."""
     wandb: bool = False

@@ -39,8 +39,9 @@ RESULT_FILE = "result.json"
 ONLINE_STATES_FILE = "online_states.npz"
 """Per-step online end-effector positions (``--save-online-states``), read by ``qchunk analyze trajectories``."""
 
-RESUME_FREE_FIELDS = frozenset({"resume", "progress", "eval_workers", "tensorboard", "wandb"})
-"""TrainConfig fields that may differ between a run and its ``--resume`` (they do not change results)."""
+RESUME_FREE_FIELDS = frozenset({"resume", "progress", "eval_workers", "eval_envs", "tensorboard", "wandb"})
+"""TrainConfig fields that may differ between a run and its ``--resume`` (they do not change the training;
+``eval_envs``, a memory setting, changes only which policy noise a stochastic evaluation draws)."""
 
 
 def _say(line: str) -> None:
