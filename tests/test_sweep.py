@@ -96,6 +96,8 @@ def test_every_recipe_has_a_dry_run(capsys):
     (["--agents", "qc", "--envs", TINY_TASK, "--seeds", "three"], "bad seed"),
     (["--envs", TINY_TASK], "no agents"),
     (["--agents", "nope", "--envs", TINY_TASK, "--dataset-dir", "/nonexistent"], "agent 'nope' is not available"),
+    (["--agents", "qc", "--envs", TINY_TASK, "--ray-address", "auto", "--local-cpus", "2"],
+     "drop it with --ray-address"),
 ])
 def test_bad_input_is_one_line_exit_2(capsys, args, match):
     one_line_error(capsys, main(["sweep", *args]), match)

@@ -5,9 +5,10 @@ per run) that calls :func:`qchunk.training.train` on ``OUT/<env>/<agent>[-<varia
 directory holding ``result.json`` with ``"finished": true`` is skipped before anything starts, one holding
 ``config.json`` without it continues from its newest checkpoint, and an empty one starts fresh. Before
 any of that, a run directory holding a run made with other settings stops the sweep (exit 2; see
-:func:`check_settings_on_disk`), and only then is ``OUT/sweep.json`` written. Ray is a local instance on
-this machine's cores by default, or an existing cluster with ``--ray-address`` (the run directories must
-then be on a filesystem every node sees).
+:func:`check_settings_on_disk`), and only then is ``OUT/sweep.json`` written. Ray is a private local instance on
+this machine's cores by default, started even where a Ray cluster already runs (``RAY_ADDRESS`` or ``ray
+start`` are not joined); ``--ray-address`` joins an existing cluster instead, with that cluster's CPUs
+and GPUs (the run directories must then be on a filesystem every node sees).
 
 Ctrl-C (or SIGTERM) asks every running run to stop: it finishes its current online episode, saves a
 checkpoint and returns; queued runs are cancelled. A second Ctrl-C stops the runs at once (they continue
@@ -92,15 +93,16 @@ class SweepArgs:
     dataset_dir: str | None = None
     """Directory of the OGBench dataset files for every run (default `~/.ogbench/data`)."""
     ray_address: str | None = None
-    """Address of an existing Ray cluster (`auto`, `HOST:6379`, `ray://HOST:10001`); default: start a local
-    Ray instance on this machine's cores."""
+    """Join an existing Ray cluster: `auto` (the one `RAY_ADDRESS` or `ray start` on this machine names),
+    `HOST:6379` or `ray://HOST:10001`; its own CPUs and GPUs are used. Default: start a private local Ray
+    instance on this machine's cores, even where a cluster already runs."""
     cpus_per_run: float = 1.0
     """CPUs reserved per run (its evaluation uses that many worker processes, at least 1)."""
     gpus_per_run: float = 0.0
     """GPUs reserved per run; fractions share a GPU (0.25: four runs per GPU, each limited to its share of
     GPU memory). 0 keeps runs on the CPU."""
     local_cpus: int | None = None
-    """CPUs of the local Ray instance (default: all cores of this machine). Ignored with --ray-address."""
+    """CPUs of the private local Ray instance (default: all cores of this machine); not with --ray-address."""
     dry_run: bool = False
     """Print the grid (and each run's state) without running anything."""
     refresh: float = 5.0
@@ -521,7 +523,12 @@ def _worker_env(gpus_per_run: float) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------- ray
 @contextlib.contextmanager
 def ray_session(address: str | None, local_cpus: int | None) -> Iterator[Any]:
-    """Connect to (``address``) or start a local Ray instance; shut down what this call started."""
+    """Join the cluster at ``address`` or start a private local Ray instance; shut down what this call started.
+
+    Without ``address`` the instance is always a new one of this process (``address="local"``): a cluster
+    that ``RAY_ADDRESS`` or ``ray start`` names is not joined (joining it with ``num_cpus`` is an error in
+    Ray). Ray's notice about its token authentication is not shown (it concerns Ray, not the sweep).
+    """
     import ray
 
     if ray.is_initialized():
@@ -529,18 +536,50 @@ def ray_session(address: str | None, local_cpus: int | None) -> Iterator[Any]:
         return
     quiet = dict(log_to_driver=False, logging_level=logging.WARNING)
     try:
-        if address:
-            ray.init(address=address, **quiet)
-        else:
-            ray.init(num_cpus=local_cpus or os.cpu_count() or 1, include_dashboard=False,
-                     object_store_memory=200 * 1024**2, **quiet)
+        with _ray_token_notice_hidden():
+            if address:
+                _use_token_if_available()
+                ray.init(address=address, **quiet)
+            else:
+                ray.init(address="local", num_cpus=local_cpus or os.cpu_count() or 1, include_dashboard=False,
+                         object_store_memory=200 * 1024**2, **quiet)
     except (ConnectionError, ValueError, RuntimeError) as e:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise QchunkError(f"could not start or reach {where}: {str(e).splitlines()[0] if str(e) else e}") from None
+    if address:
+        total = ray.cluster_resources()
+        print(f"joined the Ray cluster at {address} ({total.get('CPU', 0):g} CPU, {total.get('GPU', 0):g} GPU); "
+              "runs use its resources (without --ray-address a private local instance is started)",
+              file=sys.stderr, flush=True)
     try:
         yield ray
     finally:
         ray.shutdown()
+
+
+def _use_token_if_available() -> None:
+    """Before joining a cluster: send this user's Ray token (``~/.ray/auth_token``, ``RAY_AUTH_TOKEN``) when
+    ``RAY_AUTH_MODE`` is unset, as Ray itself does only for a cluster it finds without an address. A
+    ``ray start`` head authenticates by token by default, and a cluster without authentication accepts one."""
+    with contextlib.suppress(ImportError, AttributeError):  # a Ray without token authentication
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+
+        maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
+@contextlib.contextmanager
+def _ray_token_notice_hidden() -> Iterator[None]:
+    """Hide the WARNING Ray's ``ray.init`` logs about token authentication (enabled by default for a new
+    local instance since Ray 2.5x; errors still show)."""
+    log = logging.getLogger("ray._private.authentication")
+    old = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(old)
 
 
 @contextlib.contextmanager
@@ -781,6 +820,9 @@ def format_plan(plan: SweepPlan, conflicts: Iterable[Path] = ()) -> str:
 
 def main(args: SweepArgs) -> int:
     """``qchunk sweep``: plan, validate, then run (or print with ``--dry-run``)."""
+    if args.ray_address is not None and args.local_cpus is not None:
+        raise QchunkError("--local-cpus sizes the private local Ray instance; drop it with --ray-address "
+                          "(the cluster's own CPUs are used)")
     plan = plan_sweep(args)
     if args.dry_run:
         if not (plan.recipe is not None and plan.recipe.blocked):
