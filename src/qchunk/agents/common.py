@@ -26,6 +26,7 @@ from qchunk.agents.losses import (
     flow_interpolant,
     flow_matching_loss,
     q_maximisation_loss,
+    temperature_loss,
 )
 from qchunk.agents.td import (
     aggregate_ensemble,
@@ -36,7 +37,7 @@ from qchunk.agents.td import (
     td_target,
 )
 from qchunk.errors import QchunkError
-from qchunk.networks import euler_integrate
+from qchunk.networks import CriticEnsemble, FlowVelocity, euler_integrate
 
 Array = jax.Array
 Batch = dict[str, Array]
@@ -137,6 +138,17 @@ def chunk_critic_objective(
     return loss, {"q": q, "target": target, "next_q": next_q}
 
 
+def agent_critic_objective(agent: Any, critic_params: Params, batch: Batch, next_actions: Array,
+                           next_q_bonus: Array | None = None) -> tuple[Array, dict[str, Array]]:
+    """:func:`chunk_critic_objective` of ``agent``'s critic ensemble against its target critic, with the
+    agent's ``discount``, ``q_agg``, ``chunked`` and ``rho``; ``next_actions (B, P)`` the policy's actions at
+    ``s_{t+h}``, ``next_q_bonus`` as there. Returns ``(loss, terms)`` (``q (K, B)``, ``target``, ``next_q``)."""
+    config = agent.config
+    return chunk_critic_objective(agent.networks.critic, critic_params, agent.target_params["critic"], batch,
+                                  next_actions, discount=config.discount, q_agg=config.q_agg, chunked=config.chunked,
+                                  next_q_bonus=next_q_bonus, rho=config.rho)
+
+
 def critic_info(loss: Array, terms: dict[str, Array]) -> dict[str, Array]:
     """The ``critic/*`` metrics of an update from :func:`chunk_critic_objective`'s output."""
     return {
@@ -154,6 +166,20 @@ def init_module(module: Any, key: Array, shapes: tuple[tuple[int, ...], ...]) ->
     """``module``'s parameters for zero example inputs of ``shapes``, as one compiled call per module
     definition (shared by agents whose networks coincide, e.g. the critics of qc and qc-fql)."""
     return module.init(key, *(jnp.zeros(shape, jnp.float32) for shape in shapes))["params"]
+
+
+def critic_and_flow(config: Any, action_dim: int) -> tuple[CriticEnsemble, FlowVelocity]:
+    """The flow family's critic ensemble over (state, policy output) and BC flow velocity field for ``config``
+    (``critic_*`` / ``actor_*`` sizes) with per-step action dimension ``action_dim``."""
+    width = config.policy_dim(action_dim)
+    critic = CriticEnsemble(config.critic_hidden_dims, config.num_critics, config.critic_layer_norm)
+    return critic, FlowVelocity(config.actor_hidden_dims, width, config.actor_layer_norm)
+
+
+def seed_keys(seed: int, count: int) -> Array:
+    """``count + 1`` keys from integer ``seed``: the agent's own key first, then ``count`` initialisation keys
+    (unpack as ``rng, k_a, k_b = seed_keys(seed, 2)``)."""
+    return jax.random.split(jax.random.PRNGKey(int(seed) % 2**32), count + 1)
 
 
 def integrate_flow(flow: Callable[..., Array], flow_params: Params, obs: Array, noise: Array,
@@ -221,6 +247,14 @@ def one_step_objective(onestep: Callable[..., Array], onestep_params: Params, cr
                                      "actor/q_mean": jnp.mean(q)}
 
 
+def temperature_objective(log_temperature: Array, log_prob: Array,
+                          target_entropy: float) -> tuple[Array, dict[str, Array]]:
+    """The SAC family's temperature loss (:func:`~qchunk.agents.losses.temperature_loss`) with the policy's
+    ``log_prob (B,)`` held fixed, and its metrics ``temperature/loss``, ``temperature/value``."""
+    t_loss = temperature_loss(log_temperature, jax.lax.stop_gradient(log_prob), target_entropy)
+    return t_loss, {"temperature/loss": t_loss, "temperature/value": jnp.exp(jax.lax.stop_gradient(log_temperature))}
+
+
 def make_optimizer(lr: float, max_grad_norm: float = 0.0) -> optax.GradientTransformation:
     """One Adam over all trained parameters of an agent: the only optimizer factory (an agent's is
     :attr:`AgentBase.optimizer`; its state is ``AgentBase.opt_state``). ``max_grad_norm > 0`` first clips the
@@ -259,10 +293,22 @@ def gradient_step(
     return new_agent, info
 
 
+class LearnedTemperature:
+    """Mixin of the agents with a learned entropy temperature ``params["log_temperature"]`` (the SAC family,
+    FEdit, DSRL and QAM-E)."""
+
+    params: Params
+
+    @property
+    def temperature(self) -> Array:
+        """The current entropy temperature ``exp(log_temperature)``."""
+        return jnp.exp(self.params["log_temperature"])
+
 
 class AgentBase(flax.struct.PyTreeNode):
     """The state and shared methods of every agent. A subclass defines ``loss_fn``, a ``networks``
-    property (with a ``critic`` ensemble), ``create`` and its policy (``sample_actions``, ``eval_actions``).
+    property (with a ``critic`` ensemble), ``create`` and its policy ``sample_actions`` (``eval_actions`` acts
+    the same way unless overridden).
     """
 
     params: Params
@@ -285,10 +331,31 @@ class AgentBase(flax.struct.PyTreeNode):
     loss_fn: ClassVar[Callable[[Params, Any, Batch, Array], tuple[Array, dict[str, Array]]]]
     """``(params, agent, batch, key) -> (loss, metrics)`` of one update (a ``staticmethod``)."""
 
+    @classmethod
+    def from_params(cls, config: Any, observation_dim: int, action_dim: int, params: Params, target_params: Params,
+                    rng: Array) -> Any:
+        """A fresh agent (step 0) with these parameters, targets and key, and its :attr:`optimizer`'s initial
+        state over ``params``."""
+        agent = cls(params=params, target_params=target_params, opt_state=None, rng=rng,
+                    step=jnp.zeros((), jnp.int32), config=config, observation_dim=int(observation_dim),
+                    action_dim=int(action_dim))
+        return agent.replace(opt_state=agent.optimizer.init(params))
+
     @property
     def optimizer(self) -> optax.GradientTransformation:
         """The agent's optimizer (its state is :attr:`opt_state`)."""
         return make_optimizer(self.config.lr)
+
+    def as_chunks(self, actions: Array, single: bool) -> Array:
+        """Policy outputs ``(B, P)`` as chunks ``(B, H, A)``, or ``(H, A)`` when ``single`` (the
+        :func:`as_batch` flag of the observations)."""
+        actions = actions.reshape(actions.shape[0], self.action_horizon, self.action_dim)
+        return actions[0] if single else actions
+
+    def eval_actions(self, observations: Array, rng: Array) -> Array:
+        """Evaluation actions: the same stochastic policy as ``sample_actions`` (the flow-based agents act
+        stochastically in evaluation too, as the paper and the QAM release)."""
+        return self.sample_actions(observations, rng)
 
     @property
     def horizon(self) -> int:

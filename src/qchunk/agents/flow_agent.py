@@ -25,7 +25,7 @@ the reference implementation.
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import flax.struct
 import jax
@@ -37,15 +37,16 @@ from qchunk.agents.common import (
     Array,
     Batch,
     Params,
+    agent_critic_objective,
     as_batch,
     bc_flow_objective,
-    chunk_critic_objective,
+    critic_and_flow,
     critic_info,
     init_module,
     integrate_flow,
-    make_optimizer,
     normal,
     one_step_objective,
+    seed_keys,
 )
 from qchunk.agents.config import FlowAgentConfig
 from qchunk.agents.td import aggregate_ensemble, critic_actions
@@ -66,12 +67,10 @@ class FlowNetworks(NamedTuple):
 @functools.lru_cache(maxsize=64)
 def build_networks(config: FlowAgentConfig, action_dim: int) -> FlowNetworks:
     """Module definitions for ``config`` with per-step action dimension ``action_dim``."""
-    width = config.policy_dim(action_dim)
-    critic = CriticEnsemble(config.critic_hidden_dims, config.num_critics, config.critic_layer_norm)
-    flow = FlowVelocity(config.actor_hidden_dims, width, config.actor_layer_norm)
+    critic, flow = critic_and_flow(config, action_dim)
     onestep = None
     if config.policy == "distill":
-        onestep = OneStepPolicy(config.actor_hidden_dims, width, config.actor_layer_norm)
+        onestep = OneStepPolicy(config.actor_hidden_dims, config.policy_dim(action_dim), config.actor_layer_norm)
     return FlowNetworks(critic, flow, onestep)
 
 
@@ -97,17 +96,8 @@ class FlowAgent(AgentBase):
     @classmethod
     def create(cls, config: FlowAgentConfig, observation_dim: int, action_dim: int, seed: int = 0) -> FlowAgent:
         """Initialise networks (target critic = critic) and Adam from integer ``seed``."""
-        params, opt_state, rng = _init_state(config, int(observation_dim), int(action_dim), int(seed) % 2**32)
-        return cls(
-            params=params,
-            target_params={"critic": params["critic"]},
-            opt_state=opt_state,
-            rng=rng,
-            step=jnp.zeros((), jnp.int32),
-            config=config,
-            observation_dim=int(observation_dim),
-            action_dim=int(action_dim),
-        )
+        params, rng = _init_params(config, int(observation_dim), int(action_dim), seed)
+        return cls.from_params(config, observation_dim, action_dim, params, {"critic": params["critic"]}, rng)
 
     @property
     def networks(self) -> FlowNetworks:
@@ -123,14 +113,7 @@ class FlowAgent(AgentBase):
         of N flow samples, distill agents ``clip(mu(s, z))``. ``rng`` is a JAX key, used once.
         """
         obs, single = as_batch(observations)
-        actions = _policy_actions(self.networks, self.config, self.params, obs, rng)
-        actions = actions.reshape(obs.shape[0], self.action_horizon, self.action_dim)
-        return actions[0] if single else actions
-
-    def eval_actions(self, observations: Array, rng: Array) -> Array:
-        """Evaluation actions: the same policy as :meth:`sample_actions` (the flow agents act
-        stochastically in evaluation too, as the paper)."""
-        return self.sample_actions(observations, rng)
+        return self.as_chunks(_policy_actions(self.networks, self.config, self.params, obs, rng), single)
 
     @jax.jit
     def sample_candidates(self, observations: Array, rng: Array) -> tuple[Array, Array]:
@@ -148,13 +131,11 @@ class FlowAgent(AgentBase):
 
 
 # ---------------------------------------------------------------------- implementation
-def _init_state(config: FlowAgentConfig, observation_dim: int, action_dim: int,
-                seed: int) -> tuple[Params, Any, Array]:
-    """Parameters, Adam state and the agent key from integer ``seed``."""
+def _init_params(config: FlowAgentConfig, observation_dim: int, action_dim: int, seed: int) -> tuple[Params, Array]:
+    """Parameters and the agent key from integer ``seed``."""
     nets = build_networks(config, action_dim)
     width = config.policy_dim(action_dim)
-    rng = jax.random.PRNGKey(seed)
-    rng, k_critic, k_flow, k_onestep = jax.random.split(rng, 4)
+    rng, k_critic, k_flow, k_onestep = seed_keys(seed, 3)
     obs, act, time = (1, observation_dim), (1, width), (1, 1)
     params = {
         "critic": init_module(nets.critic, k_critic, (obs, act)),
@@ -162,7 +143,7 @@ def _init_state(config: FlowAgentConfig, observation_dim: int, action_dim: int,
     }
     if nets.onestep is not None:
         params["onestep"] = init_module(nets.onestep, k_onestep, (obs, act))
-    return params, make_optimizer(config.lr).init(params), rng
+    return params, rng
 
 
 def _flow_sample(nets: FlowNetworks, config: FlowAgentConfig, flow_params: Params, obs: Array,
@@ -245,14 +226,9 @@ def loss_keys(rng: Array) -> LossKeys:
     return LossKeys(*jax.random.split(rng, 4))
 
 
-def critic_objective(agent: FlowAgent, critic_params: Params, batch: Batch,
-                     next_actions: Array) -> tuple[Array, dict[str, Array]]:
-    """The TD loss of the critic given the policy's actions ``(B, P)`` at ``s_{t+h}``; see
-    :func:`qchunk.agents.common.chunk_critic_objective` (``terms``: ``q (K, B)``, ``target``, ``next_q``)."""
-    config = agent.config
-    return chunk_critic_objective(agent.networks.critic, critic_params, agent.target_params["critic"], batch,
-                                  next_actions, discount=config.discount, q_agg=config.q_agg, chunked=config.chunked,
-                                  rho=config.rho)
+critic_objective = agent_critic_objective
+"""The TD loss of the critic given the policy's actions ``(B, P)`` at ``s_{t+h}``
+(:func:`qchunk.agents.common.agent_critic_objective`)."""
 
 
 def _loss(params: Params, agent: FlowAgent, batch: Batch, rng: Array) -> tuple[Array, dict[str, Array]]:

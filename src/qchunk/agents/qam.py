@@ -25,7 +25,7 @@ kept (N=1, the paper's setting, is one sample). ``inv_temp = 0`` acts with the B
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import flax.struct
 import jax
@@ -44,12 +44,15 @@ from qchunk.agents.common import (
     Array,
     Batch,
     Params,
+    agent_critic_objective,
     as_batch,
     bc_flow_objective,
-    chunk_critic_objective,
+    critic_and_flow,
     critic_info,
+    init_module,
     make_optimizer,
     normal,
+    seed_keys,
 )
 from qchunk.agents.config import QamAgentConfig
 from qchunk.agents.td import aggregate_ensemble, critic_actions
@@ -70,9 +73,7 @@ class QamNetworks(NamedTuple):
 @functools.lru_cache(maxsize=64)
 def build_qam_networks(config: QamAgentConfig, action_dim: int) -> QamNetworks:
     """Module definitions for ``config`` with per-step action dimension ``action_dim``."""
-    width = config.policy_dim(action_dim)
-    critic = CriticEnsemble(config.critic_hidden_dims, config.num_critics, config.critic_layer_norm)
-    flow = FlowVelocity(config.actor_hidden_dims, width, config.actor_layer_norm)
+    critic, flow = critic_and_flow(config, action_dim)
     return QamNetworks(critic, flow, flow)
 
 
@@ -92,21 +93,15 @@ class QamAgent(AgentBase):
     def create(cls, config: QamAgentConfig, observation_dim: int, action_dim: int, seed: int = 0) -> QamAgent:
         """Initialise the three networks (independently), the targets (copies) and Adam from ``seed``."""
         nets = build_qam_networks(config, int(action_dim))
-        rng = jax.random.PRNGKey(int(seed) % 2**32)
-        rng, k_critic, k_flow, k_fine = jax.random.split(rng, 4)
-        obs = jnp.zeros((1, int(observation_dim)), jnp.float32)
-        act = jnp.zeros((1, config.policy_dim(int(action_dim))), jnp.float32)
-        time = jnp.zeros((1, 1), jnp.float32)
+        rng, k_critic, k_flow, k_fine = seed_keys(seed, 3)
+        obs, act, time = (1, int(observation_dim)), (1, config.policy_dim(int(action_dim))), (1, 1)
         params = {
-            "critic": _init(nets.critic, k_critic, obs, act),
-            "flow": _init(nets.flow, k_flow, obs, act, time),
-            "fine_flow": _init(nets.fine_flow, k_fine, obs, act, time),
+            "critic": init_module(nets.critic, k_critic, (obs, act)),
+            "flow": init_module(nets.flow, k_flow, (obs, act, time)),
+            "fine_flow": init_module(nets.fine_flow, k_fine, (obs, act, time)),
         }
         targets = {"critic": params["critic"], **({"flow": params["flow"]} if config.target_actor else {})}
-        return cls(params=params, target_params=targets,
-                   opt_state=make_optimizer(config.lr, config.max_grad_norm).init(params), rng=rng,
-                   step=jnp.zeros((), jnp.int32), config=config, observation_dim=int(observation_dim),
-                   action_dim=int(action_dim))
+        return cls.from_params(config, observation_dim, action_dim, params, targets, rng)
 
     @property
     def networks(self) -> QamNetworks:
@@ -123,23 +118,13 @@ class QamAgent(AgentBase):
         """Actions to execute: ``(obs_dim,) -> (H, A)`` or ``(B, obs_dim) -> (B, H, A)``, in [-1, 1]: the best
         of ``num_samples`` fine-tuned flow samples. ``rng`` is a JAX key, used once."""
         obs, single = as_batch(observations)
-        actions = self.policy(self.params, obs, rng)
-        actions = actions.reshape(obs.shape[0], self.action_horizon, self.action_dim)
-        return actions[0] if single else actions
+        return self.as_chunks(self.policy(self.params, obs, rng), single)
 
     def policy(self, params: Params, obs: Array, rng: Array) -> Array:
         """The acting and TD-target policy under ``params``: ``obs (B, D) -> (B, P)`` in [-1, 1] (no gradient
         use); QAM's is :func:`qam_actions`, QAM-F and QAM-E (:mod:`qchunk.agents.qam_variants`) override it."""
         return qam_actions(self.networks, self.config, params, obs, rng)
 
-    def eval_actions(self, observations: Array, rng: Array) -> Array:
-        """Evaluation actions: the same (stochastic) policy as :meth:`sample_actions`."""
-        return self.sample_actions(observations, rng)
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _init(module: Any, key: Array, *inputs: Array) -> Params:
-    return module.init(key, *inputs)["params"]
 
 
 def acting_velocity(nets: QamNetworks, config: QamAgentConfig, params: Params, obs: Array,
@@ -238,9 +223,7 @@ def qam_loss(params: Params, agent: QamAgent, batch: Batch, rng: Array) -> tuple
     keys = QamLossKeys(*jax.random.split(rng, 5))
     fixed = jax.lax.stop_gradient(params)
     next_actions = agent.policy(fixed, batch["next_observations"][:, -1], keys.next_action)
-    c_loss, terms = chunk_critic_objective(nets.critic, params["critic"], agent.target_params["critic"], batch,
-                                           next_actions, discount=config.discount, q_agg=config.q_agg,
-                                           chunked=config.chunked, rho=config.rho)
+    c_loss, terms = agent_critic_objective(agent, params["critic"], batch, next_actions)
     info = critic_info(c_loss, terms)
     data = critic_actions(batch["actions"], config.chunked)  # (B, P): flat chunk or first action
     bc_loss = bc_flow_objective(nets.flow, params["flow"], batch, data, config.action_horizon, agent.action_dim,

@@ -27,7 +27,7 @@ Each term reaches only its own parameters, so the one Adam equals three.
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import flax.linen as nn
 import flax.struct
@@ -39,14 +39,17 @@ from qchunk.agents.common import (
     AgentBase,
     Array,
     Batch,
+    LearnedTemperature,
     Params,
+    agent_critic_objective,
     as_batch,
-    chunk_critic_objective,
     critic_info,
-    make_optimizer,
+    init_module,
+    seed_keys,
+    temperature_objective,
 )
 from qchunk.agents.config import SacAgentConfig
-from qchunk.agents.losses import behaviour_log_likelihood, sac_actor_loss, temperature_loss
+from qchunk.agents.losses import behaviour_log_likelihood, sac_actor_loss
 from qchunk.agents.td import critic_actions
 from qchunk.networks import CriticEnsemble, TanhGaussianPolicy, tanh_gaussian_log_prob, tanh_gaussian_sample
 
@@ -69,7 +72,7 @@ def build_sac_networks(config: SacAgentConfig, action_dim: int) -> SacNetworks:
     return SacNetworks(critic, actor)
 
 
-class SacAgent(AgentBase):
+class SacAgent(AgentBase, LearnedTemperature):
     """Immutable state of a SAC agent; ``update`` and ``sample_actions`` are pure and jitted.
 
     Shapes and the batch contract are those of :class:`~qchunk.agents.flow_agent.FlowAgent`:
@@ -86,28 +89,19 @@ class SacAgent(AgentBase):
     def create(cls, config: SacAgentConfig, observation_dim: int, action_dim: int, seed: int = 0) -> SacAgent:
         """Initialise networks (target critic = critic), the temperature and Adam from integer ``seed``."""
         nets = build_sac_networks(config, int(action_dim))
-        rng = jax.random.PRNGKey(int(seed) % 2**32)
-        rng, k_critic, k_actor = jax.random.split(rng, 3)
-        obs = jnp.zeros((1, int(observation_dim)), jnp.float32)
-        act = jnp.zeros((1, config.policy_dim(int(action_dim))), jnp.float32)
+        rng, k_critic, k_actor = seed_keys(seed, 2)
+        obs, act = (1, int(observation_dim)), (1, config.policy_dim(int(action_dim)))
         params = {
-            "critic": _init(nets.critic, k_critic, obs, act),
-            "actor": _init(nets.actor, k_actor, obs),
+            "critic": init_module(nets.critic, k_critic, (obs, act)),
+            "actor": init_module(nets.actor, k_actor, (obs,)),
             "log_temperature": jnp.asarray(np.log(config.init_temperature), jnp.float32),
         }
-        return cls(params=params, target_params={"critic": params["critic"]},
-                   opt_state=make_optimizer(config.lr).init(params), rng=rng, step=jnp.zeros((), jnp.int32),
-                   config=config, observation_dim=int(observation_dim), action_dim=int(action_dim))
+        return cls.from_params(config, observation_dim, action_dim, params, {"critic": params["critic"]}, rng)
 
     @property
     def networks(self) -> SacNetworks:
         """The flax module definitions."""
         return build_sac_networks(self.config, self.action_dim)
-
-    @property
-    def temperature(self) -> Array:
-        """The current entropy temperature ``exp(log_temperature)``."""
-        return jnp.exp(self.params["log_temperature"])
 
     @jax.jit
     def sample_actions(self, observations: Array, rng: Array) -> Array:
@@ -115,8 +109,7 @@ class SacAgent(AgentBase):
         obs, single = as_batch(observations)
         mean, log_std = self.networks.actor.apply({"params": self.params["actor"]}, obs)
         actions, _ = tanh_gaussian_sample(mean, log_std, rng)
-        actions = actions.reshape(obs.shape[0], self.action_horizon, self.action_dim)
-        return actions[0] if single else actions
+        return self.as_chunks(actions, single)
 
     @jax.jit
     def eval_actions(self, observations: Array, rng: Array) -> Array:
@@ -127,13 +120,7 @@ class SacAgent(AgentBase):
             return self.sample_actions(observations, rng)
         obs, single = as_batch(observations)
         mean, _ = self.networks.actor.apply({"params": self.params["actor"]}, obs)
-        actions = jnp.tanh(mean).reshape(obs.shape[0], self.action_horizon, self.action_dim)
-        return actions[0] if single else actions
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _init(module: Any, key: Array, *inputs: Array) -> Params:
-    return module.init(key, *inputs)["params"]
+        return self.as_chunks(jnp.tanh(mean), single)
 
 
 def sac_loss(params: Params, agent: SacAgent, batch: Batch, rng: Array) -> tuple[Array, dict[str, Array]]:
@@ -148,10 +135,7 @@ def sac_loss(params: Params, agent: SacAgent, batch: Batch, rng: Array) -> tuple
     next_mean, next_log_std = nets.actor.apply({"params": fixed["actor"]}, batch["next_observations"][:, -1])
     next_actions, next_log_probs = tanh_gaussian_sample(next_mean, next_log_std, k_next)
     bonus = -temperature * jnp.sum(next_log_probs, -1) if config.backup_entropy else None
-    c_loss, terms = chunk_critic_objective(
-        nets.critic, params["critic"], agent.target_params["critic"], batch, next_actions,
-        discount=config.discount, q_agg=config.q_agg, chunked=config.chunked, next_q_bonus=bonus,
-        rho=config.rho)
+    c_loss, terms = agent_critic_objective(agent, params["critic"], batch, next_actions, next_q_bonus=bonus)
     info = critic_info(c_loss, terms)
 
     # Actor: reparameterised sample scored by the mean of the (fixed) critics, minus the entropy bonus.
@@ -172,10 +156,8 @@ def sac_loss(params: Params, agent: SacAgent, batch: Batch, rng: Array) -> tuple
     info["actor/loss"] = actor_loss
 
     # Temperature: towards the target entropy (log-probabilities held fixed).
-    t_loss = temperature_loss(params["log_temperature"], jax.lax.stop_gradient(log_prob),
-                              config.target_entropy(agent.action_dim))
-    info["temperature/loss"] = t_loss
-    info["temperature/value"] = temperature
+    t_loss, t_info = temperature_objective(params["log_temperature"], log_prob, config.target_entropy(agent.action_dim))
+    info.update(t_info)
     return c_loss + actor_loss + t_loss, info
 
 
