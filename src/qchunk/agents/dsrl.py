@@ -41,19 +41,22 @@ from qchunk.agents.common import (
     AgentBase,
     Array,
     Batch,
+    LearnedTemperature,
     Params,
+    agent_critic_objective,
     as_batch,
     bc_flow_objective,
-    chunk_critic_objective,
+    critic_and_flow,
     critic_info,
     init_module,
     integrate_flow,
-    make_optimizer,
     normal,
+    seed_keys,
+    temperature_objective,
 )
 from qchunk.agents.config import DsrlAgentConfig
 from qchunk.agents.edit import best_by_q
-from qchunk.agents.losses import sac_actor_loss, temperature_loss
+from qchunk.agents.losses import sac_actor_loss
 from qchunk.agents.td import critic_actions
 from qchunk.networks import CriticEnsemble, FlowVelocity, TanhGaussianPolicy, tanh_gaussian_sample
 
@@ -76,14 +79,12 @@ class DsrlNetworks(NamedTuple):
 @functools.lru_cache(maxsize=64)
 def build_dsrl_networks(config: DsrlAgentConfig, action_dim: int) -> DsrlNetworks:
     """Module definitions for ``config`` with per-step action dimension ``action_dim``."""
-    width = config.policy_dim(action_dim)
-    critic = CriticEnsemble(config.critic_hidden_dims, config.num_critics, config.critic_layer_norm)
-    flow = FlowVelocity(config.actor_hidden_dims, width, config.actor_layer_norm)
-    actor = TanhGaussianPolicy(config.actor_hidden_dims, width, config.actor_layer_norm, activation=nn.gelu)
+    critic, flow = critic_and_flow(config, action_dim)
+    actor = TanhGaussianPolicy(config.actor_hidden_dims, flow.action_dim, config.actor_layer_norm, activation=nn.gelu)
     return DsrlNetworks(critic, critic, flow, actor)
 
 
-class DsrlAgent(AgentBase):
+class DsrlAgent(AgentBase, LearnedTemperature):
     """Immutable state of DSRL; ``update`` and ``sample_actions`` are pure and jitted.
 
     Shapes and the batch contract are those of :class:`~qchunk.agents.flow_agent.FlowAgent`:
@@ -101,8 +102,7 @@ class DsrlAgent(AgentBase):
     def create(cls, config: DsrlAgentConfig, observation_dim: int, action_dim: int, seed: int = 0) -> DsrlAgent:
         """Initialise networks (targets = online copies), the temperature and Adam from integer ``seed``."""
         nets = build_dsrl_networks(config, int(action_dim))
-        rng = jax.random.PRNGKey(int(seed) % 2**32)
-        rng, k_critic, k_latent, k_flow, k_actor = jax.random.split(rng, 5)
+        rng, k_critic, k_latent, k_flow, k_actor = seed_keys(seed, 4)
         obs, act = (1, int(observation_dim)), (1, config.policy_dim(int(action_dim)))
         params = {
             "critic": init_module(nets.critic, k_critic, (obs, act)),
@@ -114,19 +114,12 @@ class DsrlAgent(AgentBase):
         targets = {"critic": params["critic"]}
         if config.latent_flow == "target":
             targets["flow"] = params["flow"]
-        return cls(params=params, target_params=targets, opt_state=make_optimizer(config.lr).init(params),
-                   rng=rng, step=jnp.zeros((), jnp.int32), config=config,
-                   observation_dim=int(observation_dim), action_dim=int(action_dim))
+        return cls.from_params(config, observation_dim, action_dim, params, targets, rng)
 
     @property
     def networks(self) -> DsrlNetworks:
         """The flax module definitions."""
         return build_dsrl_networks(self.config, self.action_dim)
-
-    @property
-    def temperature(self) -> Array:
-        """The current entropy temperature ``exp(log_temperature)``."""
-        return jnp.exp(self.params["log_temperature"])
 
     @property
     def latent_flow_params(self) -> Params:
@@ -152,13 +145,8 @@ class DsrlAgent(AgentBase):
         """Chunks to execute: ``(obs_dim,) -> (H, A)`` or ``(B, obs_dim) -> (B, H, A)``, in [-1, 1]; with
         ``num_samples = 1`` exactly ``decode(obs, sample_latents(obs, rng))``."""
         obs, single = as_batch(observations)
-        actions = dsrl_actions(self.networks, self.config, self.params, self.target_params, obs, rng)
-        actions = actions.reshape(obs.shape[0], self.action_horizon, self.action_dim)
-        return actions[0] if single else actions
-
-    def eval_actions(self, observations: Array, rng: Array) -> Array:
-        """Evaluation actions: the same stochastic policy as :meth:`sample_actions` (as the QAM release)."""
-        return self.sample_actions(observations, rng)
+        return self.as_chunks(dsrl_actions(self.networks, self.config, self.params, self.target_params, obs, rng),
+                              single)
 
 
 def latent_flow_params(config: DsrlAgentConfig, params: Params, target_params: Params) -> Params:
@@ -217,9 +205,7 @@ def dsrl_loss(params: Params, agent: DsrlAgent, batch: Batch, rng: Array) -> tup
 
     next_actions = dsrl_actions(nets, config, fixed, agent.target_params, batch["next_observations"][:, -1],
                                 keys.next_action)
-    c_loss, terms = chunk_critic_objective(
-        nets.critic, params["critic"], agent.target_params["critic"], batch, next_actions,
-        discount=config.discount, q_agg=config.q_agg, chunked=config.chunked, rho=config.rho)
+    c_loss, terms = agent_critic_objective(agent, params["critic"], batch, next_actions)
     info = critic_info(c_loss, terms)
 
     # Latent critic: Q_w,k(s, w) regressed onto Q_k(s, flow(s, w)), member by member.
@@ -235,8 +221,7 @@ def dsrl_loss(params: Params, agent: DsrlAgent, batch: Batch, rng: Array) -> tup
     latents, log_prob = latent_noise(nets, config, params["actor"], obs, keys.actor)
     q_pi = jnp.mean(nets.latent_critic.apply({"params": fixed["latent_critic"]}, obs, latents), axis=0)
     a_loss = sac_actor_loss(log_prob, q_pi, temperature)
-    t_loss = temperature_loss(params["log_temperature"], jax.lax.stop_gradient(log_prob),
-                              config.target_entropy(agent.action_dim))
+    t_loss, t_info = temperature_objective(params["log_temperature"], log_prob, config.target_entropy(agent.action_dim))
     info.update({
         "critic/latent_distill_loss": distill_loss,
         "actor/bc_flow_loss": bc_loss,
@@ -244,7 +229,6 @@ def dsrl_loss(params: Params, agent: DsrlAgent, batch: Batch, rng: Array) -> tup
         "actor/q_mean": jnp.mean(q_pi),
         "actor/entropy": -jnp.mean(log_prob),
         "actor/latent_abs_mean": jnp.mean(jnp.abs(latents)),
-        "temperature/loss": t_loss,
-        "temperature/value": temperature,
+        **t_info,
     })
     return c_loss + distill_loss + bc_loss + a_loss + t_loss, info

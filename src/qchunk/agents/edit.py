@@ -28,7 +28,8 @@ Losses (one step, one gradient, one Adam, as the other agents; each term reaches
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import flax.struct
@@ -40,18 +41,21 @@ from qchunk.agents.common import (
     AgentBase,
     Array,
     Batch,
+    LearnedTemperature,
     Params,
+    agent_critic_objective,
     as_batch,
     bc_flow_objective,
-    chunk_critic_objective,
+    critic_and_flow,
     critic_info,
     init_module,
     integrate_flow,
-    make_optimizer,
     normal,
+    seed_keys,
+    temperature_objective,
 )
 from qchunk.agents.config import FEditAgentConfig
-from qchunk.agents.losses import sac_actor_loss, temperature_loss
+from qchunk.agents.losses import sac_actor_loss
 from qchunk.agents.td import critic_actions
 from qchunk.networks import CriticEnsemble, FlowVelocity, TanhGaussianPolicy, tanh_gaussian_sample
 
@@ -59,10 +63,12 @@ __all__ = [
     "FEditAgent",
     "FEditNetworks",
     "best_by_q",
+    "best_edited_chunk",
     "build_edit_networks",
     "edit_actor_objective",
     "edit_chunks",
     "edit_policy",
+    "edit_temperature_objective",
     "fedit_actions",
     "fedit_loss",
 ]
@@ -128,6 +134,41 @@ def best_by_q(critic: CriticEnsemble, critic_params: Params, observations: Array
     return jnp.take_along_axis(candidates, best[:, None, None], axis=1)[:, 0]
 
 
+def best_edited_chunk(nets: Any, params: Params, obs: Array, rng: Array, num_samples: int, edit_scale: float,
+                      base_chunks: Callable[[Array, Array], Array]) -> Array:
+    """An edit agent's policy for ``obs (B, D)``: ``(B, P)`` in [-1, 1] (no gradient use; FEdit, QAM-E).
+
+    ``rng`` splits into ``(k_noise, k_edit)``: ``N = num_samples`` base chunks
+    ``base_chunks(obs (B, 1, D), normal(k_noise, (B, N, P)))`` (a flow's clipped Euler solutions), each
+    edited with the noise of ``k_edit`` (:func:`edit_chunks`), and :func:`best_by_q` keeps one. ``nets`` has
+    ``critic``, ``flow`` and ``edit``; ``params`` ``critic`` and ``edit``."""
+    k_noise, k_edit = jax.random.split(rng)
+    obs_b = obs[:, None, :]
+    base = base_chunks(obs_b, normal(k_noise, (obs.shape[0], num_samples, nets.flow.action_dim)))
+    candidates, _ = edit_chunks(nets.edit, params["edit"], obs_b, base, k_edit, edit_scale)
+    return best_by_q(nets.critic, params["critic"], obs, candidates)
+
+
+def edit_temperature_objective(nets: Any, params: Params, fixed: Params, obs: Array, base: Array, key: Array,
+                               edit_scale: float, target_entropy: float) -> tuple[Array, Array, dict[str, Array]]:
+    """The edit policy's loss (:func:`edit_actor_objective` on ``base (B, P)`` with the noise of ``key``, the
+    fixed online critics and temperature) and the temperature's, towards ``target_entropy`` (FEdit, QAM-E).
+
+    ``params`` (differentiated) and ``fixed`` (without gradient) hold ``edit``, ``critic`` and
+    ``log_temperature``. Returns ``(edit_loss, temperature_loss, metrics)`` with ``actor/q_mean``,
+    ``actor/entropy``, ``actor/edit_abs_mean``, ``temperature/loss``, ``temperature/value``."""
+    temperature = jnp.exp(fixed["log_temperature"])
+    a_loss, actor = edit_actor_objective(nets.edit, params["edit"], nets.critic, fixed["critic"], obs, base, key,
+                                         edit_scale, temperature)
+    t_loss, t_info = temperature_objective(params["log_temperature"], actor["log_prob"], target_entropy)
+    return a_loss, t_loss, {
+        "actor/q_mean": jnp.mean(actor["q"]),
+        "actor/entropy": -jnp.mean(actor["log_prob"]),
+        "actor/edit_abs_mean": jnp.mean(jnp.abs(actor["actions"] - base)),
+        **t_info,
+    }
+
+
 # ---------------------------------------------------------------------- FEdit
 class FEditNetworks(NamedTuple):
     """The (stateless) flax module definitions of FEdit."""
@@ -143,13 +184,11 @@ class FEditNetworks(NamedTuple):
 @functools.lru_cache(maxsize=64)
 def build_edit_networks(config: FEditAgentConfig, action_dim: int) -> FEditNetworks:
     """Module definitions for ``config`` with per-step action dimension ``action_dim``."""
-    width = config.policy_dim(action_dim)
-    critic = CriticEnsemble(config.critic_hidden_dims, config.num_critics, config.critic_layer_norm)
-    flow = FlowVelocity(config.actor_hidden_dims, width, config.actor_layer_norm)
-    return FEditNetworks(critic, flow, edit_policy(config.actor_hidden_dims, width, config.actor_layer_norm))
+    critic, flow = critic_and_flow(config, action_dim)
+    return FEditNetworks(critic, flow, edit_policy(config.actor_hidden_dims, flow.action_dim, config.actor_layer_norm))
 
 
-class FEditAgent(AgentBase):
+class FEditAgent(AgentBase, LearnedTemperature):
     """Immutable state of FEdit; ``update`` and ``sample_actions`` are pure and jitted.
 
     Shapes and the batch contract are those of :class:`~qchunk.agents.flow_agent.FlowAgent`:
@@ -166,8 +205,7 @@ class FEditAgent(AgentBase):
     def create(cls, config: FEditAgentConfig, observation_dim: int, action_dim: int, seed: int = 0) -> FEditAgent:
         """Initialise networks (target critic = critic), the temperature and Adam from integer ``seed``."""
         nets = build_edit_networks(config, int(action_dim))
-        rng = jax.random.PRNGKey(int(seed) % 2**32)
-        rng, k_critic, k_flow, k_edit = jax.random.split(rng, 4)
+        rng, k_critic, k_flow, k_edit = seed_keys(seed, 3)
         obs, act = (1, int(observation_dim)), (1, config.policy_dim(int(action_dim)))
         params = {
             "critic": init_module(nets.critic, k_critic, (obs, act)),
@@ -175,19 +213,12 @@ class FEditAgent(AgentBase):
             "edit": init_module(nets.edit, k_edit, (obs, act)),
             "log_temperature": jnp.asarray(np.log(config.init_temperature), jnp.float32),
         }
-        return cls(params=params, target_params={"critic": params["critic"]},
-                   opt_state=make_optimizer(config.lr).init(params), rng=rng, step=jnp.zeros((), jnp.int32),
-                   config=config, observation_dim=int(observation_dim), action_dim=int(action_dim))
+        return cls.from_params(config, observation_dim, action_dim, params, {"critic": params["critic"]}, rng)
 
     @property
     def networks(self) -> FEditNetworks:
         """The flax module definitions."""
         return build_edit_networks(self.config, self.action_dim)
-
-    @property
-    def temperature(self) -> Array:
-        """The current entropy temperature ``exp(log_temperature)``."""
-        return jnp.exp(self.params["log_temperature"])
 
     @jax.jit
     def sample_actions(self, observations: Array, rng: Array) -> Array:
@@ -195,27 +226,16 @@ class FEditAgent(AgentBase):
 
         ``rng`` splits into the flow noise and the edit noise (see :func:`fedit_actions`)."""
         obs, single = as_batch(observations)
-        actions = fedit_actions(self.networks, self.config, self.params, obs, rng)
-        actions = actions.reshape(obs.shape[0], self.action_horizon, self.action_dim)
-        return actions[0] if single else actions
-
-    def eval_actions(self, observations: Array, rng: Array) -> Array:
-        """Evaluation actions: the same stochastic policy as :meth:`sample_actions` (as the QAM release)."""
-        return self.sample_actions(observations, rng)
+        return self.as_chunks(fedit_actions(self.networks, self.config, self.params, obs, rng), single)
 
 
 def fedit_actions(nets: FEditNetworks, config: FEditAgentConfig, params: Params, obs: Array, rng: Array) -> Array:
-    """FEdit's policy for ``obs (B, D)``: ``(B, P)`` in [-1, 1] (no gradient use).
+    """FEdit's policy for ``obs (B, D)``: ``(B, P)`` in [-1, 1] (no gradient use): :func:`best_edited_chunk`
+    with the BC flow's clipped Euler solutions as the base chunks."""
+    def base_chunks(obs_b: Array, noise: Array) -> Array:
+        return integrate_flow(nets.flow, params["flow"], obs_b, noise, config.flow_steps)
 
-    ``rng`` splits into ``(k_noise, k_edit)``: ``N = num_samples`` base chunks are the BC flow's clipped
-    Euler solutions from ``normal(k_noise, (B, N, P))``, each is edited with the noise of ``k_edit``
-    (:func:`edit_chunks`), and :func:`best_by_q` keeps one."""
-    k_noise, k_edit = jax.random.split(rng)
-    obs_b = obs[:, None, :]
-    noise = normal(k_noise, (obs.shape[0], config.num_samples, nets.flow.action_dim))
-    base = integrate_flow(nets.flow, params["flow"], obs_b, noise, config.flow_steps)
-    candidates, _ = edit_chunks(nets.edit, params["edit"], obs_b, base, k_edit, config.edit_scale)
-    return best_by_q(nets.critic, params["critic"], obs, candidates)
+    return best_edited_chunk(nets, params, obs, rng, config.num_samples, config.edit_scale, base_chunks)
 
 
 class FEditKeys(NamedTuple):
@@ -238,30 +258,17 @@ def fedit_loss(params: Params, agent: FEditAgent, batch: Batch, rng: Array) -> t
     config, nets = agent.config, agent.networks
     keys = FEditKeys(*jax.random.split(rng, 5))
     fixed = jax.lax.stop_gradient(params)
-    temperature = jnp.exp(fixed["log_temperature"])
     obs = batch["observations"]
     data = critic_actions(batch["actions"], config.chunked)  # (B, P)
 
     next_actions = fedit_actions(nets, config, fixed, batch["next_observations"][:, -1], keys.next_action)
-    c_loss, terms = chunk_critic_objective(
-        nets.critic, params["critic"], agent.target_params["critic"], batch, next_actions,
-        discount=config.discount, q_agg=config.q_agg, chunked=config.chunked, rho=config.rho)
+    c_loss, terms = agent_critic_objective(agent, params["critic"], batch, next_actions)
     info = critic_info(c_loss, terms)
 
     bc_loss = bc_flow_objective(nets.flow, params["flow"], batch, data, config.action_horizon, agent.action_dim,
                                 keys.bc_noise, keys.bc_time)
     base = integrate_flow(nets.flow, fixed["flow"], obs, normal(keys.base_noise, data.shape), config.flow_steps)
-    a_loss, actor = edit_actor_objective(nets.edit, params["edit"], nets.critic, fixed["critic"], obs, base,
-                                         keys.edit, config.edit_scale, temperature)
-    t_loss = temperature_loss(params["log_temperature"], jax.lax.stop_gradient(actor["log_prob"]),
-                              config.target_entropy(agent.action_dim))
-    info.update({
-        "actor/bc_flow_loss": bc_loss,
-        "actor/loss": a_loss,
-        "actor/q_mean": jnp.mean(actor["q"]),
-        "actor/entropy": -jnp.mean(actor["log_prob"]),
-        "actor/edit_abs_mean": jnp.mean(jnp.abs(actor["actions"] - base)),
-        "temperature/loss": t_loss,
-        "temperature/value": temperature,
-    })
+    a_loss, t_loss, actor_info = edit_temperature_objective(nets, params, fixed, obs, base, keys.edit,
+                                                            config.edit_scale, config.target_entropy(agent.action_dim))
+    info.update({"actor/bc_flow_loss": bc_loss, "actor/loss": a_loss, **actor_info})
     return c_loss + bc_loss + a_loss + t_loss, info

@@ -30,10 +30,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from qchunk.agents.common import Array, Batch, Params, init_module, normal, one_step_objective
+from qchunk.agents.common import Array, Batch, LearnedTemperature, Params, init_module, normal, one_step_objective
 from qchunk.agents.config import QamEAgentConfig, QamFAgentConfig
-from qchunk.agents.edit import best_by_q, edit_actor_objective, edit_chunks, edit_policy
-from qchunk.agents.losses import temperature_loss
+from qchunk.agents.edit import best_by_q, best_edited_chunk, edit_policy, edit_temperature_objective
 from qchunk.agents.qam import QamAgent, build_qam_networks, fine_flow_chunks, qam_actions, qam_loss
 from qchunk.networks import CriticEnsemble, FlowVelocity, OneStepPolicy, TanhGaussianPolicy
 
@@ -153,7 +152,7 @@ def qam_f_loss(params: Params, agent: QamFAgent, batch: Batch, rng: Array) -> tu
 
 
 # ---------------------------------------------------------------------- QAM-E
-class QamEAgent(QamAgent):
+class QamEAgent(QamAgent, LearnedTemperature):
     """Immutable state of QAM-E: QAM's ``params`` (``critic``, ``flow``, ``fine_flow``) plus ``edit`` and
     ``log_temperature``; shapes and the batch contract as :class:`~qchunk.agents.qam.QamAgent`."""
 
@@ -180,11 +179,6 @@ class QamEAgent(QamAgent):
         """The flax module definitions."""
         return build_qam_e_networks(self.config, self.action_dim)
 
-    @property
-    def temperature(self) -> Array:
-        """The current entropy temperature of the edit policy ``exp(log_temperature)``."""
-        return jnp.exp(self.params["log_temperature"])
-
     def policy(self, params: Params, obs: Array, rng: Array) -> Array:
         """:func:`qam_e_actions` (with ``edit_scale = 0``, QAM's)."""
         return qam_e_actions(self.networks, self.config, params, obs, rng)
@@ -199,12 +193,11 @@ def qam_e_actions(nets: QamENetworks, config: QamEAgentConfig, params: Params, o
     ``edit_scale = 0`` QAM's :func:`~qchunk.agents.qam.qam_actions` from ``rng``."""
     if nets.edit is None:
         return qam_actions(nets, config, params, obs, rng)
-    k_noise, k_edit = jax.random.split(rng)
-    obs_b = obs[:, None, :]
-    base = fine_flow_chunks(nets, config, params, obs_b,
-                            normal(k_noise, (obs.shape[0], config.num_samples, nets.flow.action_dim)))
-    candidates, _ = edit_chunks(nets.edit, params["edit"], obs_b, base, k_edit, config.edit_scale)
-    return best_by_q(nets.critic, params["critic"], obs, candidates)
+
+    def base_chunks(obs_b: Array, noise: Array) -> Array:
+        return fine_flow_chunks(nets, config, params, obs_b, noise)
+
+    return best_edited_chunk(nets, params, obs, rng, config.num_samples, config.edit_scale, base_chunks)
 
 
 def edit_objective(nets: QamENetworks, config: QamEAgentConfig, params: Params, obs: Array, action_dim: int,
@@ -216,20 +209,10 @@ def edit_objective(nets: QamENetworks, config: QamEAgentConfig, params: Params, 
     ``config.target_entropy(action_dim)``. Returns the summed loss and its ``actor/*``, ``temperature/*``
     metrics."""
     fixed = jax.lax.stop_gradient(params)
-    temperature = jnp.exp(fixed["log_temperature"])
     base = fine_flow_chunks(nets, config, fixed, obs, normal(keys[0], (obs.shape[0], nets.flow.action_dim)))
-    a_loss, actor = edit_actor_objective(nets.edit, params["edit"], nets.critic, fixed["critic"], obs, base,
-                                         keys[1], config.edit_scale, temperature)
-    t_loss = temperature_loss(params["log_temperature"], jax.lax.stop_gradient(actor["log_prob"]),
-                              config.target_entropy(action_dim))
-    return a_loss + t_loss, {
-        "actor/edit_loss": a_loss,
-        "actor/q_mean": jnp.mean(actor["q"]),
-        "actor/entropy": -jnp.mean(actor["log_prob"]),
-        "actor/edit_abs_mean": jnp.mean(jnp.abs(actor["actions"] - base)),
-        "temperature/loss": t_loss,
-        "temperature/value": temperature,
-    }
+    a_loss, t_loss, actor_info = edit_temperature_objective(nets, params, fixed, obs, base, keys[1],
+                                                            config.edit_scale, config.target_entropy(action_dim))
+    return a_loss + t_loss, {"actor/edit_loss": a_loss, **actor_info}
 
 
 def qam_e_loss(params: Params, agent: QamEAgent, batch: Batch, rng: Array) -> tuple[Array, dict[str, Array]]:
