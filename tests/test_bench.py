@@ -177,6 +177,7 @@ def test_eval_suite_compares_serial_per_step_with_batched():
     assert res["pool_startup_s"] > 0 and res["make_env_s"] > 0 and res["other_agents"] == []
 
 
+@pytest.mark.slow
 def test_data_suite_loads_samples_and_measures_memory(tmp_path, tiny_ogbench_dir):
     from qchunk.bench.data_bench import DataSettings, run_data
 
@@ -244,6 +245,7 @@ class _Chunker:
         return np.tanh(obs[:, :5])[:, None, :].repeat(self.h, axis=1).astype(np.float32)
 
 
+@pytest.mark.slow
 def test_serial_evaluation_queries_every_step_or_every_chunk():
     from qchunk.envs import make_env
     from qchunk.evaluation import EnvPool, evaluation_seeds, run_episodes, run_episodes_serial

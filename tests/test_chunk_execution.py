@@ -121,6 +121,7 @@ def test_more_episodes_than_environments_run_in_waves():
     assert all(shape == (4, 3) for shape in policy.batches)  # the batch shape never changes
 
 
+@pytest.mark.slow
 def test_waves_on_real_environments_match_one_episode_each():
     seeds = evaluation_seeds(5, 0, 3)
     with EnvPool(TINY, sparse=False, n=2, workers=1, episode_length=12) as pool:

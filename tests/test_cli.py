@@ -33,6 +33,7 @@ def test_unknown_command():
     assert_one_line_error(run("trian", "--agent", "qc"), "unknown command 'trian' (did you mean 'train'?)")
 
 
+@pytest.mark.slow
 def test_inspect_prints_summary(tiny_ogbench_dir):
     p = run("data", "inspect", str(tiny_ogbench_dir / "puzzle-3x3-play-v0.npz"))
     assert p.returncode == 0, p.stderr

@@ -35,6 +35,7 @@ def test_trainer_default_keeps_two_envs_open():
     assert TrainConfig.__dataclass_fields__["eval_envs"].default == TRAINER_EVAL_ENVS == 2  # the bench measures it
 
 
+@pytest.mark.slow
 def test_pool_steps_a_share_here_and_the_rest_in_workers_with_the_same_episodes():
     seeds = evaluation_seeds(7, 0, 3)
     split, alone = RecordingPolicy(), RecordingPolicy()

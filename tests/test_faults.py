@@ -154,6 +154,7 @@ def test_resume_before_any_evaluation_leaves_no_headerless_csv(tiny_ogbench_dir,
     assert text.startswith("step,phase,") and read_rows(run / "eval.csv") == reference_rows
 
 
+@pytest.mark.slow
 def test_resume_into_a_directory_of_other_files_is_an_error(tiny_ogbench_dir, tmp_path):
     other = tmp_path / "photos"
     other.mkdir()
@@ -168,6 +169,7 @@ def test_resume_into_a_directory_of_other_files_is_an_error(tiny_ogbench_dir, tm
         train(config(tiny_ogbench_dir), a_file)
 
 
+@pytest.mark.slow
 def test_conflicting_seed_flags_and_dry_run(tiny_ogbench_dir, tmp_path):
     run = tmp_path / "r"
     p = cli(tiny_ogbench_dir, run, "--seed", "3", "--seeds", "0-1", timeout=120)

@@ -94,6 +94,7 @@ def test_generated_file_loads_and_relabels_with_ogbench(puzzle):
         assert set(np.unique(data["masks"])) <= {0.0, 1.0}
 
 
+@pytest.mark.slow
 def test_same_seed_is_identical_and_another_seed_differs(puzzle, tmp_path):
     again, _ = generate_ogbench(PUZZLE, episodes=3, seed=0, out_dir=tmp_path / "a", workers=1,
                                 episode_steps=STEPS, progress=False)
@@ -106,6 +107,7 @@ def test_same_seed_is_identical_and_another_seed_differs(puzzle, tmp_path):
     assert not np.array_equal(other["observations"], puzzle["train"]["observations"])
 
 
+@pytest.mark.slow
 def test_worker_count_does_not_change_the_data(puzzle, tmp_path):
     train_path, val_path = generate_ogbench(PUZZLE, episodes=3, seed=0, out_dir=tmp_path, workers=2,
                                             episode_steps=STEPS, progress=False)
@@ -126,6 +128,7 @@ def test_single_task_name_generates_its_domains_dataset_cube_double(tmp_path, ca
     assert capsys.readouterr().out == ""
 
 
+@pytest.mark.slow
 def test_scene_generates_healthy_episodes_and_retries_unhealthy_ones(tmp_path, monkeypatch):
     train_path, _ = generate_ogbench("scene-play-v0", episodes=1, seed=0, out_dir=tmp_path / "a", workers=1,
                                      episode_steps=STEPS, progress=False)

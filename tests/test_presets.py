@@ -132,9 +132,15 @@ def test_rlpd_family_structure_and_paper_constants(name):
         agent_config(name, num_samples=4)
 
 
+# Every agent at the quick preset; the paper preset (larger networks, other N and K: the same code) for one
+# agent of each acting rule (best-of-N, distilled one-step, tanh-Gaussian, adjoint-matched flow).
+PAPER_PRESET_AGENTS = ("qc", "qc-fql", "rlpd-ac", "qam")
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("preset", ["paper", "quick"])
-@pytest.mark.parametrize("name", sorted(STRUCTURE) + sorted(SAC_STRUCTURE) + sorted(QAM_STRUCTURE))
+@pytest.mark.parametrize(("name", "preset"),
+                         [(n, "quick") for n in sorted(STRUCTURE) + sorted(SAC_STRUCTURE) + sorted(QAM_STRUCTURE)]
+                         + [(n, "paper") for n in PAPER_PRESET_AGENTS])
 def test_every_agent_and_preset_trains_and_acts(name, preset):
     obs_dim, act_dim, size = 37, 5, 8  # paper-size networks, small batch to keep the test fast
     agent = make_agent(name, obs_dim, act_dim, preset=preset, seed=1)

@@ -130,6 +130,7 @@ register("plugin-pendulum", pendulum, episode_length=25, success=None)
 '''
 
 
+@pytest.mark.slow
 def test_tasks_registered_by_a_qchunk_tasks_module_exist_in_every_process(tmp_path):
     """A fresh process (a `qchunk` command, an evaluation or Ray worker) knows a registered task only through
     QCHUNK_TASKS: the modules it names are imported before the first look-up."""

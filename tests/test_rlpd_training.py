@@ -63,6 +63,7 @@ def test_qc_rlpd_trains_online_from_scratch_and_resumes_after_a_kill(tiny_ogbenc
     assert read_rows(killed / "train.csv") == read_rows(ref / "train.csv")
 
 
+@pytest.mark.slow
 def test_rlpd_refuses_offline_steps(tiny_ogbench_dir, tmp_path):
     cfg = TrainConfig(agent="rlpd", env=TINY_TASK, preset="quick", dataset_dir=str(tiny_ogbench_dir), offline_steps=10,
                       online_steps=50, progress=False, batch_size=8)

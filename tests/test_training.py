@@ -178,6 +178,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tiny_ogbench_dir, 
     assert [p.name for p in (tmp_path / "run" / "checkpoints").glob("step_*")] == ["step_0000000025"]
 
 
+@pytest.mark.slow
 def test_a_run_shorter_than_log_every_still_logs_each_phase_once(tiny_ogbench_dir, tmp_path):
     train(tiny_config(tiny_ogbench_dir, offline_steps=7, online_steps=3, start_training=1, log_every=1000,
                       eval_every=1000, checkpoint_every=1000, tensorboard=False), tmp_path / "run")
@@ -202,6 +203,7 @@ def test_bad_configs_fail_at_once(tiny_ogbench_dir, tmp_path, changes, match):
         train(tiny_config(tiny_ogbench_dir, **changes), tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_run_dir_guards(tiny_ogbench_dir, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
