@@ -212,6 +212,7 @@ def test_e2e_time_share_from_hand_made_logs():
     assert sum(sec.values()) == pytest.approx(10.0) and sum(out["share"].values()) == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_main_runs_a_suite_writes_its_document_and_summary(tmp_path, monkeypatch, capsys):
     from qchunk.bench import suites
     from qchunk.bench.results import read_documents

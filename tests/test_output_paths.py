@@ -83,6 +83,7 @@ def test_require_writable_refuses_a_read_only_directory(tmp_path):
 
 
 # ------------------------------------------------------------------------------------- the commands
+@pytest.mark.slow
 def test_bench_json_is_checked_before_the_benchmark(a_file):
     # A million paper-preset updates would take hours: returning at all means nothing was measured.
     for bad in ("/proc/x", f"{a_file}/sub.json"):
@@ -92,6 +93,7 @@ def test_bench_json_is_checked_before_the_benchmark(a_file):
         assert seconds < 60
 
 
+@pytest.mark.slow
 def test_bench_suite_out_dir_is_checked_before_the_suites(a_file):
     p, _ = qchunk("bench", "--suite", "all", "--out-dir", "/proc/x")
     assert_refused(p, "--out-dir", "/proc/x")

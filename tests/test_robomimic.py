@@ -236,6 +236,7 @@ def test_env_reads_the_datasets_env_args_and_probes_the_arm(lift_dir):
         read_env_args(bad)
 
 
+@pytest.mark.slow
 def test_seed_controls_the_initial_state_and_spares_the_global_rng():
     env = make_env(LIFT, episode_length=3)
     try:
@@ -320,6 +321,7 @@ def test_legacy_env_args_with_render_keys_build_the_same_environment():
         old.close()
 
 
+@pytest.mark.slow
 def test_offscreen_rendering():
     env = RobomimicEnv(LIFT, render_mode="rgb_array", render_size=(48, 64))
     try:

@@ -161,6 +161,7 @@ def test_sigint_saves_a_checkpoint_and_exits_cleanly(tiny_ogbench_dir, tmp_path)
     assert read_rows(run / "eval.csv")[-1]["step"] == "210" and "Success rate" in done.stdout
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tiny_ogbench_dir, tmp_path, monkeypatch):
     import jax.numpy as jnp
 
