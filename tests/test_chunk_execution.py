@@ -82,51 +82,75 @@ def test_evaluation_does_not_depend_on_worker_count():
 
 
 class StaggeredPool:
-    """Environments whose episodes end after 7, 8, 9 and 10 steps (control logic of run_episodes alone)."""
+    """Four environments whose episode with seed ``s`` lasts ``7 + s % 4`` steps and is solved when ``s`` is
+    even (the control logic of run_episodes alone). Reset observations hold the seed, later ones the step."""
 
     n = 4
 
     def __init__(self):
-        self.t = 0
-        self.stepped = []
+        self.seed, self.t = [None] * self.n, [0] * self.n
+        self.resets, self.steps = [], []  # (slots, seeds) per reset; steps taken per env per chunk
 
-    def reset(self, seeds):
-        self.t = 0
-        return np.zeros((self.n, 3), np.float32)
+    def reset(self, seeds, slots):
+        self.resets.append((list(slots), list(seeds)))
+        for i, s in zip(slots, seeds, strict=True):
+            self.seed[i], self.t[i] = s, 0
+        return np.array([[s] * 3 for s in seeds], np.float32)
 
-    def step(self, actions, active):
-        self.t += 1
-        self.stepped.append(active.copy())
-        done = np.array([self.t >= 7 + i for i in range(self.n)])
-        obs = np.full((self.n, 3), self.t, np.float32)
-        return obs, -np.ones(self.n, np.float32), done, np.zeros(self.n, bool), done & (np.arange(self.n) % 2 == 0)
+    def step_chunks(self, chunks, active):
+        h = chunks.shape[1]
+        obs, steps = np.zeros((self.n, 3), np.float32), np.zeros(self.n, np.int64)
+        done, solved = np.zeros(self.n, bool), np.full(self.n, np.nan)
+        for i in np.flatnonzero(active):
+            length = 7 + self.seed[i] % 4
+            steps[i] = min(h, length - self.t[i])  # the chunk is cut where the episode ends
+            self.t[i] += steps[i]
+            obs[i] = self.t[i]
+            if self.t[i] == length:
+                done[i], solved[i] = True, float(self.seed[i] % 2 == 0)
+        self.steps.append(steps)
+        return obs, -steps.astype(float), steps, done, solved
+
+
+class ObservationPolicy(CountingPolicy):
+    """CountingPolicy that keeps a copy of every batch."""
+
+    def __call__(self, obs):
+        self.seen = [*getattr(self, "seen", []), obs.copy()]
+        return super().__call__(obs)
 
 
 def test_episodes_ending_at_different_times():
     pool, policy = StaggeredPool(), CountingPolicy(4)
     res = run_episodes(policy, pool, [0, 1, 2, 3])
-    stepped = np.array(pool.stepped)
-    assert stepped.sum(0).tolist() == [7, 8, 9, 10]  # a finished env is never stepped again
+    steps = np.array(pool.steps)
+    # chunks of 4: the episodes of 7, 8, 9 and 10 steps are cut at their ends and never stepped again
+    assert steps.tolist() == [[4, 4, 4, 4], [3, 4, 4, 4], [0, 0, 1, 2]]
     assert res.policy_queries == math.ceil(10 / 4)  # queries at steps 0, 4, 8 for everyone still running
     assert res.episode_length == np.mean([7, 8, 9, 10]) and res.success == 0.5
+    assert res.lengths == (7, 8, 9, 10) and res.returns == (-7, -8, -9, -10) and res.successes == (1, 0, 1, 0)
 
 
-def test_more_episodes_than_environments_run_in_waves():
-    pool, policy = StaggeredPool(), CountingPolicy(4)
-    res = run_episodes(policy, pool, list(range(6)))  # a wave of 4, then a wave of 2 with 2 idle envs
-    stepped = np.array(pool.stepped)
-    assert stepped.sum(0).tolist() == [7 + 7, 8 + 8, 9, 10]  # idle envs of the last wave are never stepped
-    assert res.episodes == 6 and res.policy_queries == math.ceil(10 / 4) + math.ceil(8 / 4)
-    assert res.episode_length == np.mean([7, 8, 9, 10, 7, 8]) and res.success == np.mean([1, 0, 1, 0, 1, 0])
-    assert all(shape == (4, 3) for shape in policy.batches)  # the batch shape never changes
+def test_a_finished_environment_starts_the_next_seed_at_once():
+    pool, policy = StaggeredPool(), ObservationPolicy(4)
+    res = run_episodes(policy, pool, list(range(6)))
+    # seeds 0-3 start together; after the second chunk envs 0 and 1 are done and take seeds 4 and 5
+    assert pool.resets == [([0, 1, 2, 3], [0, 1, 2, 3]), ([0, 1], [4, 5])]
+    assert np.array(pool.steps).tolist() == [[4, 4, 4, 4], [3, 4, 4, 4], [4, 4, 1, 2], [3, 4, 0, 0]]
+    assert res.policy_queries == 4  # waves of 4 then 2 would take ceil(10/4) + ceil(8/4) = 5
+    np.testing.assert_array_equal(policy.seen[2][:, 0], [4, 5, 8, 8])  # the new episodes' first observations
+    np.testing.assert_array_equal(policy.seen[3][:, 0], [4, 4, 9, 10])  # finished envs ride along, unchanged
+    assert res.lengths == (7, 8, 9, 10, 7, 8) and res.successes == (1, 0, 1, 0, 1, 0)  # in the order of the seeds
+    assert res.episodes == 6 and res.episode_length == np.mean([7, 8, 9, 10, 7, 8]) and res.success == 0.5
+    assert all(b.shape == (4, 3) for b in policy.seen)  # the batch shape never changes
 
 
 @pytest.mark.slow
-def test_waves_on_real_environments_match_one_episode_each():
+def test_reused_real_environments_match_one_episode_each():
     seeds = evaluation_seeds(5, 0, 3)
     with EnvPool(TINY, sparse=False, n=2, workers=1, episode_length=12) as pool:
-        waves = run_episodes(CountingPolicy(5), pool, seeds)
+        waves = run_episodes(CountingPolicy(5), pool, seeds)  # the third episode reuses an environment
     with EnvPool(TINY, sparse=False, n=3, workers=1, episode_length=12) as pool:
         at_once = run_episodes(CountingPolicy(5), pool, seeds)
     assert waves.episodes == at_once.episodes == 3
-    assert waves.episode_return == at_once.episode_return  # a deterministic policy: same episodes
+    assert waves.returns == at_once.returns and waves.lengths == at_once.lengths  # deterministic: same episodes

@@ -41,10 +41,10 @@ def test_pool_steps_a_share_here_and_the_rest_in_workers_with_the_same_episodes(
     split, alone = RecordingPolicy(), RecordingPolicy()
     with EnvPool(TINY, sparse=False, n=2, workers=2, episode_length=12) as pool:
         assert pool.layout == [1, 1] and len(pool.worker_pids) == 1  # one env here, one in one worker process
-        waves = run_episodes(split, pool, seeds)  # a wave of 2, then a wave of 1 (the second env idle)
+        waves = run_episodes(split, pool, seeds)  # 2 at once, then the first env takes the third (the second idle)
     with EnvPool(TINY, sparse=False, n=1, workers=2, episode_length=12) as pool:
         assert pool.layout == [1] and pool.worker_pids == []  # never more processes than environments
-        one_by_one = run_episodes(alone, pool, seeds)  # three waves of 1
+        one_by_one = run_episodes(alone, pool, seeds)  # one after another
     q = int(np.ceil(12 / 5))
     assert len(split.batches) == 2 * q and len(alone.batches) == 3 * q
     assert all(b.shape == (2, 55) for b in split.batches) and all(b.shape == (1, 55) for b in alone.batches)

@@ -31,7 +31,6 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -217,33 +216,6 @@ class _InProcessEnvs(LocalEnvs):
             env.close()
 
 
-class _RecordingPool:
-    """Stands in for an :class:`EnvPool` in :func:`run_episodes`: passes every call to ``inner`` and keeps
-    each episode's return, length and success; with ``videos`` it renders every env after each step."""
-
-    def __init__(self, inner, n: int, renderers: list[_Renderer] | None = None, videos: _Videos | None = None):
-        self.inner, self.n, self.renderers, self.videos = inner, n, renderers, videos
-
-    def reset(self, seeds: Sequence[int]) -> np.ndarray:
-        self.returns = np.zeros(self.n)
-        self.lengths = np.zeros(self.n, np.int64)
-        self.success = np.full(self.n, np.nan)  # NaN: the env reported no info["success"]
-        return self.inner.reset(seeds)
-
-    def step(self, actions: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, ...]:
-        _, rew, term, trunc, solved = out = self.inner.step(actions, active)
-        for i in np.flatnonzero(active):
-            self.returns[i] += rew[i]
-            self.lengths[i] += 1
-            if self.videos is not None:
-                self.videos.append(int(i), self.renderers[i]())
-            if term[i] or trunc[i]:
-                self.success[i] = solved[i]
-                if self.videos is not None:
-                    self.videos.finish(int(i))
-        return out
-
-
 # ----------------------------------------------------------------------------- the evaluation
 def evaluation_seeds(train_seed: int, seed: int, episodes: int) -> list[int]:
     """Reset seeds of a re-evaluation: fixed by the run's seed and ``seed``, distinct from training's."""
@@ -326,11 +298,18 @@ def _evaluate_into(args: EvalArgs, run_dir: Path, train, agent, ckpt, out: Path)
             return np.asarray(agent.eval_actions(jnp.asarray(obs), sub))  # the trainer's evaluation policy
 
         seeds = evaluation_seeds(train.seed, args.seed, n)
-        videos = _Videos(out / "videos", fps) if args.video else None
-        renderers = [_Renderer(env, args.quality) for env in envs] if args.video else None
-        pool = _RecordingPool(inner, n, renderers, videos)
+        if args.video:  # one environment per episode here, so environment i plays episode i
+            videos = _Videos(out / "videos", fps)
+            renderers = [_Renderer(env, args.quality) for env in envs]
+
+            def record(i: int, done: bool) -> None:
+                videos.append(i, renderers[i]())
+                if done:
+                    videos.finish(i)
+
+            inner.after_step = record
         t0 = time.perf_counter()
-        result = run_episodes(policy, pool, seeds)
+        result = run_episodes(policy, inner, seeds)
         seconds = time.perf_counter() - t0
     except BaseException:
         if videos is not None:
@@ -339,7 +318,7 @@ def _evaluate_into(args: EvalArgs, run_dir: Path, train, agent, ckpt, out: Path)
     finally:
         inner.close()
 
-    records = [EpisodeRecord(i, seeds[i], bool(pool.success[i] == 1), float(pool.returns[i]), int(pool.lengths[i]))
+    records = [EpisodeRecord(i, seeds[i], result.successes[i] == 1, result.returns[i], result.lengths[i])
                for i in range(n)]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

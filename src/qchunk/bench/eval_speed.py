@@ -6,9 +6,9 @@ same episode seeds, in one run:
 
 * ``batched_parallel`` (the trainer's evaluation): :func:`qchunk.evaluation.run_episodes` on an
   :class:`~qchunk.evaluation.EnvPool` of ``envs`` environments (the trainer's ``--eval-envs`` default)
-  stepped by ``workers`` processes, this one included: the episodes run in waves of ``envs``, all
-  environments of a wave stepped together, the policy queried once per chunk with the whole batch
-  ``(envs, obs)``, each chunk executed open-loop.
+  stepped by ``workers`` processes, this one included: the ``envs`` environments stepped together, each
+  through a whole chunk per message, a finished one taking the next seed at once, the policy queried
+  once per chunk with the whole batch ``(envs, obs)``, each chunk executed open-loop.
 * ``serial_per_step`` (the authors' style of evaluation): :func:`qchunk.evaluation.run_episodes_serial`
   with ``per_step=True``: one environment in this process, one episode after another, the policy queried
   at EVERY step with one observation while the queued chunk still plays open-loop (the authors' agent
@@ -67,7 +67,7 @@ class EvalSpeedSettings:
     episodes: int = 50
     """Episodes per evaluation."""
     envs: int = TRAINER_EVAL_ENVS
-    """Environments open at once in the pool (episodes run in waves of this many), as the trainer's."""
+    """Environments open at once in the pool (each reused for episode after episode), as the trainer's."""
     episode_length: int | None = None
     """Time limit (None: the task's, 500 steps for puzzle-3x3)."""
     workers: int | None = None
@@ -253,6 +253,7 @@ def run_eval_speed(settings: EvalSpeedSettings) -> dict[str, Any]:
         "compared": "serial_per_step: one env in this process, episodes one after another, the policy queried "
                     "every step with one observation and the first action of its chunk executed; "
                     "batched_parallel: run_episodes on an EnvPool of `envs` envs (this process and the "
-                    "workers), episodes in waves of `envs`, one batched query per chunk, chunks executed "
-                    "open-loop. Same policy and episode seeds; set-up (env creation, compilation) excluded.",
+                    "workers), a finished env taking the next seed at once, one batched query per chunk, "
+                    "chunks executed open-loop, each process stepping its envs through a whole chunk per "
+                    "message. Same policy and episode seeds; set-up (env creation, compilation) excluded.",
     }

@@ -14,7 +14,7 @@ import numpy as np
 
 from qchunk.envs.chunk_executor import ChunkExecutor
 from qchunk.errors import require
-from qchunk.evaluation.pool import EnvPool
+from qchunk.evaluation.pool import EnvPool, LocalEnvs
 
 #: ``policy(observations (n, obs)) -> chunks (n, h, A)``.
 BatchPolicy = Callable[[np.ndarray], np.ndarray]
@@ -36,6 +36,12 @@ class EvalResult:
     seconds: float
     normalized_score: float | None = None
     """``(return - random) / (expert - random)`` with the task's reference scores (None without them)."""
+    returns: tuple[float, ...] = ()
+    """Per episode, in the order of the seeds: the undiscounted return (empty for the serial baseline)."""
+    lengths: tuple[int, ...] = ()
+    """Per episode: the number of steps."""
+    successes: tuple[float, ...] = ()
+    """Per episode: 1.0 solved, 0.0 not, NaN where the environment reported no success signal."""
 
     def row(self) -> dict[str, float]:
         """The columns of an ``eval.csv`` row (``normalized_score`` only for tasks with reference scores)."""
@@ -58,60 +64,55 @@ def evaluation_seeds(seed: int, round_index: int, episodes: int) -> list[int]:
     return [int(s) for s in ss.generate_state(episodes)]
 
 
-def run_episodes(policy: BatchPolicy, pool: EnvPool, seeds: Sequence[int]) -> EvalResult:
-    """One episode per seed, ``pool.n`` at a time, all environments of a wave stepped together.
+def run_episodes(policy: BatchPolicy, pool: EnvPool | LocalEnvs, seeds: Sequence[int]) -> EvalResult:
+    """One episode per seed on the ``pool.n`` environments of ``pool``, a finished environment starting the
+    next seed at once.
 
-    Every environment queues the chunk planned for it and executes it fully before the policy is asked
-    again; because the episodes of a wave start together, those moments coincide and the policy sees one
-    batch ``(pool.n, obs)`` (finished or idle environments ride along with their last observation, so the
-    batch shape, and hence the compiled policy, never changes). More seeds than environments run in
-    waves of ``pool.n`` episodes (an OGBench environment holds about 150 MB, so the pool is kept small:
-    the trainer's default is two). An episode's result depends on its seed and the policy only, not on
-    the wave it runs in.
+    Every environment executes the chunk planned for it fully (or until its episode ends) before the
+    policy is asked again, and every episode starts at a chunk boundary, so all environments need their
+    next chunk at the same moment: the policy sees one batch ``(pool.n, obs)`` per chunk (idle
+    environments ride along with their last observation, so the batch shape, and hence the compiled
+    policy, never changes), and each process of the pool steps its environments through the whole chunk
+    on one message (:meth:`EnvPool.step_chunks`). An OGBench environment holds about 150 MB, so the pool
+    is kept small (the trainer's default is two) and reused: an environment whose episode ends is reset
+    with the next seed before the next query, never idle while seeds remain. An episode's result depends
+    on its seed and the policy only, not on the environment or the moment it runs (exactly so for a
+    deterministic policy).
     """
     require(len(seeds) >= 1, "run_episodes needs at least one seed")
     t0 = time.perf_counter()
-    parts = [_run_wave(policy, pool, list(seeds[i : i + pool.n])) for i in range(0, len(seeds), pool.n)]
-    returns, lengths, success = (np.concatenate([p[k] for p in parts]) for k in range(3))
+    n, total = pool.n, len(seeds)
+    returns, lengths, success = np.zeros(total), np.zeros(total, np.int64), np.full(total, np.nan)
+    episode = np.full(n, -1)  # the episode each environment runs (-1: idle)
+    first = min(n, total)
+    episode[:first] = np.arange(first)
+    obs = pool.reset([seeds[e] for e in range(first)], list(range(first)))
+    if first < n:  # idle environments ride along with a copy of the first observation
+        obs = np.concatenate([obs, np.repeat(obs[:1], n - first, axis=0)])
+    queries, upcoming = 0, first
+    while (episode >= 0).any():
+        active = episode >= 0
+        chunks = np.asarray(policy(obs))
+        queries += 1
+        next_obs, reward, steps, done, solved = pool.step_chunks(chunks, active)
+        returns[episode[active]] += reward[active]
+        lengths[episode[active]] += steps[active]
+        obs = np.where(active[:, None], next_obs, obs)
+        ended = np.flatnonzero(active & done)
+        success[episode[ended]] = solved[ended]
+        episode[ended] = -1
+        refill = ended[: total - upcoming]
+        if refill.size:
+            episode[refill] = np.arange(upcoming, upcoming + refill.size)
+            upcoming += refill.size
+            obs[refill] = pool.reset([seeds[e] for e in episode[refill]], refill.tolist())
     task = getattr(pool, "task", None)
     return EvalResult(success=_success_rate(success), episode_return=float(returns.mean()),
-                      episode_length=float(lengths.mean()), episodes=len(seeds),
-                      policy_queries=sum(p[3] for p in parts), seconds=time.perf_counter() - t0,
-                      normalized_score=task.normalized_score(returns.mean()) if task is not None else None)
-
-
-def _run_wave(policy: BatchPolicy, pool: EnvPool, seeds: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Episodes ``seeds`` (at most ``pool.n``) on the pool's first environments; the others stay idle.
-    Returns per-episode returns, lengths, successes and the number of policy queries."""
-    n, k = pool.n, len(seeds)
-    obs = pool.reset(seeds + [seeds[-1]] * (n - k))
-    executors = [ChunkExecutor() for _ in range(n)]
-    active = np.arange(n) < k
-    returns, lengths, success = np.zeros(n), np.zeros(n, np.int64), np.full(n, np.nan)
-    queries = 0
-    actions = None
-    while active.any():
-        if any(active[i] and executors[i].pending == 0 for i in range(n)):
-            chunks = np.asarray(policy(obs))
-            queries += 1
-            for i in range(n):
-                if active[i] and executors[i].pending == 0:
-                    executors[i].push(chunks[i])
-        if actions is None:
-            actions = np.zeros((n, chunks.shape[-1]), np.float32)
-        for i in range(n):
-            if active[i]:
-                actions[i] = executors[i].pop()
-        next_obs, reward, terminated, truncated, solved = pool.step(actions, active)
-        returns[active] += reward[active]
-        lengths[active] += 1
-        done = active & (terminated | truncated)
-        success[done] = solved[done]
-        for i in np.flatnonzero(done):
-            executors[i].reset()
-        obs = np.where(active[:, None], next_obs, obs)
-        active &= ~done
-    return returns[:k], lengths[:k], success[:k], queries
+                      episode_length=float(lengths.mean()), episodes=total, policy_queries=queries,
+                      seconds=time.perf_counter() - t0,
+                      normalized_score=task.normalized_score(returns.mean()) if task is not None else None,
+                      returns=tuple(returns.tolist()), lengths=tuple(int(x) for x in lengths),
+                      successes=tuple(success.tolist()))
 
 
 def run_episodes_serial(policy: BatchPolicy, env, seeds: Sequence[int], *, per_step: bool = True) -> EvalResult:

@@ -18,10 +18,11 @@ import multiprocessing as mp
 import os
 import signal
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from qchunk.errors import require
 from qchunk.tasks import Task, as_task
 
 #: Environment of the worker processes: one thread for every numerical thread pool. Each worker steps its
@@ -63,10 +64,14 @@ def release_build_memory(clear_asset_cache: bool) -> None:
 
 class LocalEnvs:
     """Environments in this process with the reset/step interface of :class:`EnvPool` (one worker, the inside
-    of a worker process, or the video recorder's environments)."""
+    of a worker process, or the video recorder's environments).
+
+    ``after_step(i, done)``, when set, is called after every step of environment ``i`` (the video recorder
+    renders a frame there)."""
 
     def __init__(self, envs: list):
         self.envs = envs
+        self.after_step: Callable[[int, bool], None] | None = None
 
     @classmethod
     def make(cls, task: Task, sparse: bool, n: int, episode_length: int | None = None, dataset_dir=None) -> LocalEnvs:
@@ -75,20 +80,43 @@ class LocalEnvs:
 
         return cls([make_env(task, sparse, episode_length, dataset_dir=dataset_dir) for _ in range(n)])
 
-    def reset(self, seeds: Sequence[int]) -> np.ndarray:
-        return np.stack([env.reset(seed=int(s))[0] for env, s in zip(self.envs, seeds, strict=True)])
+    @property
+    def n(self) -> int:
+        """Number of environments."""
+        return len(self.envs)
 
-    def step(self, actions: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, ...]:
+    def reset(self, seeds: Sequence[int], slots: Sequence[int] | None = None) -> np.ndarray:
+        """Reset environment ``slots[j]`` (default: all, in order) with ``seeds[j]``; returns their
+        observations ``(len(slots), obs)``."""
+        slots = range(len(self.envs)) if slots is None else slots
+        return np.stack([self.envs[i].reset(seed=int(s))[0] for i, s in zip(slots, seeds, strict=True)])
+
+    def step_chunks(self, chunks: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Execute each ``active`` environment's chunk ``chunks[i]`` ``(h, A)`` open-loop, action after action,
+        until it is played out or the episode ends (the rest of the chunk is dropped).
+
+        Returns ``(obs (n, obs), reward (n,), steps (n,), done (n,), success (n,))``: the last observation,
+        the summed reward and the number of steps taken during the chunk, whether the episode ended
+        (terminated or truncated), and at an episode's end 1/0 where the environment reports
+        ``info["success"]`` (NaN where it reports none, and for unfinished or inactive environments).
+        """
         n = len(self.envs)
         obs = np.zeros((n, *self.envs[0].observation_space.shape), np.float32)
-        rew, term, trunc = np.zeros(n, np.float32), np.zeros(n, bool), np.zeros(n, bool)
-        success = np.full(n, np.nan)  # 1/0 where the env reports info["success"], NaN where it reports none
-        for i, env in enumerate(self.envs):
-            if active[i]:
-                obs[i], rew[i], term[i], trunc[i], info = env.step(actions[i])
-                if "success" in info:
-                    success[i] = float(bool(info["success"]))
-        return obs, rew, term, trunc, success
+        reward, steps, done = np.zeros(n), np.zeros(n, np.int64), np.zeros(n, bool)
+        success = np.full(n, np.nan)
+        for i in np.flatnonzero(active):
+            for action in chunks[i]:
+                obs[i], r, terminated, truncated, info = self.envs[i].step(action)
+                reward[i] += float(r)
+                steps[i] += 1
+                done[i] = bool(terminated or truncated)
+                if self.after_step is not None:
+                    self.after_step(int(i), bool(done[i]))
+                if done[i]:
+                    if "success" in info:
+                        success[i] = float(bool(info["success"]))
+                    break
+        return obs, reward, steps, done, success
 
     def close(self) -> None:
         for env in self.envs:
@@ -109,13 +137,19 @@ def _worker(conn, task: Task, sparse: bool, n: int, episode_length: int | None, 
             envs.close()
             return
         if cmd == "reset":
-            conn.send(envs.reset(payload))
-        elif cmd == "step":
-            conn.send(envs.step(*payload))
+            conn.send(envs.reset(*payload))
+        elif cmd == "chunks":
+            conn.send(envs.step_chunks(*payload))
         else:
             envs.close()
             conn.close()
             return
+
+
+def _idle(n: int, obs_shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """:meth:`LocalEnvs.step_chunks`'s result for ``n`` environments that were not stepped."""
+    return (np.zeros((n, *obs_shape), np.float32), np.zeros(n), np.zeros(n, np.int64), np.zeros(n, bool),
+            np.full(n, np.nan))
 
 
 class EnvPool:
@@ -175,20 +209,41 @@ class EnvPool:
         """Process ids of the worker processes (empty when the environments live in this process)."""
         return [p.pid for p in self._procs if p.pid is not None]
 
-    def reset(self, seeds: Sequence[int]) -> np.ndarray:
-        """Reset every env with its own seed; returns observations ``(n, obs)``."""
-        k = len(self._local.envs)
-        for conn, sl in zip(self._conns, self._splits, strict=True):
-            conn.send(("reset", list(seeds[sl])))
-        mine = self._local.reset(seeds[:k])
-        return np.concatenate([mine, *(conn.recv() for conn in self._conns)])
+    def reset(self, seeds: Sequence[int], slots: Sequence[int] | None = None) -> np.ndarray:
+        """Reset environment ``slots[j]`` (default: all ``n``, in order) with ``seeds[j]``; returns their
+        observations ``(len(slots), obs)``."""
+        slots = list(range(self.n)) if slots is None else [int(i) for i in slots]
+        require(len(seeds) == len(slots), f"reset got {len(seeds)} seeds for {len(slots)} environments")
+        require(all(0 <= i < self.n for i in slots), f"environment slots must lie in [0, {self.n})")
+        starts = [0, *(sl.start for sl in self._splits)]  # the first slot of each process, this one first
+        stops = [*starts[1:], self.n]
+        routes = [[j for j, i in enumerate(slots) if a <= i < b] for a, b in zip(starts, stops, strict=True)]
+        for conn, start, pos in zip(self._conns, starts[1:], routes[1:], strict=True):
+            if pos:  # this worker's slots, in its own numbering
+                conn.send(("reset", ([seeds[j] for j in pos], [slots[j] - start for j in pos])))
+        out: list = [None] * len(slots)
+        if routes[0]:
+            here = self._local.reset([seeds[j] for j in routes[0]], [slots[j] for j in routes[0]])
+            for j, o in zip(routes[0], here, strict=True):
+                out[j] = o
+        for conn, pos in zip(self._conns, routes[1:], strict=True):
+            if pos:
+                for j, o in zip(pos, conn.recv(), strict=True):
+                    out[j] = o
+        return np.stack(out)
 
-    def step(self, actions: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Step the ``active`` envs; returns (obs, reward, terminated, truncated, success), each ``(n, ...)``."""
+    def step_chunks(self, chunks: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Execute every ``active`` environment's chunk ``chunks[i]`` ``(h, A)`` open-loop (see
+        :meth:`LocalEnvs.step_chunks`), each process its share at the same time, one message per worker per
+        chunk; returns ``(obs, reward, steps, done, success)``, each ``(n, ...)``."""
         k = len(self._local.envs)
-        for conn, sl in zip(self._conns, self._splits, strict=True):
-            conn.send(("step", (actions[sl], active[sl])))
-        parts = [self._local.step(actions[:k], active[:k]), *(conn.recv() for conn in self._conns)]
+        sent = [bool(active[sl].any()) for sl in self._splits]  # a worker whose envs are all idle is left alone
+        for conn, sl, send in zip(self._conns, self._splits, sent, strict=True):
+            if send:
+                conn.send(("chunks", (chunks[sl], active[sl])))
+        parts = [self._local.step_chunks(chunks[:k], active[:k])]
+        for conn, sl, send in zip(self._conns, self._splits, sent, strict=True):
+            parts.append(conn.recv() if send else _idle(sl.stop - sl.start, parts[0][0].shape[1:]))
         return tuple(np.concatenate(x) for x in zip(*parts, strict=True))
 
     def close(self) -> None:

@@ -154,10 +154,11 @@ class TrainConfig:
     checkpoint_every: int | None = None
     """Checkpoint every this many steps (online: at the next episode end)."""
     eval_envs: int = 2
-    """Environments evaluation keeps open (episodes run in waves of this many, one batched policy query per
-    chunk for the wave). An OGBench environment holds about 150 MB, a worker process with one about 250 MB;
-    the default keeps a run's process tree under 2 GB during a 50-episode evaluation (one env here, one in
-    a worker). Raise it (with --eval-workers) to use more cores."""
+    """Environments evaluation keeps open (each runs one episode after another, a finished one taking the next
+    seed at once; one batched policy query per chunk for all of them). An OGBench environment holds about
+    150 MB, a worker process with one about 250 MB; the default keeps a run's process tree under 2 GB during
+    a 50-episode evaluation (one env here, one in a worker). Raise it (with --eval-workers) to use more
+    cores."""
     eval_workers: int | None = None
     """Processes that step the evaluation environments, this one included (default: all cores; at most
     --eval-envs)."""
