@@ -69,6 +69,21 @@ def test_load_task_data_takes_a_task_or_its_name(tiny_ogbench_dir):
     np.testing.assert_array_equal(by_task.dataset.arrays()["rewards"], by_name.dataset.arrays()["rewards"])
 
 
+def test_relabelling_with_the_trainers_stepped_online_env_gives_the_same_rewards(tiny_ogbench_dir):
+    from qchunk.envs import make_env
+
+    env = make_env(TINY, False, 30, probes=True)  # the trainer's first online env, wrappers and all
+    env.reset(seed=3)
+    for _ in range(4):
+        env.step(env.action_space.sample())
+    reused = load_task_data(TINY, tiny_ogbench_dir, relabel_env=lambda: env)
+    own = load_task_data(TINY, tiny_ogbench_dir)
+    for key in ("rewards", "masks", "terminals"):
+        np.testing.assert_array_equal(reused.dataset.arrays()[key], own.dataset.arrays()[key])
+    assert (reused.dataset.arrays()["rewards"] < 0).any()  # dense puzzle rewards: really relabelled
+    env.close()
+
+
 def _rewrite(src, dst, **changes):
     with np.load(src) as f:
         arrays = {k: f[k] for k in f.files}

@@ -4,7 +4,9 @@ shards, robomimic hdf5, Minari datasets and D4RL-layout files)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from qchunk.data.dataset import Dataset
 from qchunk.data.ogbench_data import ShardedDataset, dataset_files, load_ogbench
@@ -23,7 +25,7 @@ class TaskData:
 
 
 def load_task_data(task: Task | str, dataset_dir: str | os.PathLike | None = None, sparse: bool = False,
-                   dataset: str | None = None) -> TaskData:
+                   dataset: str | None = None, relabel_env: Callable[[], Any] | None = None) -> TaskData:
     """The offline dataset of single task ``task`` from ``dataset_dir`` (the benchmark's default location
     when None: ``~/.ogbench/data`` or ``~/.robomimic``), with rewards as the task defines them (``sparse``:
     the paper's sparse transform; robomimic rewards are -1 until success and 0 at success either way).
@@ -33,7 +35,9 @@ def load_task_data(task: Task | str, dataset_dir: str | os.PathLike | None = Non
     (``gym:<id>``, ``minari:<id>``, registered ones) read ``dataset`` or else their own source.
 
     ``task`` is a :class:`~qchunk.tasks.Task` (a name is accepted too and looked up with
-    :func:`~qchunk.tasks.get_task`).
+    :func:`~qchunk.tasks.get_task`). ``relabel_env``: ``() -> env`` of the task that a single OGBench file is
+    relabelled with, called once the file is found (the trainer hands in its first online env, which saves
+    building one; a shard directory keeps an env of its own, as it relabels again during training).
 
     Raises:
         QchunkError: the data is missing (the message says how to get it) or malformed.
@@ -51,7 +55,8 @@ def load_task_data(task: Task | str, dataset_dir: str | os.PathLike | None = Non
         require(task.benchmark == "ogbench" and dataset.endswith(".npz"),
                 f"--dataset with the built-in task {task.name} must be an .npz in OGBench's layout; robomimic "
                 "reads --dataset-dir (DIR/{task}/mh/low_dim_v15.hdf5)")
-        return TaskData(load_ogbench(task, dataset_path=dataset, sparse=sparse))
+        return TaskData(load_ogbench(task, dataset_path=dataset, sparse=sparse,
+                                     env=relabel_env() if relabel_env is not None else None))
     if task.benchmark == "robomimic":
         from qchunk.data.robomimic_data import load_robomimic
 
@@ -60,4 +65,5 @@ def load_task_data(task: Task | str, dataset_dir: str | os.PathLike | None = Non
     if len(files) > 1:
         sharded = ShardedDataset(task, files, sparse=sparse)
         return TaskData(sharded.dataset, sharded)
-    return TaskData(load_ogbench(task, dataset_path=files[0], sparse=sparse))
+    return TaskData(load_ogbench(task, dataset_path=files[0], sparse=sparse,
+                                 env=relabel_env() if relabel_env is not None else None))

@@ -159,15 +159,26 @@ class _Setup:
 
         base = cfgs[0]
         self.base, self.task = base, base.task
-        data = load_task_data(self.task, base.dataset_dir, base.sparse, base.dataset)
-        if base.extra_data is not None:
-            data = _with_extra_data(base, data)
-        require(data.sharded is None or len(cfgs) == 1,
-                "multi-seed training does not support shard directories yet; train the seeds one by one")
-        self.data = data
         self._make_env = lambda: make_env(self.task, base.sparse, base.episode_length,
                                           dataset_dir=base.dataset_dir, probes=True)
-        self._first_env = self._make_env()
+        self._first_env, self._pool = None, None
+
+        def first_env():  # built once: it relabels a single OGBench file, then serves seed 0 online
+            if self._first_env is None:
+                self._first_env = self._make_env()
+            return self._first_env
+
+        try:
+            data = load_task_data(self.task, base.dataset_dir, base.sparse, base.dataset, relabel_env=first_env)
+            if base.extra_data is not None:
+                data = _with_extra_data(base, data)
+            require(data.sharded is None or len(cfgs) == 1,
+                    "multi-seed training does not support shard directories yet; train the seeds one by one")
+        except BaseException:
+            self.close()
+            raise
+        self.data = data
+        first_env()
         check_dataset(data.dataset, self._first_env.observation_space, self._first_env.action_space,
                       source=data.dataset.source, env_name=self.task.name)
         self.agent_config = agent_config(base.agent, base.preset, self.task.domain.name, **base.agent_overrides())
@@ -175,7 +186,6 @@ class _Setup:
                 f"--horizon {self.agent_config.horizon} is longer than every episode of the dataset")
         self.observation_dim, self.action_dim = data.dataset.observation_dim, data.dataset.action_dim
         self._create = create_agent
-        self._pool = None
 
     def fresh_agent(self, seed: int):
         return self._create(self.agent_config, self.observation_dim, self.action_dim, seed=seed)
