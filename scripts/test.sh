@@ -14,7 +14,7 @@ fi
 bash scripts/venv.sh
 .venv/bin/ruff check src tests
 set +e
-.venv/bin/python -m pytest -n "${QCHUNK_TEST_WORKERS:-auto}" "${select[@]}" "$@"
+.venv/bin/python -m pytest -n "${QCHUNK_TEST_WORKERS:-auto}" --dist worksteal "${select[@]}" "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then

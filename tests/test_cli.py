@@ -68,7 +68,7 @@ def test_debug_flag_shows_traceback():
 
 @pytest.mark.slow
 def test_quickstart_generates_trains_and_resumes(tmp_path):
-    args = ("quickstart", "--episodes", "2", "--offline-steps", "30", "--online-steps", "40", "--eval-every", "30",
+    args = ("quickstart", "--episodes", "2", "--offline-steps", "30", "--online-steps", "40", "--eval-every", "40",
             "--eval-episodes", "2", "--workers", "1", "--dataset-dir", str(tmp_path / "data"),
             "--run-dir", str(tmp_path / "run"), "--no-progress")
     p = run(*args)
@@ -76,7 +76,7 @@ def test_quickstart_generates_trains_and_resumes(tmp_path):
     assert "generating 2 episodes of puzzle-3x3-play-v0" in p.stdout
     assert "Success rate over 2 episodes" in p.stdout
     rows = (tmp_path / "run" / "eval.csv").read_text().splitlines()
-    assert rows[0].startswith("step,phase") and len(rows) == 1 + 3  # offline 30, online 60, online 70
+    assert rows[0].startswith("step,phase") and len(rows) == 1 + 2  # the end of each phase: steps 30 and 70
     figure = tmp_path / "run" / "plots" / "learning_curves.png"
     assert f"wrote {figure}" in p.stdout and figure.stat().st_size > 10_000  # the curve the user just made
     assert (tmp_path / "run" / "train.csv").is_file()  # shorter than --log-every: each phase's last step
