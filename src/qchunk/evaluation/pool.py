@@ -62,6 +62,12 @@ def release_build_memory(clear_asset_cache: bool) -> None:
             ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
+def _no_steps(n: int, obs_shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """:meth:`LocalEnvs.step_chunks`'s result for ``n`` environments before (or without) any step."""
+    return (np.zeros((n, *obs_shape), np.float32), np.zeros(n), np.zeros(n, np.int64), np.zeros(n, bool),
+            np.full(n, np.nan))
+
+
 class LocalEnvs:
     """Environments in this process with the reset/step interface of :class:`EnvPool` (one worker, the inside
     of a worker process, or the video recorder's environments).
@@ -100,10 +106,7 @@ class LocalEnvs:
         (terminated or truncated), and at an episode's end 1/0 where the environment reports
         ``info["success"]`` (NaN where it reports none, and for unfinished or inactive environments).
         """
-        n = len(self.envs)
-        obs = np.zeros((n, *self.envs[0].observation_space.shape), np.float32)
-        reward, steps, done = np.zeros(n), np.zeros(n, np.int64), np.zeros(n, bool)
-        success = np.full(n, np.nan)
+        obs, reward, steps, done, success = _no_steps(len(self.envs), self.envs[0].observation_space.shape)
         for i in np.flatnonzero(active):
             for action in chunks[i]:
                 obs[i], r, terminated, truncated, info = self.envs[i].step(action)
@@ -144,12 +147,6 @@ def _worker(conn, task: Task, sparse: bool, n: int, episode_length: int | None, 
             envs.close()
             conn.close()
             return
-
-
-def _idle(n: int, obs_shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
-    """:meth:`LocalEnvs.step_chunks`'s result for ``n`` environments that were not stepped."""
-    return (np.zeros((n, *obs_shape), np.float32), np.zeros(n), np.zeros(n, np.int64), np.zeros(n, bool),
-            np.full(n, np.nan))
 
 
 class EnvPool:
@@ -243,7 +240,7 @@ class EnvPool:
                 conn.send(("chunks", (chunks[sl], active[sl])))
         parts = [self._local.step_chunks(chunks[:k], active[:k])]
         for conn, sl, send in zip(self._conns, self._splits, sent, strict=True):
-            parts.append(conn.recv() if send else _idle(sl.stop - sl.start, parts[0][0].shape[1:]))
+            parts.append(conn.recv() if send else _no_steps(sl.stop - sl.start, parts[0][0].shape[1:]))
         return tuple(np.concatenate(x) for x in zip(*parts, strict=True))
 
     def close(self) -> None:
