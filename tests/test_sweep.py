@@ -88,6 +88,22 @@ def test_every_recipe_has_a_dry_run(capsys):
     assert "sweep paper-main: 5 runs" in capsys.readouterr().out
 
 
+def test_every_recipe_is_named_in_the_recipe_option_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["sweep", "--help"])
+    text = " ".join(capsys.readouterr().out.replace("│", " ").split())
+    assert [name for name in RECIPES if name not in text] == []
+
+
+def test_successors_cpu_recipe_is_the_main_jobs_budget_for_each_successor(capsys):
+    recipe = RECIPES["successors-cpu"]
+    assert recipe.agents == ("qam", "qam-e", "fedit", "dsrl", "qc-fql") and recipe.seeds == (0, 1)
+    assert recipe.envs == ("puzzle-3x3-play-singletask-task1-v0",)
+    assert main(["sweep", "--recipe", "successors-cpu", "--dry-run", "--out", "/nonexistent/sweep"]) == 0
+    out = capsys.readouterr().out
+    assert "sweep successors-cpu: 10 runs" in out
+
+
 @pytest.mark.parametrize(("args", "match"), [
     (["--recipe", "table-9"], "unknown recipe 'table-9'"),
     (["--agents", "qc", "--envs", TINY_TASK, "--set", "frobnicate=1"], "unknown --set key 'frobnicate'"),

@@ -84,6 +84,21 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
               "the navigate datasets need OGBench's official files in --dataset-dir. The release's other "
               "baselines (FBRAC, IFQL, CGQL, FAWAC, BAM, ReBRAC, QSM, DAC) are not in qchunk."),
     Recipe(
+        "successors-cpu",
+        "CPU-scale learning evidence for the successors: QAM, QAM-E, FEdit and DSRL next to QC-FQL on the main "
+        "job's task and data (puzzle-3x3 task1, dense reward, quick preset, 20K offline + 20K online), 2 seeds",
+        agents=("qam", "qam-e", "fedit", "dsrl", "qc-fql"),
+        envs=tasks("puzzle-3x3", (1,)),
+        seeds=(0, 1),
+        settings={"preset": "quick", "sparse": False, "offline_steps": 20_000, "online_steps": 20_000,
+                  "eval_every": 10_000, "eval_episodes": 50},
+        notes="10 runs, the README main job's budget for each: point --dataset-dir at the main job's "
+              "data/quickstart (100 locally generated puzzle-3x3-play episodes). The successors update about "
+              "10x slower than qc-fql at the quick preset (bench/results/update.json): on 2 CPU cores a 2-seed "
+              "QAM run (vmapped) trained at 4.9 steps/s, so the grid would take about 9 h there (estimated from "
+              "the measured rates). "
+              "Plot with `qchunk plot DIR`."),
+    Recipe(
         "robomimic",
         "the robomimic tasks (lift, can, square; multi-human, low-dim): 8 methods, 5 seeds, 1M offline + 1M online",
         agents=("qc", "qc-fql", "bfn", "bfn-n", "fql", "fql-n", "rlpd", "rlpd-ac"),

@@ -81,8 +81,8 @@ class SweepArgs:
     seeds: Annotated[_Repeatable, tyro.conf.arg(metavar="SEEDS")] = ()
     """Seeds: `0-3`, `0..3`, `0,2` or `0 1 2` (default 0-3, the paper's 4 seeds; a recipe's own otherwise)."""
     recipe: str | None = None
-    """A named study: paper-main, robomimic, chunk-size, ensemble-utd, data-collection,
-    data-collection-offline (`--dry-run` shows one)."""
+    """A named study: paper-main, qam-main, successors-cpu, robomimic, chunk-size, ensemble-utd,
+    data-collection, data-collection-offline (`--dry-run` shows one)."""
     set: Annotated[_Repeatable, tyro.conf.arg(metavar="KEY=VALUE")] = ()
     """Any TrainConfig field or agent field for every run, e.g. `--set preset=quick --set offline_steps=20000
     --set actor_hidden_dims=256,256`."""
