@@ -54,11 +54,14 @@ def test_sampling_follows_euler_maruyama_with_a_deterministic_base_last_step():
     np.testing.assert_allclose(final, x, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("scheme", ["authors", "exact"])
 @pytest.mark.parametrize("steps", [1, 3, 10])
-def test_lean_adjoint_is_the_analytic_adjoint_at_every_step(steps):
+def test_lean_adjoint_is_the_analytic_adjoint_at_every_step(steps, scheme):
     # Linear BC field, quadratic critic Q(x) = -1/2 (x - g)^T K (x - g), reward beta * Q: the adjoint is
-    # a_T = beta K (x_T - g) carried back by the transposed one-step Jacobians of the base drift,
-    # M_i = I + h (2 A(u_i) - I / (u_i + h)) (and I + h A(u_{T-1}) for the deterministic last step).
+    # a_T = beta K (x_T - g) carried back by transposed one-step Jacobians M_i. The authors' scheme uses the
+    # SDE drift with the field at the next grid time for every step, M_i = I + h (2 A(u_i + h) - I / (u_i + h));
+    # the exact scheme the sampling chain's own steps, M_i = I + h (2 A(u_i) - I / (u_i + h)) and
+    # I + h A(u_{T-1}) for the deterministic last step.
     rng = np.random.default_rng(steps)
     beta, g = 2.5, np.array([0.3, -0.4])
     k = np.array([[2.0, 0.5], [0.5, 1.0]])
@@ -67,21 +70,28 @@ def test_lean_adjoint_is_the_analytic_adjoint_at_every_step(steps):
     states, final = sample_memoryless(fine, linear_field, jnp.asarray(x0, jnp.float32), jnp.asarray(xi, jnp.float32))
     q = lambda x: -0.5 * jnp.sum(((x - g) @ k) * (x - g))  # noqa: E731
     final_adjoint = -beta * jax.grad(q)(final)
-    adjoints = np.asarray(lean_adjoint(linear_field, states, final_adjoint))
+    adjoints = np.asarray(lean_adjoint(linear_field, states, final_adjoint, scheme))
 
     h = 1 / steps
     a = beta * (np.asarray(final, np.float64) - g) @ k  # rows: a_T per sample (K symmetric)
     for i in reversed(range(steps)):
         u = i * h
-        jac = h * (A0 + u * A1) if i == steps - 1 else h * (2 * (A0 + u * A1) - np.eye(P) / (u + h))
+        if scheme == "authors":
+            jac = h * (2 * (A0 + (u + h) * A1) - np.eye(P) / (u + h))
+        elif i == steps - 1:
+            jac = h * (A0 + u * A1)
+        else:
+            jac = h * (2 * (A0 + u * A1) - np.eye(P) / (u + h))
         a = a + a @ jac  # row-vector form of a <- (I + J)^T a
         np.testing.assert_allclose(adjoints[i], a, rtol=2e-5, atol=2e-5, err_msg=f"step {i}")
+    if scheme == "authors":
+        return
 
     # Sampled with the base field itself, the discrete adjoint is exactly the gradient of -beta Q(x_T) with
     # respect to x_i through the sampling chain (same noise).
     states, final = sample_memoryless(linear_field, linear_field, jnp.asarray(x0, jnp.float32),
                                       jnp.asarray(xi, jnp.float32))
-    adjoints = np.asarray(lean_adjoint(linear_field, states, -beta * jax.grad(q)(final)))
+    adjoints = np.asarray(lean_adjoint(linear_field, states, -beta * jax.grad(q)(final), "exact"))
 
     def chain_from(i, x):
         for j in range(i, steps):
@@ -135,7 +145,8 @@ def gaussian_field(m, s):
     return v
 
 
-def test_the_zero_loss_field_is_the_flow_of_the_tilted_gaussian():
+@pytest.mark.parametrize("scheme", ["authors", "exact"])
+def test_the_zero_loss_field_is_the_flow_of_the_tilted_gaussian(scheme):
     # BC data N(m, s^2), Q(x) = c x: the target exp(beta Q) N(m, s^2) is N(m + beta s^2 c, s^2), whose own
     # rectified-flow field is known in closed form. The zero-loss field v_base - sigma^2/2 a (fine time grid)
     # must equal it away from u = 0, where the shifted schedule differs.
@@ -146,7 +157,7 @@ def test_the_zero_loss_field_is_the_flow_of_the_tilted_gaussian():
     x0 = jnp.asarray(rng.standard_normal((8, 1)), jnp.float32)
     xi = jnp.asarray(rng.standard_normal((steps - 1, 8, 1)), jnp.float32)
     states, final = sample_memoryless(base, base, x0, xi)
-    adjoints = lean_adjoint(base, states, jnp.full_like(final, -beta * c))
+    adjoints = lean_adjoint(base, states, jnp.full_like(final, -beta * c), scheme)
     times = flow_times(steps)[:, None, None]
     v_base = jnp.stack([base(states[i], times[i, 0]) for i in range(steps)])
     optimum = tilted_velocity(v_base, adjoints, memoryless_sigma(times, steps))

@@ -68,21 +68,26 @@ def test_flow_interpolant_path_and_velocity():
     np.testing.assert_allclose(np.asarray(ends1), x1, atol=1e-7)
 
 
-def test_flow_matching_loss_averages_valid_steps_only():
+def test_flow_matching_loss_weights_steps_as_each_paper():
     rng = np.random.default_rng(1)
     v = rng.standard_normal((3, 4, 2)).astype(np.float32)
     t = rng.standard_normal((3, 4, 2)).astype(np.float32)
     w = np.array([[1, 1, 1, 1], [1, 1, 0, 0], [1, 0, 0, 0]], np.float32)
-    sq = ((v - t) ** 2).mean(-1)
-    expected = (sq * w).sum() / w.sum()
-    out = float(flow_matching_loss(jnp.asarray(v), jnp.asarray(t), jnp.asarray(w)))
-    np.testing.assert_allclose(out, expected, rtol=1e-6)
+    sq = ((v - t) ** 2).mean(-1)  # (3, 4)
+    step = (sq * w).sum() / w.size  # Q-chunking: zero the steps past the end, mean over all numbers
+    chunk = (sq.mean(-1) * w[:, -1]).sum() / 3  # QAM: drop a chunk whose last step is past the end
+    np.testing.assert_allclose(float(flow_matching_loss(jnp.asarray(v), jnp.asarray(t), jnp.asarray(w))), step,
+                               rtol=1e-6)
+    np.testing.assert_allclose(float(flow_matching_loss(jnp.asarray(v), jnp.asarray(t), jnp.asarray(w), "chunk")),
+                               chunk, rtol=1e-6)
     np.testing.assert_allclose(float(flow_matching_loss(jnp.asarray(v), jnp.asarray(t))), sq.mean(), rtol=1e-6)
     # steps past the episode end may hold anything
     v2 = v.copy()
     v2[1, 2:] = 100.0
-    np.testing.assert_allclose(float(flow_matching_loss(jnp.asarray(v2), jnp.asarray(t), jnp.asarray(w))),
-                               expected, rtol=1e-6)
+    v2[2, 1:] = 100.0
+    for how, expected in (("step", step), ("chunk", chunk)):
+        np.testing.assert_allclose(float(flow_matching_loss(jnp.asarray(v2), jnp.asarray(t), jnp.asarray(w), how)),
+                                   expected, rtol=1e-6)
 
 
 def test_distillation_loss_mean_over_dims_and_no_target_gradient():

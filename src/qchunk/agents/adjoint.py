@@ -23,23 +23,25 @@ integrated backwards along a trajectory of the fine-tuned SDE. Adjoint matching 
 ``(2 / sigma) (v_fine - v_base)`` onto ``-sigma a`` at every step, without backpropagating through the
 sampling chain (the trajectory and the adjoint are constants of the loss).
 
-Discretisation (the reference implementation's, except where noted):
+Discretisation (the reference implementation's unless ``scheme="exact"``):
 
 * ``sigma_i = sqrt(2 (1 - u_i + h) / (u_i + h))`` and the drift's ``x / (u_i + h)``: the schedule with
   ``u`` shifted by one step, finite at ``u = 0``;
 * Euler-Maruyama steps ``x_{i+1} = x_i + h b_fine(x_i, u_i) + sqrt(h) sigma_i xi_i`` for ``i < T - 1``,
   and a deterministic last step with the base field, ``x_T = x_{T-1} + h v_base(x_{T-1}, u_{T-1})``;
-* the adjoint is the *exact discrete adjoint* of those steps with the base drift,
-  ``a_i = a_{i+1} + h J_i^T a_{i+1}`` with ``J_i`` the Jacobian of the step's base drift at
-  ``(x_i, u_i)`` (``2 dv/dx - I / (u_i + h)``, or ``dv/dx`` for the deterministic last step), computed as
-  vector-Jacobian products. The reference evaluates the base field at ``(x_i, u_{i+1})`` and uses the
-  SDE drift in the last step as well; both are O(h) from this, which for a linear base field equals
-  the gradient of ``-r(x_T)`` through the base chain exactly (tested).
+* the adjoint, ``scheme="authors"`` (the reference code's, the default): every backward step, the last one
+  included, is ``a_i = a_{i+1} + h J_i^T a_{i+1}`` with ``J_i`` the Jacobian of the SDE drift
+  ``2 v_base(x, u_i + h) - x / (u_i + h)`` at ``x_i``: the base field at the *next* grid time;
+* ``scheme="exact"``: the exact discrete adjoint of the sampling steps with the base drift, ``J_i`` the
+  Jacobian of ``2 v_base(x, u_i) - x / (u_i + h)`` at ``x_i`` for ``i < T - 1`` and of the ODE step's
+  ``v_base(x, u_{T-1})`` for the last one; for a linear base field it equals the gradient of ``-r(x_T)``
+  through the base chain exactly (tested). Both are O(h) from the continuous adjoint.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -98,39 +100,48 @@ def sample_memoryless(fine: Velocity, base: Velocity, noise: Array, step_noise: 
     return jnp.concatenate([states, last[None]]), final
 
 
-def lean_adjoint(base: Velocity, states: Array, final_adjoint: Array) -> Array:
-    """The lean adjoint along a trajectory, integrated backwards through the base field with
-    vector-Jacobian products (the discrete adjoint of :func:`sample_memoryless`'s steps, base drift).
+def lean_adjoint(base: Velocity, states: Array, final_adjoint: Array,
+                 scheme: Literal["authors", "exact"] = "authors") -> Array:
+    """The lean adjoint along a trajectory, integrated backwards through the base field with vector-Jacobian
+    products, in one reverse ``lax.scan``.
 
-    ``a_T = final_adjoint``; ``a_{T-1} = a_T + h (dv/dx)^T a_T`` at ``(x_{T-1}, u_{T-1})`` (deterministic
-    last step); ``a_i = a_{i+1} + h (2 (dv/dx)^T a_{i+1} - a_{i+1} / (u_i + h))`` at ``(x_i, u_i)`` for
-    ``i < T - 1``, in one reverse ``lax.scan``.
+    ``a_T = final_adjoint`` and, for ``i = T-1 .. 0``, ``a_i = a_{i+1} + h J_i^T a_{i+1}``:
+
+    * ``authors`` (the reference code): ``J_i^T a = 2 (dv/dx)^T a - a / (u_i + h)`` with ``dv/dx`` at
+      ``(x_i, u_i + h)``, for every step;
+    * ``exact`` (the discrete adjoint of :func:`sample_memoryless`'s steps, base drift): the same at
+      ``(x_i, u_i)`` for ``i < T - 1``, and ``J_{T-1}^T a = (dv/dx)^T a`` at ``(x_{T-1}, u_{T-1})`` for the
+      deterministic last step.
 
     Args:
         base: the behaviour-cloning velocity (its parameters fixed).
         states: ``(T, B, P)`` the trajectory points ``x_0 .. x_{T-1}``.
         final_adjoint: ``(B, P)`` ``a_T = -grad_x r(x_T)`` (``-inv_temp * grad_a Q(s, x_T)``).
+        scheme: ``authors`` or ``exact``, above.
     Returns:
         ``(T, B, P)`` the adjoints ``a_0 .. a_{T-1}`` paired with ``states`` (no gradient).
     """
     steps = states.shape[0]
     h = 1.0 / steps
     states = jax.lax.stop_gradient(states)
+    a_last = jax.lax.stop_gradient(final_adjoint)
 
     def vjp(x: Array, u: Array, a: Array) -> Array:
         return jax.vjp(lambda y: base(y, u), x)[1](a)[0]
 
-    a_last = jax.lax.stop_gradient(final_adjoint)
-    u_last = jnp.full((1,), (steps - 1) * h, states.dtype)
-    a_last = a_last + h * vjp(states[-1], u_last, a_last)
-
-    def back_step(a: Array, inputs: tuple[Array, Array]) -> tuple[Array, Array]:
+    def sde_back_step(a: Array, inputs: tuple[Array, Array]) -> tuple[Array, Array]:
         u, x = inputs
         u = u[None]
-        a = a + h * (2.0 * vjp(x, u, a) - a / (u + h))
+        at = u + h if scheme == "authors" else u
+        a = a + h * (2.0 * vjp(x, at, a) - a / (u + h))
         return a, a
 
-    _, earlier = jax.lax.scan(back_step, a_last, (flow_times(steps)[:-1], states[:-1]), reverse=True)
+    times = flow_times(steps)
+    if scheme == "authors":
+        _, adjoints = jax.lax.scan(sde_back_step, a_last, (times, states), reverse=True)
+        return jax.lax.stop_gradient(adjoints)
+    a_last = a_last + h * vjp(states[-1], times[-1:], a_last)  # the deterministic (ODE) last step
+    _, earlier = jax.lax.scan(sde_back_step, a_last, (times[:-1], states[:-1]), reverse=True)
     return jax.lax.stop_gradient(jnp.concatenate([earlier, a_last[None]]))
 
 

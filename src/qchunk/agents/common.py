@@ -195,13 +195,15 @@ def integrate_flow(flow: Callable[..., Array], flow_params: Params, obs: Array, 
     return jnp.clip(euler_integrate(velocity, noise, steps), -1.0, 1.0)
 
 
-def bc_flow_objective(flow: Callable[..., Array], flow_params: Params, batch: Batch, data: Array, steps: int,
-                      action_dim: int, noise_key: Array, time_key: Array) -> Array:
-    """The flow-matching behaviour-cloning loss of a velocity field on the data chunks (or first actions).
+def bc_flow_loss(flow: Callable[..., Array], flow_params: Params, batch: Batch, data: Array, steps: int,
+                 action_dim: int, noise: Array, times: Array, weighting: Literal["step", "chunk"] = "step") -> Array:
+    """The flow-matching behaviour-cloning loss of a velocity field on the data chunks (or first actions), for
+    given draws.
 
-    ``x0 ~ N(0, I)`` from ``noise_key``, ``u ~ U[0, 1)`` per sample from ``time_key``, the straight path
-    of :func:`~qchunk.agents.losses.flow_interpolant` and :func:`~qchunk.agents.losses.flow_matching_loss`
-    over the ``steps`` policy steps, those past an episode end (``valid = 0``) left out.
+    The straight path of :func:`~qchunk.agents.losses.flow_interpolant` from ``noise`` to ``data`` at ``times``
+    and :func:`~qchunk.agents.losses.flow_matching_loss` over the ``steps`` policy steps, the steps past an
+    episode end weighted by ``batch['valid']`` as ``weighting`` says (``step``: the Q-chunking code;
+    ``chunk``: the QAM code).
 
     Args:
         flow: the velocity module (``flow.apply``), ``(obs, x_u, u) -> (B, P)``.
@@ -210,15 +212,23 @@ def bc_flow_objective(flow: Callable[..., Array], flow_params: Params, batch: Ba
         data: ``(B, P)`` the flattened data chunks (``P = steps * action_dim``) or first actions.
         steps: policy steps in ``data`` (the agent's ``action_horizon``).
         action_dim: width A of one action.
-        noise_key, time_key: keys of ``x0`` and ``u``.
+        noise: ``(B, P)`` the path's start ``x0 ~ N(0, I)``; times: ``(B, 1)`` flow times ``u ~ U[0, 1)``.
+        weighting: ``step`` or ``chunk`` (:func:`~qchunk.agents.losses.flow_matching_loss`).
     """
     size = data.shape[0]
-    noise = normal(noise_key, data.shape)
-    times = uniform(time_key, (size, 1))
     x_u, velocity_target = flow_interpolant(noise, data, times)
     velocity = flow.apply({"params": flow_params}, batch["observations"], x_u, times)
     return flow_matching_loss(velocity.reshape(size, steps, action_dim),
-                              velocity_target.reshape(size, steps, action_dim), batch["valid"][:, :steps])
+                              velocity_target.reshape(size, steps, action_dim), batch["valid"], weighting)
+
+
+def bc_flow_objective(flow: Callable[..., Array], flow_params: Params, batch: Batch, data: Array, steps: int,
+                      action_dim: int, noise_key: Array, time_key: Array,
+                      weighting: Literal["step", "chunk"] = "step") -> Array:
+    """:func:`bc_flow_loss` with ``x0 = normal(noise_key, data.shape)`` and ``u = uniform(time_key, (B, 1))``."""
+    noise = normal(noise_key, data.shape)
+    times = uniform(time_key, (data.shape[0], 1))
+    return bc_flow_loss(flow, flow_params, batch, data, steps, action_dim, noise, times, weighting)
 
 
 def one_step_objective(onestep: Callable[..., Array], onestep_params: Params, critic: Callable[..., Array],
@@ -255,6 +265,14 @@ def temperature_objective(log_temperature: Array, log_prob: Array,
     return t_loss, {"temperature/loss": t_loss, "temperature/value": jnp.exp(jax.lax.stop_gradient(log_temperature))}
 
 
+def draws_loss_fn(params: Params, agent: Any, batch: Batch, key: Array) -> tuple[Array, dict[str, Array]]:
+    """The ``loss_fn`` of an agent whose loss takes its random numbers as arrays: ``agent.update_draws(key, B)``
+    (the thin layer from a key to the draws) fed to ``type(agent).loss_from_draws(params, agent, batch, draws)``.
+    The fidelity harness (:mod:`qchunk.fidelity`) calls ``loss_from_draws`` with the authors' recorded draws."""
+    draws = agent.update_draws(key, batch["observations"].shape[0])
+    return type(agent).loss_from_draws(params, agent, batch, draws)
+
+
 def make_optimizer(lr: float, max_grad_norm: float = 0.0) -> optax.GradientTransformation:
     """One Adam over all trained parameters of an agent: the only optimizer factory (an agent's is
     :attr:`AgentBase.optimizer`; its state is ``AgentBase.opt_state``). ``max_grad_norm > 0`` first clips the
@@ -282,15 +300,21 @@ def gradient_step(
     batch = check_batch(agent, batch)
     rng, key = jax.random.split(agent.rng)
     grads, info = jax.grad(loss_fn, has_aux=True)(agent.params, agent, batch, key)
+    new_agent, norm = apply_gradients(agent, grads)
+    info["optim/grad_norm"] = norm
+    return new_agent.replace(rng=rng), info
+
+
+def apply_gradients(agent: Any, grads: Params) -> tuple[Any, Array]:
+    """``agent`` after one optimizer step with ``grads`` (shaped as ``agent.params``) and the Polyak step of every
+    network in ``target_params`` from the parameters of *before* the step, ``step + 1``; and the gradient's global
+    norm. The key ``agent.rng`` is left to the caller."""
     updates, opt_state = agent.optimizer.update(grads, agent.opt_state, agent.params)
     params = optax.apply_updates(agent.params, updates)
     targets = {name: polyak_update(agent.params[name], target, agent.config.tau)
                for name, target in agent.target_params.items()}
-    info["optim/grad_norm"] = optax.global_norm(grads)
-    new_agent = agent.replace(
-        params=params, target_params=targets, opt_state=opt_state, rng=rng, step=agent.step + 1
-    )
-    return new_agent, info
+    new_agent = agent.replace(params=params, target_params=targets, opt_state=opt_state, step=agent.step + 1)
+    return new_agent, optax.global_norm(grads)
 
 
 class LearnedTemperature:

@@ -60,6 +60,12 @@ class AgentConfig:
     ``q_agg`` (0, the Q-chunking paper: off; the QAM protocol, ``--preset qam``: 0.5 for every method, 0 on
     humanoidmaze). Needs ``q_agg='mean'``."""
 
+    bc_weighting: Literal["step", "chunk"] = "step"
+    """How a flow-matching BC loss weights the steps past an episode end (``valid = 0``): ``step``, the
+    Q-chunking code's (each such step zeroed, the mean over all numbers; ``--preset paper``), or ``chunk``,
+    the QAM code's (a chunk whose window crosses an episode end dropped whole; every QAM-paper method and
+    ``--preset qam``). Read by the agents with a BC flow."""
+
     pretrains_offline: ClassVar[bool] = True
     """Whether the family trains on the offline data before going online (flow agents) or starts online
     from scratch with the offline data mixed into every batch (the RLPD family)."""
@@ -86,6 +92,8 @@ class AgentConfig:
             (0.0 < self.tau <= 1.0, f"tau must be in (0, 1], got {self.tau}"),
             (self.lr > 0.0, f"lr must be > 0, got {self.lr}"),
             (self.rho >= 0.0, f"rho must be >= 0, got {self.rho}"),
+            (self.bc_weighting in ("step", "chunk"),
+             f"bc_weighting must be 'step' or 'chunk', got {self.bc_weighting!r}"),
             (self.rho == 0.0 or self.q_agg == "mean",
              f"rho > 0 (the target mean - rho * std) needs q_agg='mean', got q_agg={self.q_agg!r}"),
             (len(self.actor_hidden_dims) >= 1 and min(self.actor_hidden_dims) >= 1,
@@ -183,19 +191,27 @@ class QamAgentConfig(FlowAgentConfig):
     and chunked critic ensemble plus a fine-tuned flow trained by adjoint matching towards
     ``pi(a|s) ~ pi_BC(a|s) exp(inv_temp * Q(s, a))`` (:mod:`qchunk.agents.qam`). Acting and the TD-target
     action take the best of ``num_samples`` Euler samples of the fine-tuned flow under the ``q_agg`` of the
-    online critics (the paper: N=1, one sample). The defaults are the reference implementation's, which
-    every run of the paper's main results uses (github.com/ColinQiyangLi/qam, ``agents/qam.py``,
-    ``experiments/reproduce.py``); ``inv_temp``, ``rho``, ``horizon`` and ``discount`` vary per domain
-    (:data:`~qchunk.agents.presets.QAM_INV_TEMP`, :data:`~qchunk.agents.presets.QAM_PROTOCOL_SETTINGS`).
-    ``alpha`` and ``normalize_q_loss`` are unused."""
+    online critics (the paper: N=1, one sample). The defaults are the reference implementation's
+    (github.com/ColinQiyangLi/qam, ``agents/qam.py``), which every run of the paper's main results uses;
+    ``inv_temp``, ``rho``, ``horizon`` and ``discount`` vary per domain and come from its
+    ``experiments/reproduce.py`` (:data:`~qchunk.agents.presets.QAM_INV_TEMP`,
+    :data:`~qchunk.agents.presets.QAM_PROTOCOL_SETTINGS`). ``alpha`` and ``normalize_q_loss`` are unused."""
 
-    inv_temp: float = 1.0
+    inv_temp: float = 0.3
     """Inverse temperature beta of the target ``pi_BC exp(beta * Q)``: the adjoint starts at
-    ``-beta * grad_a Q(s, a)``. Per domain (0.3 .. 30 in the paper); 1.0 is cube-double's. 0 acts with the
-    BC flow."""
+    ``-beta * grad_a Q(s, a)``. Per domain (0.3 .. 30 in the paper); 0.3 is the reference default. 0 acts with
+    the BC flow."""
     rho: float = 0.5
     """Pessimism of the TD target: ``mean_k Q'_k - rho * std_k Q'_k`` over the K target critics (the paper:
     0.5, 0 on humanoidmaze). Needs ``q_agg='mean'``; 0 is the plain ``q_agg``."""
+    bc_weighting: Literal["step", "chunk"] = "chunk"
+    """The BC flow loss's weighting of steps past an episode end (see :class:`AgentConfig`); ``chunk``, the QAM
+    code's."""
+    adjoint: Literal["authors", "exact"] = "authors"
+    """How the lean adjoint is integrated backwards (:func:`~qchunk.agents.adjoint.lean_adjoint`): ``authors``,
+    the reference code's scheme (every step, the last one included, with the SDE drift
+    ``2 v_BC(x_i, u_i + h) - x_i / (u_i + h)``), or ``exact``, the exact discrete adjoint of the sampling chain
+    (the drift at ``(x_i, u_i)``, the last step through the ODE step's Jacobian); see ``docs/fidelity.md``."""
     residual: bool = False
     """Residual parameterisation: the fine-tuned field is ``v_BC + v_res`` and the network learns ``v_res``
     (an ablation; off in the paper's runs, where the fine-tuned network is a full velocity field)."""
@@ -218,6 +234,7 @@ class QamAgentConfig(FlowAgentConfig):
             (self.policy == "best_of_n",
              f"qam acts with the best of N fine-tuned flow samples: policy must be 'best_of_n', got {self.policy!r}"),
             (self.inv_temp >= 0.0, f"inv_temp must be >= 0, got {self.inv_temp}"),
+            (self.adjoint in ("authors", "exact"), f"adjoint must be 'authors' or 'exact', got {self.adjoint!r}"),
             (self.max_grad_norm >= 0.0, f"max_grad_norm must be >= 0 (0: no clipping), got {self.max_grad_norm}"),
         ]
 
@@ -238,6 +255,9 @@ class SteeredFlowConfig(AgentConfig):
     rho: float = 0.5
     """Pessimism of the TD target: ``mean_k Q'_k - rho * std_k Q'_k`` over the K target critics (the QAM
     paper: 0.5; 0 on humanoidmaze). Needs ``q_agg='mean'``; 0 is the plain ensemble mean."""
+    bc_weighting: Literal["step", "chunk"] = "chunk"
+    """The BC flow loss's weighting of steps past an episode end (see :class:`AgentConfig`); ``chunk``, the QAM
+    code's."""
     init_temperature: float = 1.0
     """Initial entropy temperature of the tanh-Gaussian actor (learned through its logarithm)."""
     target_entropy_per_dim: float = -0.5
@@ -266,7 +286,9 @@ class FEditAgentConfig(SteeredFlowConfig):
 
     edit_scale: float = 0.2
     """Largest change the edit policy may make to each number of the base chunk (the edit is in (-1, 1),
-    times this; per domain in the presets, from the QAM reproduction script)."""
+    times this; per domain in the presets, from the QAM reproduction script). Not the reference default
+    (``edit_scale = 0``, no edit at all): fedit and qam-e off the paper's table (a task without a per-domain
+    value) should train their edit policy; 0.2 is the script's most common value."""
 
     def _checks(self) -> list[tuple[bool, str]]:
         return [*super()._checks(), (self.edit_scale >= 0.0, f"edit_scale must be >= 0, got {self.edit_scale}")]
@@ -309,7 +331,10 @@ class QamFAgentConfig(QamAgentConfig):
 
     alpha: float = 30.0
     """Distillation weight of the one-step policy towards the fine-tuned flow's chunk (FQL's alpha; per
-    domain from the QAM reproduction script, 0 .. 300). 0: no one-step policy, act with the fine-tuned flow."""
+    domain from the QAM reproduction script, 0 .. 300). 0: no one-step policy, act with the fine-tuned flow.
+    Not the reference default (``fql_alpha = 0``, which makes the agent QAM): ``qam-f`` off the paper's table
+    (a task without a per-domain value) should train its one-step policy; 30 is the script's value on
+    cube-quadruple and the mazes."""
 
 
 @dataclass(frozen=True)

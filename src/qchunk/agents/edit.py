@@ -45,28 +45,33 @@ from qchunk.agents.common import (
     Params,
     agent_critic_objective,
     as_batch,
-    bc_flow_objective,
+    bc_flow_loss,
     critic_and_flow,
     critic_info,
+    draws_loss_fn,
     init_module,
     integrate_flow,
     normal,
     seed_keys,
     temperature_objective,
+    uniform,
 )
 from qchunk.agents.config import FEditAgentConfig
 from qchunk.agents.losses import sac_actor_loss
 from qchunk.agents.td import critic_actions
-from qchunk.networks import CriticEnsemble, FlowVelocity, TanhGaussianPolicy, tanh_gaussian_sample
+from qchunk.networks import CriticEnsemble, FlowVelocity, TanhGaussianPolicy, tanh_gaussian_from_noise
 
 __all__ = [
+    "EditNoise",
     "FEditAgent",
+    "FEditDraws",
     "FEditNetworks",
     "best_by_q",
     "best_edited_chunk",
     "build_edit_networks",
     "edit_actor_objective",
     "edit_chunks",
+    "edit_noise",
     "edit_policy",
     "edit_temperature_objective",
     "fedit_actions",
@@ -82,7 +87,7 @@ def edit_policy(hidden_dims: tuple[int, ...], width: int, layer_norm: bool = Fal
 
 
 def edit_chunks(policy: TanhGaussianPolicy, policy_params: Params, observations: Array, base: Array,
-                key: Array, edit_scale: float) -> tuple[Array, Array]:
+                eps: Array, edit_scale: float) -> tuple[Array, Array]:
     """Edited chunks ``clip(base + edit_scale * e, -1, 1)`` with ``e ~ pi_e(. | s, base)`` reparameterised,
     and ``log pi_e(e | s, base)``.
 
@@ -91,31 +96,32 @@ def edit_chunks(policy: TanhGaussianPolicy, policy_params: Params, observations:
         policy_params: its parameters (gradients flow through the sample).
         observations: ``(..._s, obs_dim)``, broadcastable against ``base`` (``(B, 1, D)`` for ``(B, N, P)``).
         base: ``(..., P)`` base chunks in [-1, 1] (treated as given: pass them without gradient).
-        key: JAX key of the Gaussian noise.
+        eps: ``(..., P)`` the standard normal noise of the reparameterised sample.
         edit_scale: the largest change per number.
     Returns:
         ``actions (..., P)`` in [-1, 1] and ``log_prob (...)``, the sum over ``P`` of the tanh-Gaussian
         log-density of the edit ``e`` (not of the scaled, clipped chunk).
     """
     mean, log_std = policy.apply({"params": policy_params}, observations, base)
-    edit, log_probs = tanh_gaussian_sample(mean, log_std, key)
+    edit, log_probs = tanh_gaussian_from_noise(mean, log_std, eps)
     return jnp.clip(base + edit_scale * edit, -1.0, 1.0), jnp.sum(log_probs, axis=-1)
 
 
 def edit_actor_objective(policy: TanhGaussianPolicy, policy_params: Params, critic: CriticEnsemble,
-                         critic_params: Params, observations: Array, base: Array, key: Array, edit_scale: float,
+                         critic_params: Params, observations: Array, base: Array, eps: Array, edit_scale: float,
                          temperature: Array) -> tuple[Array, dict[str, Array]]:
     """The edit policy's SAC loss ``mean_b [temperature * log pi_e(e_b | s_b, base_b) - mean_k Q_k(s_b, a_b)]``
     with ``a_b`` the edited chunk of :func:`edit_chunks`; the critic and the temperature are held fixed.
 
     Args:
-        observations: ``(B, obs_dim)``; ``base``: ``(B, P)`` base chunks (no gradient).
+        observations: ``(B, obs_dim)``; ``base``: ``(B, P)`` base chunks (no gradient); ``eps``: ``(B, P)`` the
+            edit's noise.
         critic_params: the online critic's parameters (stop-gradient applied here).
         temperature: scalar (stop-gradient applied by :func:`~qchunk.agents.losses.sac_actor_loss`).
     Returns:
         ``(loss, terms)`` with ``terms = {"log_prob": (B,), "q": (B,), "actions": (B, P)}``.
     """
-    actions, log_prob = edit_chunks(policy, policy_params, observations, jax.lax.stop_gradient(base), key,
+    actions, log_prob = edit_chunks(policy, policy_params, observations, jax.lax.stop_gradient(base), eps,
                                     edit_scale)
     qs = critic.apply({"params": jax.lax.stop_gradient(critic_params)}, observations, actions)  # (K, B)
     q = jnp.mean(qs, axis=0)
@@ -134,36 +140,52 @@ def best_by_q(critic: CriticEnsemble, critic_params: Params, observations: Array
     return jnp.take_along_axis(candidates, best[:, None, None], axis=1)[:, 0]
 
 
-def best_edited_chunk(nets: Any, params: Params, obs: Array, rng: Array, num_samples: int, edit_scale: float,
+class EditNoise(NamedTuple):
+    """The random numbers of one call of an edit agent's policy (:func:`best_edited_chunk`)."""
+
+    base: Array
+    """``(B, N, P)`` the start noises of the ``N`` base chunks."""
+    edit: Array
+    """``(B, N, P)`` the standard normal noises of their edits."""
+
+
+def edit_noise(rng: Array, batch: int, num_samples: int, width: int) -> EditNoise:
+    """:class:`EditNoise` from ``rng``, split into ``(k_noise, k_edit)``."""
+    k_noise, k_edit = jax.random.split(rng)
+    shape = (batch, num_samples, width)
+    return EditNoise(normal(k_noise, shape), jax.random.normal(k_edit, shape, jnp.float32))
+
+
+def best_edited_chunk(nets: Any, params: Params, obs: Array, noise: EditNoise, edit_scale: float,
                       base_chunks: Callable[[Array, Array], Array]) -> Array:
     """An edit agent's policy for ``obs (B, D)``: ``(B, P)`` in [-1, 1] (no gradient use; FEdit, QAM-E).
 
-    ``rng`` splits into ``(k_noise, k_edit)``: ``N = num_samples`` base chunks
-    ``base_chunks(obs (B, 1, D), normal(k_noise, (B, N, P)))`` (a flow's clipped Euler solutions), each
-    edited with the noise of ``k_edit`` (:func:`edit_chunks`), and :func:`best_by_q` keeps one. ``nets`` has
+    ``N`` base chunks ``base_chunks(obs (B, 1, D), noise.base (B, N, P))`` (a flow's clipped Euler solutions),
+    each edited with ``noise.edit`` (:func:`edit_chunks`), and :func:`best_by_q` keeps one. ``nets`` has
     ``critic``, ``flow`` and ``edit``; ``params`` ``critic`` and ``edit``."""
-    k_noise, k_edit = jax.random.split(rng)
     obs_b = obs[:, None, :]
-    base = base_chunks(obs_b, normal(k_noise, (obs.shape[0], num_samples, nets.flow.action_dim)))
-    candidates, _ = edit_chunks(nets.edit, params["edit"], obs_b, base, k_edit, edit_scale)
+    base = base_chunks(obs_b, noise.base)
+    candidates, _ = edit_chunks(nets.edit, params["edit"], obs_b, base, noise.edit, edit_scale)
     return best_by_q(nets.critic, params["critic"], obs, candidates)
 
 
-def edit_temperature_objective(nets: Any, params: Params, fixed: Params, obs: Array, base: Array, key: Array,
+def edit_temperature_objective(nets: Any, params: Params, fixed: Params, obs: Array, base: Array, eps: Array,
                                edit_scale: float, target_entropy: float) -> tuple[Array, Array, dict[str, Array]]:
-    """The edit policy's loss (:func:`edit_actor_objective` on ``base (B, P)`` with the noise of ``key``, the
+    """The edit policy's loss (:func:`edit_actor_objective` on ``base (B, P)`` with the noise ``eps (B, P)``, the
     fixed online critics and temperature) and the temperature's, towards ``target_entropy`` (FEdit, QAM-E).
 
     ``params`` (differentiated) and ``fixed`` (without gradient) hold ``edit``, ``critic`` and
     ``log_temperature``. Returns ``(edit_loss, temperature_loss, metrics)`` with ``actor/q_mean``,
-    ``actor/entropy``, ``actor/edit_abs_mean``, ``temperature/loss``, ``temperature/value``."""
+    ``actor/entropy``, ``actor/entropy_loss`` (``mean_b temperature * log pi_e``), ``actor/edit_abs_mean``,
+    ``temperature/loss``, ``temperature/value``."""
     temperature = jnp.exp(fixed["log_temperature"])
-    a_loss, actor = edit_actor_objective(nets.edit, params["edit"], nets.critic, fixed["critic"], obs, base, key,
+    a_loss, actor = edit_actor_objective(nets.edit, params["edit"], nets.critic, fixed["critic"], obs, base, eps,
                                          edit_scale, temperature)
     t_loss, t_info = temperature_objective(params["log_temperature"], actor["log_prob"], target_entropy)
     return a_loss, t_loss, {
         "actor/q_mean": jnp.mean(actor["q"]),
         "actor/entropy": -jnp.mean(actor["log_prob"]),
+        "actor/entropy_loss": temperature * jnp.mean(actor["log_prob"]),
         "actor/edit_abs_mean": jnp.mean(jnp.abs(actor["actions"] - base)),
         **t_info,
     }
@@ -199,7 +221,8 @@ class FEditAgent(AgentBase, LearnedTemperature):
     config: FEditAgentConfig = flax.struct.field(pytree_node=False)
     """The resolved settings."""
 
-    loss_fn = staticmethod(lambda params, agent, batch, key: fedit_loss(params, agent, batch, key))
+    loss_fn = staticmethod(draws_loss_fn)
+    loss_from_draws = staticmethod(lambda params, agent, batch, draws: fedit_loss(params, agent, batch, draws))
 
     @classmethod
     def create(cls, config: FEditAgentConfig, observation_dim: int, action_dim: int, seed: int = 0) -> FEditAgent:
@@ -224,51 +247,68 @@ class FEditAgent(AgentBase, LearnedTemperature):
     def sample_actions(self, observations: Array, rng: Array) -> Array:
         """Edited chunks to execute: ``(obs_dim,) -> (H, A)`` or ``(B, obs_dim) -> (B, H, A)``, in [-1, 1].
 
-        ``rng`` splits into the flow noise and the edit noise (see :func:`fedit_actions`)."""
+        ``rng`` makes the flow noise and the edit noise (:meth:`policy_noise`, :func:`fedit_actions`)."""
         obs, single = as_batch(observations)
-        return self.as_chunks(fedit_actions(self.networks, self.config, self.params, obs, rng), single)
+        return self.as_chunks(self.act(self.params, obs, self.policy_noise(rng, obs.shape[0])), single)
+
+    def act(self, params: Params, obs: Array, noise: EditNoise) -> Array:
+        """The policy under ``params`` for given draws: ``obs (B, D) -> (B, P)`` (:func:`fedit_actions`)."""
+        return fedit_actions(self.networks, self.config, params, obs, noise)
+
+    def policy_noise(self, rng: Array, batch: int) -> EditNoise:
+        """The draws of one policy call on ``batch`` states (:func:`edit_noise`)."""
+        return edit_noise(rng, batch, self.config.num_samples, self.networks.flow.action_dim)
+
+    def update_draws(self, rng: Array, batch: int) -> FEditDraws:
+        """All random numbers of one update on ``batch`` states, drawn from ``rng`` (:class:`FEditDraws`)."""
+        keys = jax.random.split(rng, 5)
+        shape = (batch, self.networks.flow.action_dim)
+        return FEditDraws(self.policy_noise(keys[0], batch), normal(keys[1], shape), uniform(keys[2], (batch, 1)),
+                          normal(keys[3], shape), jax.random.normal(keys[4], shape, jnp.float32))
 
 
-def fedit_actions(nets: FEditNetworks, config: FEditAgentConfig, params: Params, obs: Array, rng: Array) -> Array:
-    """FEdit's policy for ``obs (B, D)``: ``(B, P)`` in [-1, 1] (no gradient use): :func:`best_edited_chunk`
-    with the BC flow's clipped Euler solutions as the base chunks."""
-    def base_chunks(obs_b: Array, noise: Array) -> Array:
-        return integrate_flow(nets.flow, params["flow"], obs_b, noise, config.flow_steps)
+def fedit_actions(nets: FEditNetworks, config: FEditAgentConfig, params: Params, obs: Array,
+                  noise: EditNoise) -> Array:
+    """FEdit's policy for ``obs (B, D)`` and draws ``noise``: ``(B, P)`` in [-1, 1] (no gradient use):
+    :func:`best_edited_chunk` with the BC flow's clipped Euler solutions as the base chunks."""
+    def base_chunks(obs_b: Array, start: Array) -> Array:
+        return integrate_flow(nets.flow, params["flow"], obs_b, start, config.flow_steps)
 
-    return best_edited_chunk(nets, params, obs, rng, config.num_samples, config.edit_scale, base_chunks)
+    return best_edited_chunk(nets, params, obs, noise, config.edit_scale, base_chunks)
 
 
-class FEditKeys(NamedTuple):
-    """The keys one FEdit update draws from (split from the agent's key in this order)."""
+class FEditDraws(NamedTuple):
+    """Every random number one FEdit update uses (``B`` batch, ``P`` policy width); made from a key by
+    :meth:`FEditAgent.update_draws`, or the authors' recorded ones in the fidelity harness."""
 
-    next_action: Array
-    """The agent's chunk at ``s_{t+h}`` for the TD target."""
+    next_action: EditNoise
+    """The policy's draws for the TD-target chunk at ``s_{t+h}``."""
     bc_noise: Array
-    """Noise ``x0`` of the flow-matching loss."""
+    """``(B, P)`` the start ``x0`` of the flow-matching loss."""
     bc_time: Array
-    """Flow times ``u`` of the flow-matching loss."""
+    """``(B, 1)`` the flow times ``u`` of the flow-matching loss."""
     base_noise: Array
-    """Noise of the base chunks the edit policy is trained on."""
+    """``(B, P)`` the start noises of the base chunks the edit policy is trained on."""
     edit: Array
-    """Noise of the edit policy's reparameterised sample."""
+    """``(B, P)`` the standard normal noise of the edit policy's reparameterised sample."""
 
 
-def fedit_loss(params: Params, agent: FEditAgent, batch: Batch, rng: Array) -> tuple[Array, dict[str, Array]]:
-    """Critic + BC flow + edit actor + temperature loss of one update (see the module docstring)."""
+def fedit_loss(params: Params, agent: FEditAgent, batch: Batch, draws: FEditDraws) -> tuple[Array, dict[str, Array]]:
+    """Critic + BC flow + edit actor + temperature loss of one update for given ``draws`` (see the module
+    docstring)."""
     config, nets = agent.config, agent.networks
-    keys = FEditKeys(*jax.random.split(rng, 5))
     fixed = jax.lax.stop_gradient(params)
     obs = batch["observations"]
     data = critic_actions(batch["actions"], config.chunked)  # (B, P)
 
-    next_actions = fedit_actions(nets, config, fixed, batch["next_observations"][:, -1], keys.next_action)
+    next_actions = fedit_actions(nets, config, fixed, batch["next_observations"][:, -1], draws.next_action)
     c_loss, terms = agent_critic_objective(agent, params["critic"], batch, next_actions)
     info = critic_info(c_loss, terms)
 
-    bc_loss = bc_flow_objective(nets.flow, params["flow"], batch, data, config.action_horizon, agent.action_dim,
-                                keys.bc_noise, keys.bc_time)
-    base = integrate_flow(nets.flow, fixed["flow"], obs, normal(keys.base_noise, data.shape), config.flow_steps)
-    a_loss, t_loss, actor_info = edit_temperature_objective(nets, params, fixed, obs, base, keys.edit,
+    bc_loss = bc_flow_loss(nets.flow, params["flow"], batch, data, config.action_horizon, agent.action_dim,
+                           draws.bc_noise, draws.bc_time, config.bc_weighting)
+    base = integrate_flow(nets.flow, fixed["flow"], obs, draws.base_noise, config.flow_steps)
+    a_loss, t_loss, actor_info = edit_temperature_objective(nets, params, fixed, obs, base, draws.edit,
                                                             config.edit_scale, config.target_entropy(agent.action_dim))
     info.update({"actor/bc_flow_loss": bc_loss, "actor/loss": a_loss, **actor_info})
     return c_loss + bc_loss + a_loss + t_loss, info

@@ -7,6 +7,8 @@ for chunked policies, 1 for single-action ones), ``A`` action dimension, ``P`` t
 
 from __future__ import annotations
 
+from typing import Literal
+
 import jax
 import jax.numpy as jnp
 
@@ -44,22 +46,29 @@ def flow_interpolant(noise: Array, actions: Array, times: Array) -> tuple[Array,
     return (1.0 - times) * noise + times * actions, actions - noise
 
 
-def flow_matching_loss(velocity: Array, target: Array, step_weights: Array | None = None) -> Array:
-    """Flow-matching behaviour-cloning loss: squared velocity error, averaged over valid steps.
+def flow_matching_loss(velocity: Array, target: Array, valid: Array | None = None,
+                       weighting: Literal["step", "chunk"] = "step") -> Array:
+    """Flow-matching behaviour-cloning loss: the squared velocity error, with the steps past an episode end
+    weighted as each paper's code weights them.
 
-    ``sum_{b,j} w[b,j] * mean_a (v[b,j,a] - target[b,j,a])**2 / sum_{b,j} w[b,j]``: steps of a chunk
-    that lie past an episode end (``w = valid = 0``) are excluded from the average. (The reference code
-    zeroes them too but divides by the full ``B*h*A``; the two differ only by the valid fraction.)
+    * ``step`` (the Q-chunking code, ``acfql.py``): ``mean_{b,j,a} valid[b,j] * (v - target)[b,j,a]**2``,
+      each step of a chunk that lies past an episode end zeroed, the mean over all ``B*h*A`` numbers;
+    * ``chunk`` (the QAM code, every agent of it): ``mean_b valid[b,-1] * mean_{j,a} (v - target)[b,j,a]**2``,
+      a chunk whose window crosses an episode end dropped whole (``valid`` of its window's last step).
 
     Args:
         velocity: ``(B, h, A)`` predicted velocities ``v(s, x_u, u)``.
         target: ``(B, h, A)`` path velocities ``x1 - x0`` (see :func:`flow_interpolant`).
-        step_weights: ``(B, h)`` the batch's ``valid`` for the steps the policy outputs, or None (all 1).
+        valid: ``(B, H)`` the batch's ``valid`` (the whole window; ``step`` reads its first ``h`` steps,
+            ``chunk`` its last), or None (all 1).
+        weighting: ``step`` or ``chunk``, above.
     """
-    per_step = jnp.mean(jnp.square(velocity - target), axis=-1)
-    if step_weights is None:
+    per_step = jnp.mean(jnp.square(velocity - target), axis=-1)  # (B, h)
+    if valid is None:
         return jnp.mean(per_step)
-    return jnp.sum(step_weights * per_step) / jnp.maximum(jnp.sum(step_weights), 1.0)
+    if weighting == "chunk":
+        return jnp.mean(valid[:, -1] * jnp.mean(per_step, axis=-1))
+    return jnp.mean(valid[:, : per_step.shape[1]] * per_step)
 
 
 def distillation_loss(actions: Array, target_actions: Array) -> Array:

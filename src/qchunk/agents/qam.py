@@ -25,7 +25,7 @@ kept (N=1, the paper's setting, is one sample). ``inv_temp = 0`` acts with the B
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import flax.struct
 import jax
@@ -46,13 +46,15 @@ from qchunk.agents.common import (
     Params,
     agent_critic_objective,
     as_batch,
-    bc_flow_objective,
+    bc_flow_loss,
     critic_and_flow,
     critic_info,
+    draws_loss_fn,
     init_module,
     make_optimizer,
     normal,
     seed_keys,
+    uniform,
 )
 from qchunk.agents.config import QamAgentConfig
 from qchunk.agents.td import aggregate_ensemble, critic_actions
@@ -87,7 +89,8 @@ class QamAgent(AgentBase):
     config: QamAgentConfig = flax.struct.field(pytree_node=False)
     """The resolved settings."""
 
-    loss_fn = staticmethod(lambda params, agent, batch, key: qam_loss(params, agent, batch, key))
+    loss_fn = staticmethod(draws_loss_fn)
+    loss_from_draws = staticmethod(lambda params, agent, batch, draws: qam_loss(params, agent, batch, draws))
 
     @classmethod
     def create(cls, config: QamAgentConfig, observation_dim: int, action_dim: int, seed: int = 0) -> QamAgent:
@@ -122,9 +125,31 @@ class QamAgent(AgentBase):
 
     def policy(self, params: Params, obs: Array, rng: Array) -> Array:
         """The acting and TD-target policy under ``params``: ``obs (B, D) -> (B, P)`` in [-1, 1] (no gradient
-        use); QAM's is :func:`qam_actions`, QAM-F and QAM-E (:mod:`qchunk.agents.qam_variants`) override it."""
-        return qam_actions(self.networks, self.config, params, obs, rng)
+        use), :meth:`act` on the draws :meth:`policy_noise` makes from ``rng``."""
+        return self.act(params, obs, self.policy_noise(rng, obs.shape[0]))
 
+    def policy_noise(self, rng: Array, batch: int) -> Any:
+        """The random numbers one policy call uses for ``batch`` states: QAM's, ``normal(rng, (B, N, P))``
+        (the start noises of ``N = num_samples`` flow samples); QAM-F and QAM-E override it."""
+        return normal(rng, (batch, self.config.num_samples, self.networks.flow.action_dim))
+
+    def act(self, params: Params, obs: Array, noise: Any) -> Array:
+        """The policy for given draws (:meth:`policy_noise`'s): ``obs (B, D) -> (B, P)``; QAM's is
+        :func:`qam_actions`, QAM-F and QAM-E (:mod:`qchunk.agents.qam_variants`) override it."""
+        return qam_actions(self.networks, self.config, params, obs, noise)
+
+    def update_draws(self, rng: Array, batch: int) -> QamDraws:
+        """All random numbers of one update on ``batch`` states, drawn from ``rng`` (:class:`QamDraws`)."""
+        keys = jax.random.split(rng, 6)
+        steps, width = self.config.flow_steps, self.networks.flow.action_dim
+        return QamDraws(next_action=self.policy_noise(keys[0], batch), bc_noise=normal(keys[1], (batch, width)),
+                        bc_time=uniform(keys[2], (batch, 1)), start_noise=normal(keys[3], (batch, width)),
+                        step_noise=normal(keys[4], (steps - 1, batch, width)),
+                        extra=self.extra_draws(keys[5], batch))
+
+    def extra_draws(self, rng: Array, batch: int) -> Any:
+        """Draws of the loss terms a variant adds (QAM-F, QAM-E); QAM adds none."""
+        return None
 
 
 def acting_velocity(nets: QamNetworks, config: QamAgentConfig, params: Params, obs: Array,
@@ -147,37 +172,40 @@ def fine_flow_chunks(nets: QamNetworks, config: QamAgentConfig, params: Params, 
     return jnp.clip(euler_integrate(acting_velocity(nets, config, params, obs), noise, config.flow_steps), -1.0, 1.0)
 
 
-def qam_actions(nets: QamNetworks, config: QamAgentConfig, params: Params, obs: Array, rng: Array) -> Array:
-    """The policy's output for ``obs (B, D)``: ``(B, P)`` in [-1, 1], the best of ``num_samples`` clipped
-    Euler samples of the acting field under the ``q_agg`` of the online critics (no gradient use)."""
-    batch, width, n = obs.shape[0], nets.flow.action_dim, config.num_samples
-    if n == 1:  # the paper's setting: one sample, no critic call
-        return fine_flow_chunks(nets, config, params, obs, normal(rng, (batch, width)))
+def qam_actions(nets: QamNetworks, config: QamAgentConfig, params: Params, obs: Array, noise: Array) -> Array:
+    """The policy's output for ``obs (B, D)`` and start noises ``noise (B, N, P)``: ``(B, P)`` in [-1, 1], the
+    best of the ``N = num_samples`` clipped Euler samples of the acting field under the ``q_agg`` of the online
+    critics (no gradient use)."""
+    if noise.shape[1] == 1:  # the paper's setting: one sample, no critic call
+        return fine_flow_chunks(nets, config, params, obs, noise[:, 0])
     obs_b = obs[:, None, :]  # one state projection serves its N candidates
-    candidates = fine_flow_chunks(nets, config, params, obs_b, normal(rng, (batch, n, width)))
+    candidates = fine_flow_chunks(nets, config, params, obs_b, noise)
     scores = aggregate_ensemble(nets.critic.apply({"params": params["critic"]}, obs_b, candidates), config.q_agg)
     best = jnp.argmax(scores, axis=-1)
     return jnp.take_along_axis(candidates, best[:, None, None], axis=1)[:, 0]
 
 
-class QamLossKeys(NamedTuple):
-    """The keys one update draws from (split from the agent's key in this order)."""
+class QamDraws(NamedTuple):
+    """Every random number one QAM update uses (``B`` batch, ``P`` policy width, ``T`` flow steps).
+    :meth:`QamAgent.update_draws` makes them from a key; the fidelity harness passes the authors' recorded ones."""
 
-    next_action: Array
-    """Sampling of the TD-target action at ``s_{t+h}``."""
+    next_action: Any
+    """The TD-target policy's draws at ``s_{t+h}`` (:meth:`QamAgent.policy_noise`; QAM: ``(B, N, P)``)."""
     bc_noise: Array
-    """Noise ``x0`` of the flow-matching loss."""
+    """``(B, P)`` the start ``x0`` of the flow-matching loss."""
     bc_time: Array
-    """Flow times ``u`` of the flow-matching loss."""
+    """``(B, 1)`` the flow times ``u`` of the flow-matching loss."""
     start_noise: Array
-    """``x_0`` of the adjoint-matching trajectory."""
+    """``(B, P)`` the start ``x_0`` of the adjoint-matching trajectory."""
     step_noise: Array
-    """Brownian increments of the adjoint-matching trajectory."""
+    """``(T - 1, B, P)`` its Brownian increments."""
+    extra: Any = None
+    """The draws of a variant's added loss terms (:meth:`QamAgent.extra_draws`)."""
 
 
 def adjoint_objective(nets: QamNetworks, config: QamAgentConfig, fine_params: Params, fixed: Params,
-                      base_params: Params, critic_params: Params, obs: Array,
-                      keys: QamLossKeys) -> tuple[Array, dict[str, Array]]:
+                      base_params: Params, critic_params: Params, obs: Array, start_noise: Array,
+                      step_noise: Array) -> tuple[Array, dict[str, Array]]:
     """The adjoint-matching loss of the fine-tuned field on states ``obs (B, D)``.
 
     Args:
@@ -185,27 +213,26 @@ def adjoint_objective(nets: QamNetworks, config: QamAgentConfig, fine_params: Pa
         fixed: all parameters without gradient (the trajectory is sampled with ``fixed['fine_flow']``).
         base_params: the BC field of adjoint matching (the target BC flow with ``target_actor``).
         critic_params: the critics whose ensemble-mean action-gradient starts the adjoint.
-        keys: the trajectory's noises (``start_noise``, ``step_noise``).
+        start_noise: ``(B, P)`` the trajectory's start; step_noise: ``(T - 1, B, P)`` its increments.
     Returns:
-        The scalar loss and metrics ``actor/adjoint_loss``, ``actor/adjoint_abs_mean``, ``actor/adjoint_abs_max``
-        (of the initial adjoint ``a_T``).
+        The scalar loss and metrics ``actor/adjoint_loss`` and ``actor/adjoint_abs_mean``,
+        ``actor/adjoint_abs_max``, ``actor/adjoint_abs_std`` (of ``|a_T|``, the initial adjoint).
     """
-    steps, width = config.flow_steps, nets.flow.action_dim
+    steps = config.flow_steps
     base_vars = {"params": base_params}
 
     def base(x: Array, u: Array) -> Array:
         return nets.flow.apply(base_vars, obs, x, u)
 
     fine = acting_velocity(nets, config, fixed, obs, base_params=base_params)
-    start = normal(keys.start_noise, (obs.shape[0], width))
-    states, final = sample_memoryless(fine, base, start, normal(keys.step_noise, (steps - 1, obs.shape[0], width)))
+    states, final = sample_memoryless(fine, base, start_noise, step_noise)
 
     def mean_q(chunks: Array) -> Array:
         chunks = jnp.clip(chunks, -1.0, 1.0) if config.clip_adjoint else chunks
         return jnp.sum(jnp.mean(nets.critic.apply({"params": critic_params}, obs, chunks), axis=0))
 
     final_adjoint = -config.inv_temp * jax.grad(mean_q)(jax.lax.stop_gradient(final))
-    adjoints = lean_adjoint(base, states, final_adjoint)  # (T, B, P)
+    adjoints = lean_adjoint(base, states, final_adjoint, config.adjoint)  # (T, B, P)
     times = flow_times(steps)[:, None, None]  # (T, 1, 1)
     v_fine = nets.fine_flow.apply({"params": fine_params}, obs[None], states, times)
     if not config.residual:
@@ -213,30 +240,30 @@ def adjoint_objective(nets: QamNetworks, config: QamAgentConfig, fine_params: Pa
     loss = adjoint_matching_loss(v_fine, adjoints, memoryless_sigma(times, steps))
     magnitude = jnp.abs(final_adjoint)
     return loss, {"actor/adjoint_loss": loss, "actor/adjoint_abs_mean": jnp.mean(magnitude),
-                  "actor/adjoint_abs_max": jnp.max(magnitude)}
+                  "actor/adjoint_abs_max": jnp.max(magnitude), "actor/adjoint_abs_std": jnp.std(magnitude)}
 
 
-def qam_loss(params: Params, agent: QamAgent, batch: Batch, rng: Array) -> tuple[Array, dict[str, Array]]:
-    """``critic_loss + bc_flow_loss + adjoint_loss`` of one update (each term reaches only its network); the
-    TD-target action is ``agent.policy``'s (QAM's fine-tuned flow, QAM-F's one-step policy, QAM-E's edit)."""
+def qam_loss(params: Params, agent: QamAgent, batch: Batch, draws: QamDraws) -> tuple[Array, dict[str, Array]]:
+    """``critic_loss + bc_flow_loss + adjoint_loss`` of one update for given ``draws`` (each term reaches only its
+    network); the TD-target action is ``agent.act``'s (QAM's fine-tuned flow, QAM-F's one-step policy, QAM-E's
+    edit)."""
     config, nets = agent.config, agent.networks
-    keys = QamLossKeys(*jax.random.split(rng, 5))
     fixed = jax.lax.stop_gradient(params)
-    next_actions = agent.policy(fixed, batch["next_observations"][:, -1], keys.next_action)
+    next_actions = agent.act(fixed, batch["next_observations"][:, -1], draws.next_action)
     c_loss, terms = agent_critic_objective(agent, params["critic"], batch, next_actions)
     info = critic_info(c_loss, terms)
     data = critic_actions(batch["actions"], config.chunked)  # (B, P): flat chunk or first action
-    bc_loss = bc_flow_objective(nets.flow, params["flow"], batch, data, config.action_horizon, agent.action_dim,
-                                keys.bc_noise, keys.bc_time)
+    bc_loss = bc_flow_loss(nets.flow, params["flow"], batch, data, config.action_horizon, agent.action_dim,
+                           draws.bc_noise, draws.bc_time, config.bc_weighting)
     base_params = agent.target_params["flow"] if config.target_actor else fixed["flow"]
     critic_params = agent.target_params["critic"] if config.target_critic_grad else fixed["critic"]
     am_loss, am_info = adjoint_objective(nets, config, params["fine_flow"], fixed, base_params, critic_params,
-                                         batch["observations"], keys)
+                                         batch["observations"], draws.start_noise, draws.step_noise)
     info.update(am_info)
     info["actor/bc_flow_loss"] = bc_loss
     info["actor/loss"] = bc_loss + am_loss
     return c_loss + bc_loss + am_loss, info
 
 
-__all__ = ["QamAgent", "QamLossKeys", "QamNetworks", "acting_velocity", "adjoint_objective", "build_qam_networks",
+__all__ = ["QamAgent", "QamDraws", "QamNetworks", "acting_velocity", "adjoint_objective", "build_qam_networks",
            "fine_flow_chunks", "qam_actions", "qam_loss"]

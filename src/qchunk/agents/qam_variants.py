@@ -32,8 +32,15 @@ import numpy as np
 
 from qchunk.agents.common import Array, Batch, LearnedTemperature, Params, init_module, normal, one_step_objective
 from qchunk.agents.config import QamEAgentConfig, QamFAgentConfig
-from qchunk.agents.edit import best_by_q, best_edited_chunk, edit_policy, edit_temperature_objective
-from qchunk.agents.qam import QamAgent, build_qam_networks, fine_flow_chunks, qam_actions, qam_loss
+from qchunk.agents.edit import (
+    EditNoise,
+    best_by_q,
+    best_edited_chunk,
+    edit_noise,
+    edit_policy,
+    edit_temperature_objective,
+)
+from qchunk.agents.qam import QamAgent, QamDraws, build_qam_networks, fine_flow_chunks, qam_actions, qam_loss
 from qchunk.networks import CriticEnsemble, FlowVelocity, OneStepPolicy, TanhGaussianPolicy
 
 __all__ = ["QamEAgent", "QamENetworks", "QamFAgent", "QamFNetworks", "build_qam_e_networks", "build_qam_f_networks",
@@ -90,7 +97,7 @@ class QamFAgent(QamAgent):
     config: QamFAgentConfig = flax.struct.field(pytree_node=False)
     """The resolved settings."""
 
-    loss_fn = staticmethod(lambda params, agent, batch, key: qam_f_loss(params, agent, batch, key))
+    loss_from_draws = staticmethod(lambda params, agent, batch, draws: qam_f_loss(params, agent, batch, draws))
 
     @classmethod
     def create(cls, config: QamFAgentConfig, observation_dim: int, action_dim: int, seed: int = 0) -> QamFAgent:
@@ -108,44 +115,45 @@ class QamFAgent(QamAgent):
         """The flax module definitions."""
         return build_qam_f_networks(self.config, self.action_dim)
 
-    def policy(self, params: Params, obs: Array, rng: Array) -> Array:
+    def act(self, params: Params, obs: Array, noise: Array) -> Array:
         """:func:`qam_f_actions` (with ``alpha = 0``, QAM's)."""
-        return qam_f_actions(self.networks, self.config, params, obs, rng)
+        return qam_f_actions(self.networks, self.config, params, obs, noise)
+
+    def extra_draws(self, rng: Array, batch: int) -> Array | None:
+        """The one-step policy loss's noise ``z``, ``normal(rng, (B, P))`` (None with ``alpha = 0``)."""
+        return None if self.config.alpha == 0.0 else normal(rng, (batch, self.networks.flow.action_dim))
 
 
-def qam_f_actions(nets: QamFNetworks, config: QamFAgentConfig, params: Params, obs: Array, rng: Array) -> Array:
-    """QAM-F's policy for ``obs (B, D)``: ``(B, P)`` in [-1, 1], ``clip(mu(s, z))`` for ``N = num_samples`` noises
-    ``normal(rng, (B, N, P))``, the best under the ensemble-mean online Q kept; with ``alpha = 0`` QAM's
-    :func:`~qchunk.agents.qam.qam_actions`."""
+def qam_f_actions(nets: QamFNetworks, config: QamFAgentConfig, params: Params, obs: Array, noise: Array) -> Array:
+    """QAM-F's policy for ``obs (B, D)`` and noises ``noise (B, N, P)``: ``(B, P)`` in [-1, 1], ``clip(mu(s, z))``
+    for each of the ``N = num_samples`` noises, the best under the ensemble-mean online Q kept; with
+    ``alpha = 0`` QAM's :func:`~qchunk.agents.qam.qam_actions`."""
     if nets.onestep is None:
-        return qam_actions(nets, config, params, obs, rng)
-    noise = normal(rng, (obs.shape[0], config.num_samples, nets.flow.action_dim))
+        return qam_actions(nets, config, params, obs, noise)
     obs_b = obs[:, None, :]
     candidates = jnp.clip(nets.onestep.apply({"params": params["onestep"]}, obs_b, noise), -1.0, 1.0)
     return best_by_q(nets.critic, params["critic"], obs, candidates)
 
 
 def distill_objective(nets: QamFNetworks, config: QamFAgentConfig, onestep_params: Params, fixed: Params, obs: Array,
-                      key: Array) -> tuple[Array, dict[str, Array]]:
+                      noise: Array) -> tuple[Array, dict[str, Array]]:
     """QAM-F's one-step policy loss on states ``obs (B, D)``: FQL's
     :func:`~qchunk.agents.common.one_step_objective` with the fine-tuned flow's clipped Euler solution from the
-    same noise ``z = normal(key, (B, P))`` as the target (under the fixed parameters ``fixed``; no gradient) and
-    the fixed online critics. Returns the scalar loss and its ``actor/*`` metrics."""
-    noise = normal(key, (obs.shape[0], nets.flow.action_dim))
+    same noise ``z = noise (B, P)`` as the target (under the fixed parameters ``fixed``; no gradient) and the
+    fixed online critics. Returns the scalar loss and its ``actor/*`` metrics."""
     target = fine_flow_chunks(nets, config, fixed, obs, noise)
     return one_step_objective(nets.onestep, onestep_params, nets.critic, fixed["critic"], obs, noise, target,
                               config.alpha)
 
 
-def qam_f_loss(params: Params, agent: QamFAgent, batch: Batch, rng: Array) -> tuple[Array, dict[str, Array]]:
-    """QAM's loss (from a key split off ``rng``; with ``alpha = 0`` from ``rng`` itself: QAM exactly) plus the
-    one-step policy's :func:`distill_objective` on the batch's states."""
+def qam_f_loss(params: Params, agent: QamFAgent, batch: Batch, draws: QamDraws) -> tuple[Array, dict[str, Array]]:
+    """QAM's loss plus (``alpha > 0``) the one-step policy's :func:`distill_objective` on the batch's states with
+    the noise ``draws.extra``."""
+    loss, info = qam_loss(params, agent, batch, draws)
     if agent.config.alpha == 0.0:
-        return qam_loss(params, agent, batch, rng)
-    k_qam, k_distill = jax.random.split(rng)
-    loss, info = qam_loss(params, agent, batch, k_qam)
+        return loss, info
     d_loss, d_info = distill_objective(agent.networks, agent.config, params["onestep"],
-                                       jax.lax.stop_gradient(params), batch["observations"], k_distill)
+                                       jax.lax.stop_gradient(params), batch["observations"], draws.extra)
     info.update(d_info)
     info["actor/loss"] = info["actor/loss"] + d_loss
     return loss + d_loss, info
@@ -159,7 +167,7 @@ class QamEAgent(QamAgent, LearnedTemperature):
     config: QamEAgentConfig = flax.struct.field(pytree_node=False)
     """The resolved settings."""
 
-    loss_fn = staticmethod(lambda params, agent, batch, key: qam_e_loss(params, agent, batch, key))
+    loss_from_draws = staticmethod(lambda params, agent, batch, draws: qam_e_loss(params, agent, batch, draws))
 
     @classmethod
     def create(cls, config: QamEAgentConfig, observation_dim: int, action_dim: int, seed: int = 0) -> QamEAgent:
@@ -179,51 +187,64 @@ class QamEAgent(QamAgent, LearnedTemperature):
         """The flax module definitions."""
         return build_qam_e_networks(self.config, self.action_dim)
 
-    def policy(self, params: Params, obs: Array, rng: Array) -> Array:
+    def policy_noise(self, rng: Array, batch: int) -> Array | EditNoise:
+        """QAM's noises with ``edit_scale = 0``; else :func:`~qchunk.agents.edit.edit_noise` (base and edit)."""
+        if self.config.edit_scale == 0.0:
+            return super().policy_noise(rng, batch)
+        return edit_noise(rng, batch, self.config.num_samples, self.networks.flow.action_dim)
+
+    def act(self, params: Params, obs: Array, noise: Array | EditNoise) -> Array:
         """:func:`qam_e_actions` (with ``edit_scale = 0``, QAM's)."""
-        return qam_e_actions(self.networks, self.config, params, obs, rng)
+        return qam_e_actions(self.networks, self.config, params, obs, noise)
+
+    def extra_draws(self, rng: Array, batch: int) -> EditNoise | None:
+        """The edit loss's draws, ``(B, P)`` each: the base chunks' start noise and the edit's noise (None with
+        ``edit_scale = 0``)."""
+        if self.config.edit_scale == 0.0:
+            return None
+        shape = (batch, self.networks.flow.action_dim)
+        k_base, k_edit = jax.random.split(rng)
+        return EditNoise(normal(k_base, shape), jax.random.normal(k_edit, shape, jnp.float32))
 
 
-def qam_e_actions(nets: QamENetworks, config: QamEAgentConfig, params: Params, obs: Array, rng: Array) -> Array:
-    """QAM-E's policy for ``obs (B, D)``: ``(B, P)`` in [-1, 1] (no gradient use).
-
-    ``rng`` splits into ``(k_noise, k_edit)``: ``N = num_samples`` base chunks are the fine-tuned flow's clipped
-    Euler solutions from ``normal(k_noise, (B, N, P))``, each is edited with the noise of ``k_edit``
-    (:func:`~qchunk.agents.edit.edit_chunks`) and :func:`~qchunk.agents.edit.best_by_q` keeps one; with
-    ``edit_scale = 0`` QAM's :func:`~qchunk.agents.qam.qam_actions` from ``rng``."""
+def qam_e_actions(nets: QamENetworks, config: QamEAgentConfig, params: Params, obs: Array,
+                  noise: Array | EditNoise) -> Array:
+    """QAM-E's policy for ``obs (B, D)``: ``(B, P)`` in [-1, 1] (no gradient use): ``N = num_samples`` base
+    chunks, the fine-tuned flow's clipped Euler solutions from ``noise.base (B, N, P)``, each edited with
+    ``noise.edit`` (:func:`~qchunk.agents.edit.edit_chunks`), and :func:`~qchunk.agents.edit.best_by_q` keeps
+    one; with ``edit_scale = 0`` QAM's :func:`~qchunk.agents.qam.qam_actions` of ``noise (B, N, P)``."""
     if nets.edit is None:
-        return qam_actions(nets, config, params, obs, rng)
+        return qam_actions(nets, config, params, obs, noise)
 
-    def base_chunks(obs_b: Array, noise: Array) -> Array:
-        return fine_flow_chunks(nets, config, params, obs_b, noise)
+    def base_chunks(obs_b: Array, start: Array) -> Array:
+        return fine_flow_chunks(nets, config, params, obs_b, start)
 
-    return best_edited_chunk(nets, params, obs, rng, config.num_samples, config.edit_scale, base_chunks)
+    return best_edited_chunk(nets, params, obs, noise, config.edit_scale, base_chunks)
 
 
 def edit_objective(nets: QamENetworks, config: QamEAgentConfig, params: Params, obs: Array, action_dim: int,
-                   keys: tuple[Array, Array]) -> tuple[Array, dict[str, Array]]:
+                   noise: EditNoise) -> tuple[Array, dict[str, Array]]:
     """QAM-E's edit-policy and temperature losses on states ``obs (B, D)``, FEdit's with the fine-tuned flow's
-    chunk as the base: ``b`` the fine-tuned flow's clipped Euler solution from ``normal(keys[0], (B, P))`` (fixed
-    parameters, no gradient), :func:`~qchunk.agents.edit.edit_actor_objective` with the noise of ``keys[1]`` and
+    chunk as the base: ``b`` the fine-tuned flow's clipped Euler solution from ``noise.base (B, P)`` (fixed
+    parameters, no gradient), :func:`~qchunk.agents.edit.edit_actor_objective` with the noise ``noise.edit`` and
     the fixed online critics, :func:`~qchunk.agents.losses.temperature_loss` towards
     ``config.target_entropy(action_dim)``. Returns the summed loss and its ``actor/*``, ``temperature/*``
     metrics."""
     fixed = jax.lax.stop_gradient(params)
-    base = fine_flow_chunks(nets, config, fixed, obs, normal(keys[0], (obs.shape[0], nets.flow.action_dim)))
-    a_loss, t_loss, actor_info = edit_temperature_objective(nets, params, fixed, obs, base, keys[1],
+    base = fine_flow_chunks(nets, config, fixed, obs, noise.base)
+    a_loss, t_loss, actor_info = edit_temperature_objective(nets, params, fixed, obs, base, noise.edit,
                                                             config.edit_scale, config.target_entropy(action_dim))
     return a_loss + t_loss, {"actor/edit_loss": a_loss, **actor_info}
 
 
-def qam_e_loss(params: Params, agent: QamEAgent, batch: Batch, rng: Array) -> tuple[Array, dict[str, Array]]:
-    """QAM's loss (from a key split off ``rng``; with ``edit_scale = 0`` from ``rng`` itself: QAM exactly) plus
-    the edit policy's and the temperature's :func:`edit_objective` on the batch's states."""
+def qam_e_loss(params: Params, agent: QamEAgent, batch: Batch, draws: QamDraws) -> tuple[Array, dict[str, Array]]:
+    """QAM's loss plus (``edit_scale > 0``) the edit policy's and the temperature's :func:`edit_objective` on the
+    batch's states with the draws ``draws.extra``."""
+    loss, info = qam_loss(params, agent, batch, draws)
     if agent.config.edit_scale == 0.0:
-        return qam_loss(params, agent, batch, rng)
-    k_qam, k_base, k_edit = jax.random.split(rng, 3)
-    loss, info = qam_loss(params, agent, batch, k_qam)
+        return loss, info
     e_loss, e_info = edit_objective(agent.networks, agent.config, params, batch["observations"], agent.action_dim,
-                                    (k_base, k_edit))
+                                    draws.extra)
     info.update(e_info)
     info["actor/loss"] = info["actor/loss"] + e_info["actor/edit_loss"]
     return loss + e_loss, info

@@ -6,7 +6,12 @@ leading shapes; see :mod:`qchunk.networks.mlp` for why.
 
 from qchunk.networks.critic import CriticEnsemble
 from qchunk.networks.flow import FlowVelocity, euler_integrate
-from qchunk.networks.gaussian import TanhGaussianPolicy, tanh_gaussian_log_prob, tanh_gaussian_sample
+from qchunk.networks.gaussian import (
+    TanhGaussianPolicy,
+    tanh_gaussian_from_noise,
+    tanh_gaussian_log_prob,
+    tanh_gaussian_sample,
+)
 from qchunk.networks.mlp import MLP, MultiInputDense, concat_inputs, default_init
 from qchunk.networks.policy import OneStepPolicy
 
@@ -20,6 +25,7 @@ __all__ = [
     "concat_inputs",
     "default_init",
     "euler_integrate",
+    "tanh_gaussian_from_noise",
     "tanh_gaussian_log_prob",
     "tanh_gaussian_sample",
 ]

@@ -70,7 +70,8 @@ def _gaussian_log_density(u: Array, mean: Array, log_std: Array) -> Array:
 
 
 def tanh_gaussian_sample(mean: Array, log_std: Array, key: Array) -> tuple[Array, Array]:
-    """A reparameterised sample ``a = tanh(mean + std * eps)`` and its per-dimension log-density.
+    """A reparameterised sample ``a = tanh(mean + std * eps)`` and its per-dimension log-density, with
+    ``eps ~ N(0, I)`` drawn from ``key`` (:func:`tanh_gaussian_from_noise` for given ``eps``).
 
     Args:
         mean, log_std: ``(..., P)`` from :class:`TanhGaussianPolicy`.
@@ -79,7 +80,12 @@ def tanh_gaussian_sample(mean: Array, log_std: Array, key: Array) -> tuple[Array
         ``actions (..., P)`` in (-1, 1) and ``log_probs (..., P)``; ``log_probs.sum(-1)`` is
         ``log pi(a|s)``. Gradients flow through ``mean`` and ``log_std`` (reparameterisation).
     """
-    eps = jax.random.normal(key, mean.shape, mean.dtype)
+    return tanh_gaussian_from_noise(mean, log_std, jax.random.normal(key, mean.shape, mean.dtype))
+
+
+def tanh_gaussian_from_noise(mean: Array, log_std: Array, eps: Array) -> tuple[Array, Array]:
+    """:func:`tanh_gaussian_sample` for a given standard normal ``eps`` (broadcastable to ``mean``): the sample
+    ``tanh(mean + exp(log_std) * eps)`` and its per-dimension log-density."""
     u = mean + jnp.exp(log_std) * eps
     return jnp.tanh(u), _gaussian_log_density(u, mean, log_std) - _log_one_minus_tanh_sq(u)
 

@@ -1,0 +1,196 @@
+"""Replay a recorded update of the authors' code in qchunk and measure how far the two are apart.
+
+Each replayer (one per authors' agent module, :data:`REPLAYERS`) rebuilds the qchunk agent from the fixture's
+config, transplants the parameters (:mod:`~qchunk.fidelity.transplant`), turns the recorded draws into the
+agent's draws structure, and compares what :func:`compare_update` computes with what the authors' code did.
+The error of a quantity is its largest relative difference, ``max |got - want| / max |want|`` over the
+array (for a tree: over its leaves, each against its own scale), so a tolerance reads as float32 rounding
+(``TOLERANCE``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from qchunk.agents.common import apply_gradients, check_batch
+from qchunk.errors import QchunkError
+from qchunk.fidelity.fixture import Fixture
+from qchunk.fidelity.transplant import leaf_paths
+
+TOLERANCE: dict[str, float] = {
+    "loss": 1e-4,
+    "metric": 1e-4,
+    "gradient": 2e-3,
+    "parameters after the update": 1e-4,
+    "actions": 1e-4,
+}
+"""Largest relative difference allowed per kind of quantity (float32 rounding of two implementations that
+order their sums differently; measured values are in ``docs/fidelity.md``)."""
+
+REPLAYERS: dict[str, str] = {
+    "qam:agents.qam": "qchunk.fidelity.qam_replay:replay_qam",
+}
+"""``repo:module`` of an authors' agent -> ``module:function`` of its replayer."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One compared quantity of one fixture."""
+
+    case: str
+    """The fixture's case name."""
+    kind: str
+    """``loss``, ``metric``, ``gradient``, ``parameters after the update`` or ``actions``."""
+    name: str
+    """Which one (an authors' metric key, a network, ``actions``)."""
+    error: float
+    """The largest relative difference measured."""
+
+    @property
+    def tolerance(self) -> float:
+        """The allowed error for this kind (:data:`TOLERANCE`)."""
+        return TOLERANCE[self.kind]
+
+    @property
+    def ok(self) -> bool:
+        """Whether the error is within the tolerance."""
+        return bool(np.isfinite(self.error)) and self.error <= self.tolerance
+
+
+def relative_error(got: Any, want: Any, floor: float = 1e-6) -> float:
+    """``max |got - want| / max(max |want|, floor)``; for nested dicts the largest over the leaves (same paths
+    required)."""
+    if isinstance(want, dict):
+        if set(got) != set(want):
+            raise QchunkError(f"different entries: {sorted(set(got) ^ set(want))}")
+        return max((relative_error(got[k], want[k], floor) for k in want), default=0.0)
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    if got.shape != want.shape:
+        raise QchunkError(f"shape {got.shape} != {want.shape}")
+    if want.size == 0:
+        return 0.0
+    return float(np.max(np.abs(got - want)) / max(float(np.max(np.abs(want))), floor))
+
+
+def authors_grad_stats(grads: Any) -> dict[str, float]:
+    """The gradient statistics the authors' ``apply_loss_fn`` logs, computed from a gradient tree: ``grad/max``,
+    ``grad/min`` and ``grad/norm`` (the L1 norm of the per-leaf L2 norms)."""
+    leaves = [np.asarray(x, np.float64) for x in jax.tree_util.tree_leaves(grads)]
+    return {"grad/max": max(float(x.max()) for x in leaves), "grad/min": min(float(x.min()) for x in leaves),
+            "grad/norm": float(sum(np.linalg.norm(x.ravel()) for x in leaves))}
+
+
+def as_batch(fixture: Fixture) -> dict[str, jax.Array]:
+    """The fixture's batch as qchunk's batch contract (float32)."""
+    batch = fixture.batch()
+    return {k: jnp.asarray(batch[k], jnp.float32)
+            for k in ("observations", "actions", "rewards", "masks", "valid", "next_observations")}
+
+
+def draw_queue(draws: list[np.ndarray]) -> Callable[[tuple[int, ...]], jax.Array]:
+    """A function that hands out ``draws`` in order, each reshaped to the shape asked for (same size required;
+    the authors' samplers may add a leading axis of 1). ``take.remaining()`` counts what is left."""
+    queue = list(draws)
+
+    def take(shape: tuple[int, ...]) -> jax.Array:
+        if not queue:
+            raise QchunkError(f"the recording has no draw left for shape {shape}")
+        value = queue.pop(0)
+        if value.size != int(np.prod(shape)):
+            raise QchunkError(f"recorded draw of shape {value.shape} does not fit {shape}")
+        return jnp.asarray(value.reshape(shape), jnp.float32)
+
+    def remaining() -> int:
+        return len(queue)
+
+    take.remaining = remaining  # type: ignore[attr-defined]
+    take.skip = lambda n=1: [queue.pop(0) for _ in range(n)]  # type: ignore[attr-defined]
+    return take
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What a replayer hands to :func:`compare_update`."""
+
+    agent: Any
+    """The qchunk agent with the transplanted parameters and targets."""
+    draws: Any
+    """The update's draws in the agent's structure (``agent.update_draws``'s)."""
+    act_noise: Any
+    """The draws of ``sample_actions`` in the agent's structure (``agent.policy_noise``'s)."""
+    params: Callable[[dict[str, Any]], dict[str, Any]]
+    """Authors' full parameter tree (``modules_*``) -> qchunk's ``params`` (also maps gradients)."""
+    targets: Callable[[dict[str, Any]], dict[str, Any]]
+    """Authors' full parameter tree -> qchunk's ``target_params``."""
+    metrics: dict[str, Callable[[dict[str, Any]], Any]]
+    """Authors' ``total_loss`` metric key -> its value from qchunk's metrics."""
+    unmapped: tuple[str, ...] = ()
+    """Authors' modules with no qchunk counterpart (their gradients must be zero: unused by the loss)."""
+
+
+def compare_update(fixture: Fixture, rep: Replay) -> list[Check]:
+    """Run the replay's loss, gradient, update and acting and compare each with the fixture."""
+    agent, case = rep.agent, fixture.name
+    batch = check_batch(agent, as_batch(fixture))
+    loss_fn = type(agent).loss_from_draws
+
+    (loss, info), grads = jax.value_and_grad(loss_fn, has_aux=True)(agent.params, agent, batch, rep.draws)
+    info = {k: np.asarray(v) for k, v in info.items()}
+    checks = [Check(case, "loss", "total loss", relative_error(loss, fixture.arrays["out/loss"]))]
+    authors_info = fixture.flat("info")
+    for key, want in sorted(authors_info.items()):
+        if key not in rep.metrics:
+            raise QchunkError(f"{case}: no qchunk counterpart for the authors' metric {key!r}")
+        checks.append(Check(case, "metric", key, relative_error(rep.metrics[key](info), want)))
+
+    authors_grads = fixture.tree("grads")
+    for module in rep.unmapped:
+        leaves = jax.tree_util.tree_leaves(authors_grads.get(module, {}))
+        if any(np.any(np.asarray(x) != 0) for x in leaves):
+            raise QchunkError(f"{case}: the authors' gradient reaches {module}, which has no qchunk counterpart")
+    want_grads = rep.params(authors_grads)
+    if leaf_paths(want_grads) != leaf_paths(grads):
+        raise QchunkError(f"{case}: gradient trees differ")
+    for net in sorted(want_grads):
+        checks.append(Check(case, "gradient", net, relative_error(grads[net], want_grads[net])))
+    update_info = fixture.flat("update_info")
+    stats = authors_grad_stats(grads)
+    for key in ("grad/max", "grad/min", "grad/norm"):
+        if key in update_info:
+            checks.append(Check(case, "metric", key, relative_error(stats[key], update_info[key])))
+
+    new_agent, _ = apply_gradients(agent, grads)
+    new_params = fixture.tree("new_params")
+    want_params, want_targets = rep.params(new_params), rep.targets(new_params)
+    for net in sorted(want_params):
+        checks.append(Check(case, "parameters after the update", net,
+                            relative_error(new_agent.params[net], want_params[net])))
+    for net in sorted(want_targets):
+        checks.append(Check(case, "parameters after the update", f"target {net}",
+                            relative_error(new_agent.target_params[net], want_targets[net])))
+
+    obs = jnp.asarray(fixture.arrays["act/obs"], jnp.float32)
+    actions = agent.act(agent.params, obs, rep.act_noise)
+    checks.append(Check(case, "actions", "sample_actions", relative_error(actions, fixture.arrays["act/actions"])))
+    return checks
+
+
+def replay(fixture: Fixture) -> list[Check]:
+    """Every :class:`Check` of ``fixture``, by the replayer of its authors' module."""
+    key = f"{fixture.meta['repo']}:{fixture.meta['module']}"
+    if key not in REPLAYERS:
+        raise QchunkError(f"{fixture.name}: no replayer for {key}; known: {', '.join(sorted(REPLAYERS))}")
+    module, function = REPLAYERS[key].split(":")
+    return getattr(importlib.import_module(module), function)(fixture)
+
+
+def failures(checks: Iterable[Check]) -> list[Check]:
+    """The checks over their tolerance."""
+    return [c for c in checks if not c.ok]

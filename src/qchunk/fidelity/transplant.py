@@ -1,0 +1,92 @@
+"""Map the authors' parameter trees onto qchunk's networks.
+
+Both codebases build the same MLPs (``Dense`` layers, optional ``LayerNorm`` after the activation, a first
+layer reading the concatenated inputs in the same order), so a network maps leaf for leaf: ``Dense_i`` ->
+``dense_i``, ``LayerNorm_i`` -> ``layer_norm_i``, and the wrapper names below. Shapes are checked; a leaf
+left over on either side is an error (the mapping is a bijection, tested).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from qchunk.errors import QchunkError
+
+Tree = dict[str, Any]
+
+_LAYER = re.compile(r"^(Dense|LayerNorm)_(\d+)$")
+
+
+def mlp_layers(tree: Tree) -> Tree:
+    """An authors' ``MLP`` parameter dict (``Dense_i``, ``LayerNorm_i``) as qchunk's
+    :class:`~qchunk.networks.MLP` (``dense_i``, ``layer_norm_i``); arrays unchanged (an ensemble keeps its
+    leading axis)."""
+    out: Tree = {}
+    for name, value in tree.items():
+        match = _LAYER.match(name)
+        if match is None:
+            raise QchunkError(f"unexpected MLP entry {name!r} (expected Dense_i / LayerNorm_i)")
+        kind = "dense" if match.group(1) == "Dense" else "layer_norm"
+        out[f"{kind}_{match.group(2)}"] = {k: np.asarray(v, np.float32) for k, v in value.items()}
+    return out
+
+
+def critic_ensemble(module: Tree) -> Tree:
+    """The authors' ``Value`` ensemble (``value_net``, vmapped MLP) as :class:`~qchunk.networks.CriticEnsemble`
+    (``critics``)."""
+    return {"critics": mlp_layers(_only(module, "value_net"))}
+
+
+def vector_field(module: Tree) -> Tree:
+    """The authors' ``ActorVectorField`` (``mlp``) as :class:`~qchunk.networks.FlowVelocity` or
+    :class:`~qchunk.networks.OneStepPolicy` (``mlp``; the same inputs in the same order)."""
+    return {"mlp": mlp_layers(_only(module, "mlp"))}
+
+
+def tanh_normal(module: Tree) -> Tree:
+    """The authors' QAM-repo ``TanhNormal`` (an ``MLP`` trunk with the activation after its last layer, heads
+    ``OutputDenseMean``, ``OutputDenseLogStd``) as :class:`~qchunk.networks.TanhGaussianPolicy`."""
+    trunk = [k for k in module if k not in ("OutputDenseMean", "OutputDenseLogStd")]
+    if len(trunk) != 1:
+        raise QchunkError(f"a TanhNormal has one trunk, found {trunk}")
+    return {"trunk": mlp_layers(module[trunk[0]]),
+            "mean": _dense(module["OutputDenseMean"]), "log_std": _dense(module["OutputDenseLogStd"])}
+
+
+def log_param(module: Tree) -> np.ndarray:
+    """The authors' ``LogParam`` (``log_value``) as qchunk's ``log_temperature`` scalar."""
+    return np.asarray(_only(module, "log_value"), np.float32)
+
+
+def _dense(tree: Tree) -> Tree:
+    return {k: np.asarray(v, np.float32) for k, v in tree.items()}
+
+
+def _only(tree: Tree, key: str) -> Any:
+    if set(tree) != {key}:
+        raise QchunkError(f"expected only {key!r}, found {sorted(tree)}")
+    return tree[key]
+
+
+def leaf_paths(tree: Any, prefix: str = "") -> dict[str, tuple[int, ...]]:
+    """``{'a/b/kernel': shape}`` of every array in a nested dict."""
+    if isinstance(tree, dict):
+        out: dict[str, tuple[int, ...]] = {}
+        for key, value in tree.items():
+            out.update(leaf_paths(value, f"{prefix}{key}/"))
+        return out
+    return {prefix.rstrip("/"): tuple(np.shape(tree))}
+
+
+def check_same_structure(mapped: Tree, expected: Any, what: str) -> None:
+    """Raise when ``mapped`` (transplanted parameters) and ``expected`` (qchunk's own, e.g. freshly initialised)
+    differ in any path or shape: the mapping must cover every leaf exactly once."""
+    got, want = leaf_paths(mapped), leaf_paths(expected)
+    if got != want:
+        missing = sorted(set(want) - set(got))
+        extra = sorted(set(got) - set(want))
+        shapes = sorted(k for k in set(got) & set(want) if got[k] != want[k])
+        raise QchunkError(f"{what}: parameter trees differ (missing {missing}, extra {extra}, shapes {shapes})")
