@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from qchunk.agents import FEditAgent, agent_config, make_agent
-from qchunk.agents.common import bc_flow_objective, chunk_critic_objective
-from qchunk.agents.edit import FEditKeys, edit_actor_objective, edit_chunks, edit_policy, fedit_actions, fedit_loss
+from qchunk.agents.common import bc_flow_loss, chunk_critic_objective
+from qchunk.agents.edit import edit_actor_objective, edit_chunks, edit_noise, edit_policy, fedit_actions, fedit_loss
 from qchunk.agents.losses import temperature_loss
 from qchunk.agents.td import pessimistic_ensemble
 from qchunk.bench.update import synthetic_batch
@@ -44,10 +44,10 @@ def _policy_and_inputs(seed=0):
 def test_edit_chunks_log_prob_and_actions_match_numpy():
     policy, params, obs, base = _policy_and_inputs()
     key, scale = jax.random.PRNGKey(4), 0.3
-    actions, log_prob = edit_chunks(policy, params, obs, base, key, scale)
+    eps = np.asarray(jax.random.normal(key, (7, P)), np.float64)
+    actions, log_prob = edit_chunks(policy, params, obs, base, jnp.asarray(eps, jnp.float32), scale)
     # by hand: the head's mean/log-std, the same N(0, 1) draw, the squashed edit and its density
     mean, log_std = (np.asarray(x, np.float64) for x in policy.apply({"params": params}, obs, base))
-    eps = np.asarray(jax.random.normal(key, mean.shape), np.float64)
     u = mean + np.exp(log_std) * eps
     expected = np.clip(np.asarray(base, np.float64) + scale * np.tanh(u), -1.0, 1.0)
     np.testing.assert_allclose(np.asarray(actions), expected, atol=1e-5)
@@ -120,17 +120,17 @@ def test_pessimistic_target_matches_numpy():
 def test_fedit_update_terms_and_temperature_loss_match_numpy():
     agent = make_agent("fedit", OBS, ACT, "quick", seed=0, **TINY)
     batch = {k: jnp.asarray(v) for k, v in synthetic_batch(16, H, OBS, ACT, 0.99, seed=1).items()}
-    loss = jax.value_and_grad(lambda p: fedit_loss(p, agent, batch, jax.random.PRNGKey(9)), has_aux=True)
+    draws = agent.update_draws(jax.random.PRNGKey(9), 16)
+    loss = jax.value_and_grad(lambda p: fedit_loss(p, agent, batch, draws), has_aux=True)
     (_, info), grads = jax.jit(loss)(agent.params)
     entropy = float(info["actor/entropy"])
     # the temperature is tuned on the edit's entropy towards -0.5 x the chunk's h*A numbers
     assert float(info["temperature/loss"]) == pytest.approx(0.5 * (entropy - (-0.5 * P)), rel=1e-4)
     assert 0.0 < float(info["actor/edit_abs_mean"]) <= 0.2  # the default edit scale bounds the edit
     # the edit policy's loss reaches neither the flow nor the critic: their gradients are the BC / TD terms'
-    keys = FEditKeys(*jax.random.split(jax.random.PRNGKey(9), 5))
     data = batch["actions"].reshape(16, -1)
-    bc_grad = jax.jit(jax.grad(lambda fp: bc_flow_objective(agent.networks.flow, fp, batch, data, H, ACT, keys.bc_noise,
-                                                    keys.bc_time)))(agent.params["flow"])
+    bc_grad = jax.jit(jax.grad(lambda fp: bc_flow_loss(agent.networks.flow, fp, batch, data, H, ACT, draws.bc_noise,
+                                                       draws.bc_time, "chunk")))(agent.params["flow"])
     for got, want in zip(jax.tree_util.tree_leaves(grads["flow"]), jax.tree_util.tree_leaves(bc_grad), strict=True):
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-7)
 
@@ -155,14 +155,15 @@ def test_fedit_acts_with_the_edited_flow_chunk_and_best_of_n():
     agent = make_agent("fedit", OBS, ACT, "quick", seed=1, **TINY)
     obs = jnp.asarray(np.random.default_rng(0).normal(size=(4, OBS)), jnp.float32)
     key = jax.random.PRNGKey(3)
-    # N = 1: the flow's Euler solution from normal(k_noise) edited with k_edit, by hand
-    k_noise, k_edit = jax.random.split(key)
+    # N = 1: the flow's Euler solution from normal(k_noise) edited with the edit noise of the second key, by hand
+    k_noise, _ = jax.random.split(key)
     nets = agent.networks
     x = jax.random.normal(k_noise, (4 * P,)).reshape(4, 1, P)
     for i in range(2):
         x = x + nets.flow.apply({"params": agent.params["flow"]}, obs[:, None], x, jnp.full((1,), i / 2)) / 2
     base = jnp.clip(x, -1, 1)
-    expected, _ = edit_chunks(nets.edit, agent.params["edit"], obs[:, None], base, k_edit, 0.2)
+    edit_eps = edit_noise(key, 4, 1, P).edit
+    expected, _ = edit_chunks(nets.edit, agent.params["edit"], obs[:, None], base, edit_eps, 0.2)
     got = agent.sample_actions(obs, key)
     np.testing.assert_allclose(np.asarray(got).reshape(4, P), np.asarray(expected[:, 0]), atol=1e-5)
     # N = 4: the kept chunk is the candidate with the highest ensemble-mean online Q
@@ -170,8 +171,9 @@ def test_fedit_acts_with_the_edited_flow_chunk_and_best_of_n():
     x = jax.random.normal(k_noise, (4 * 4 * P,)).reshape(4, 4, P)
     for i in range(2):
         x = x + nets.flow.apply({"params": agent.params["flow"]}, obs[:, None], x, jnp.full((1,), i / 2)) / 2
-    candidates, _ = edit_chunks(nets.edit, agent.params["edit"], obs[:, None], jnp.clip(x, -1, 1), k_edit, 0.2)
+    noise = edit_noise(key, 4, 4, P)
+    candidates, _ = edit_chunks(nets.edit, agent.params["edit"], obs[:, None], jnp.clip(x, -1, 1), noise.edit, 0.2)
     q = np.asarray(nets.critic.apply({"params": agent.params["critic"]}, obs[:, None], candidates)).mean(0)
     expected = np.asarray(candidates)[np.arange(4), q.argmax(-1)]
-    got = jax.jit(fedit_actions, static_argnums=(0, 1))(nets, config, agent.params, obs, key)
+    got = jax.jit(fedit_actions, static_argnums=(0, 1))(nets, config, agent.params, obs, noise)
     np.testing.assert_allclose(np.asarray(got), expected, atol=1e-5)

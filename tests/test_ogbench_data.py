@@ -138,3 +138,47 @@ def test_shard_lookup_ignores_other_domains(tiny_ogbench_dir, tmp_path):
     (tmp_path / "notes.npz").write_bytes(b"")
     with pytest.raises(QchunkError, match="not found"):
         dataset_files(get_task("cube-double-play-singletask-task2-v0"), tmp_path)
+
+
+def test_online_shard_swap_writes_the_next_shard_over_the_buffers_offline_rows(tiny_ogbench_dir, tmp_path):
+    from qchunk.data.tasks import TaskData
+    from qchunk.training.sources import BatchSource
+
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    src = tiny_ogbench_dir / "puzzle-3x3-play-v0.npz"
+    shutil.copy(src, shards / "puzzle-3x3-play-v0-000.npz")
+    arrays = dict(np.load(src))
+    arrays["actions"] = arrays["actions"] * 0.5  # a second shard that differs
+    np.savez(shards / "puzzle-3x3-play-v0-001.npz", **arrays)
+
+    def source(swap):
+        sharded = ShardedDataset(TINY, dataset_files(TINY, shards), sparse=True)
+        return BatchSource(TaskData(sharded.dataset, sharded), 4, 2, 0.99, None, swap_online_prefix=swap)
+
+    rng = np.random.default_rng(0)
+    for swap in (False, True):
+        s = source(swap)
+        first = s.dataset.arrays()
+        buf = s.start_online(None, 20)
+        for _ in range(7):
+            buf.add(rng.normal(size=55), rng.uniform(-1, 1, 5), -1.0, False, 1.0, rng.normal(size=55))
+        online = buf.rows_since(first["actions"].shape[0])
+        index = s.swap_shard(online=True)
+        rows = buf.arrays()
+        n = first["actions"].shape[0]
+        assert index == (1 if swap else 0)
+        want = s.sharded.files[index] if swap else None
+        expected = s.dataset.arrays() if swap else first
+        assert (want is None) or s.dataset.source == str(want)
+        np.testing.assert_array_equal(rows["actions"][:n], expected["actions"])
+        for k in online:  # the online rows are kept
+            np.testing.assert_array_equal(rows[k][n:], online[k])
+        if swap:
+            assert not np.array_equal(rows["actions"][:n], first["actions"])
+            # a checkpoint of the buffer restores with the current shard as its prefix
+            restored = source(True)
+            restored.seek_shard(index)
+            restored.restore_buffer(s.buffer_state())
+            for k, v in buf.arrays().items():
+                np.testing.assert_array_equal(restored.buffer.arrays()[k], v)

@@ -15,9 +15,9 @@ import pytest
 from flax import serialization
 
 from qchunk.agents import agent_config, make_agent
-from qchunk.agents.common import bc_flow_objective, chunk_critic_objective, normal
+from qchunk.agents.common import bc_flow_loss, chunk_critic_objective, normal
 from qchunk.agents.presets import QAM_INV_TEMP
-from qchunk.agents.qam import QamLossKeys, adjoint_objective, qam_actions, qam_loss
+from qchunk.agents.qam import adjoint_objective, qam_actions, qam_loss
 from qchunk.agents.td import critic_actions
 from qchunk.bench.update import synthetic_batch
 from qchunk.cli import main
@@ -85,8 +85,10 @@ def test_paper_constants_and_switch_defaults():
     assert (config.residual, config.target_actor, config.target_critic_grad, config.clip_adjoint) == (
         False, True, True, True)
     assert config.max_grad_norm == 1.0 and config.inv_temp == 1.0 and config.domain == "cube-double"
+    assert (config.adjoint, config.bc_weighting) == ("authors", "chunk")
     assert agent_config("qam", "quick").actor_hidden_dims == (256, 256)
-    assert set(QAM_INV_TEMP) == set(REPRODUCE) and agent_config("qam", domain="robomimic").inv_temp == 1.0
+    # off the paper's table (robomimic): the reference default 0.3
+    assert set(QAM_INV_TEMP) == set(REPRODUCE) and agent_config("qam", domain="robomimic").inv_temp == 0.3
     for bad, match in (({"policy": "distill"}, "best_of_n"), ({"inv_temp": -1.0}, "inv_temp"),
                        ({"q_agg": "min"}, "rho"), ({"max_grad_norm": -1.0}, "max_grad_norm")):
         with pytest.raises(QchunkError, match=match):
@@ -98,11 +100,10 @@ def test_paper_constants_and_switch_defaults():
 def test_td_target_is_the_pessimistic_ensemble_of_the_policy_action():
     agent = trained()
     b = {k: jnp.asarray(v) for k, v in batch(seed=3).items()}
-    key = jax.random.PRNGKey(7)
-    _, info = jit_loss(agent.params, agent, b, key)
-    keys = QamLossKeys(*jax.random.split(key, 5))
+    draws = agent.update_draws(jax.random.PRNGKey(7), b["observations"].shape[0])
+    _, info = jit_loss(agent.params, agent, b, draws)
     nets = agent.networks
-    next_actions = qam_actions(nets, agent.config, agent.params, b["next_observations"][:, -1], keys.next_action)
+    next_actions = qam_actions(nets, agent.config, agent.params, b["next_observations"][:, -1], draws.next_action)
     qs = np.asarray(nets.critic.apply({"params": agent.target_params["critic"]}, b["next_observations"][:, -1],
                                       next_actions), np.float64)  # (K, B)
     next_q = qs.mean(0) - 0.5 * qs.std(0)
@@ -111,8 +112,10 @@ def test_td_target_is_the_pessimistic_ensemble_of_the_policy_action():
     assert float(info["critic/target_mean"]) == pytest.approx(target.mean(), rel=1e-5)
 
 
-def reference_adjoint_loss(agent, obs, keys, base_params, critic_params):
-    """The adjoint-matching loss by explicit loops and per-sample Jacobian matrices (no vjp, no scan)."""
+def reference_adjoint_loss(agent, obs, draws, base_params, critic_params):
+    """The adjoint-matching loss by explicit loops and per-sample Jacobian matrices (no vjp, no scan), with the
+    adjoint scheme of ``agent.config.adjoint``: ``authors`` (the SDE drift with the field at u_i + h, every step)
+    or ``exact`` (the sampling chain's own steps)."""
     nets, cfg = agent.networks, agent.config
     steps, h, size = cfg.flow_steps, 1.0 / cfg.flow_steps, obs.shape[0]
     width = cfg.policy_dim(ACT)
@@ -121,8 +124,8 @@ def reference_adjoint_loss(agent, obs, keys, base_params, critic_params):
         return np.asarray(nets.flow.apply({"params": params}, obs, jnp.asarray(x, jnp.float32),
                                           jnp.full((1,), u, jnp.float32)), np.float64)
 
-    x = np.asarray(normal(keys.start_noise, (size, width)), np.float64)
-    xi = np.asarray(normal(keys.step_noise, (steps - 1, size, width)), np.float64)
+    x = np.asarray(draws.start_noise, np.float64)
+    xi = np.asarray(draws.step_noise, np.float64)
     xs, sigmas = [], []
     for i in range(steps):
         u = i * h
@@ -142,10 +145,12 @@ def reference_adjoint_loss(agent, obs, keys, base_params, critic_params):
 
     jacobians = jax.jit(jax.vmap(jax.jacfwd(single, argnums=1), in_axes=(0, 0, None)))  # (B, P, P)
     adjoints = [None] * steps
+    authors = cfg.adjoint == "authors"
     for i in reversed(range(steps)):
         u = i * h
-        jac = np.asarray(jacobians(obs, jnp.asarray(xs[i], jnp.float32), jnp.full((1,), u, jnp.float32)), np.float64)
-        drift_jac = jac if i == steps - 1 else 2 * jac - np.eye(width) / (u + h)
+        at = u + h if authors else u
+        jac = np.asarray(jacobians(obs, jnp.asarray(xs[i], jnp.float32), jnp.full((1,), at, jnp.float32)), np.float64)
+        drift_jac = jac if (i == steps - 1 and not authors) else 2 * jac - np.eye(width) / (u + h)
         a = a + h * np.einsum("bpq,bp->bq", drift_jac, a)  # a <- a + h J^T a per sample
         adjoints[i] = a.copy()
     total = 0.0
@@ -156,42 +161,43 @@ def reference_adjoint_loss(agent, obs, keys, base_params, critic_params):
     return total / size
 
 
-@pytest.mark.parametrize("overrides", [{}, {"target_actor": False, "target_critic_grad": False, "inv_temp": 4.0}])
+@pytest.mark.parametrize("overrides", [{}, {"adjoint": "exact"},
+                                       {"target_actor": False, "target_critic_grad": False, "inv_temp": 4.0}])
 def test_adjoint_objective_matches_an_independent_jacobian_computation(overrides):
     agent = trained(**overrides)
     obs = jnp.asarray(batch(size=4, seed=5)["observations"], jnp.float32)
-    keys = QamLossKeys(*jax.random.split(jax.random.PRNGKey(11), 5))
+    draws = agent.update_draws(jax.random.PRNGKey(11), 4)
     base = agent.target_params["flow"] if agent.config.target_actor else agent.params["flow"]
     critic = agent.target_params["critic"] if agent.config.target_critic_grad else agent.params["critic"]
     if agent.config.target_actor:  # the target BC flow has moved away from the online one
         assert not np.allclose(jax.tree_util.tree_leaves(base)[0], jax.tree_util.tree_leaves(agent.params["flow"])[0])
     objective = jax.jit(adjoint_objective, static_argnums=(0, 1))
     loss, info = objective(agent.networks, agent.config, agent.params["fine_flow"], agent.params, base, critic, obs,
-                           keys)
-    assert float(loss) == pytest.approx(reference_adjoint_loss(agent, obs, keys, base, critic), rel=2e-4)
+                           draws.start_noise, draws.step_noise)
+    assert float(loss) == pytest.approx(reference_adjoint_loss(agent, obs, draws, base, critic), rel=2e-4)
     assert float(info["actor/adjoint_abs_max"]) > 0
 
 
 def test_each_loss_reaches_only_its_own_network():
     agent = trained()
     b = {k: jnp.asarray(v, jnp.float32) for k, v in batch(seed=4).items()}
-    key = jax.random.PRNGKey(3)
-    keys = QamLossKeys(*jax.random.split(key, 5))
-    grads = jax.jit(jax.grad(lambda p: qam_loss(p, agent, b, key)[0]))(agent.params)
+    draws = agent.update_draws(jax.random.PRNGKey(3), b["observations"].shape[0])
+    grads = jax.jit(jax.grad(lambda p: qam_loss(p, agent, b, draws)[0]))(agent.params)
     nets, cfg = agent.networks, agent.config
 
     def critic_only(p):
-        nxt = qam_actions(nets, cfg, agent.params, b["next_observations"][:, -1], keys.next_action)
+        nxt = qam_actions(nets, cfg, agent.params, b["next_observations"][:, -1], draws.next_action)
         return chunk_critic_objective(nets.critic, p, agent.target_params["critic"], b, nxt, discount=cfg.discount,
                                       q_agg=cfg.q_agg, chunked=True, rho=cfg.rho)[0]
 
     def bc_only(p):
-        return bc_flow_objective(nets.flow, p, b, critic_actions(b["actions"], True), H, ACT, keys.bc_noise,
-                                 keys.bc_time)
+        return bc_flow_loss(nets.flow, p, b, critic_actions(b["actions"], True), H, ACT, draws.bc_noise,
+                            draws.bc_time, "chunk")
 
     def fine_only(p):
         return adjoint_objective(nets, cfg, p, agent.params, agent.target_params["flow"],
-                                 agent.target_params["critic"], b["observations"], keys)[0]
+                                 agent.target_params["critic"], b["observations"], draws.start_noise,
+                                 draws.step_noise)[0]
 
     for name, part in (("critic", critic_only), ("flow", bc_only), ("fine_flow", fine_only)):
         want = jax.jit(jax.grad(part))(agent.params[name])

@@ -14,6 +14,7 @@ from flax import serialization
 
 from qchunk.agents import QamEAgent, QamFAgent, make_agent
 from qchunk.agents.common import normal
+from qchunk.agents.edit import EditNoise
 from qchunk.agents.qam import qam_loss
 from qchunk.agents.qam_variants import distill_objective, edit_objective, qam_f_loss
 from qchunk.bench.update import synthetic_batch
@@ -69,7 +70,8 @@ def test_qam_f_distillation_target_is_the_fine_flows_chunk():
     agent = tiny("qam-f")
     obs = jnp.asarray(np.random.default_rng(0).normal(size=(6, OBS)), jnp.float32)
     key = jax.random.PRNGKey(3)
-    loss, info = distill_objective(agent.networks, agent.config, agent.params["onestep"], agent.params, obs, key)
+    loss, info = distill_objective(agent.networks, agent.config, agent.params["onestep"], agent.params, obs,
+                                   normal(key, (6, P)))
     # by hand: the same noise z, the one-step output mu(s, z), the fine-tuned flow's clipped chunk from z
     z = normal(key, (6, P))
     mu = np.asarray(agent.networks.onestep.apply({"params": agent.params["onestep"]}, obs, z), np.float64)
@@ -84,10 +86,10 @@ def test_qam_f_distillation_target_is_the_fine_flows_chunk():
 
 def test_qam_f_distillation_reaches_only_the_one_step_policy():
     agent, b = tiny("qam-f"), {k: jnp.asarray(v) for k, v in batch(seed=1).items()}
-    key = jax.random.PRNGKey(5)
-    grads = jax.jit(jax.grad(lambda p: qam_f_loss(p, agent, b, key)[0]))(agent.params)
-    k_qam, _ = jax.random.split(key)  # QAM's terms alone (their TD target acts with the one-step policy)
-    qam_grads = jax.jit(jax.grad(lambda p: qam_loss(p, agent, b, k_qam)[0]))(agent.params)
+    draws = agent.update_draws(jax.random.PRNGKey(5), b["observations"].shape[0])
+    grads = jax.jit(jax.grad(lambda p: qam_f_loss(p, agent, b, draws)[0]))(agent.params)
+    # QAM's terms alone (their TD target acts with the one-step policy)
+    qam_grads = jax.jit(jax.grad(lambda p: qam_loss(p, agent, b, draws)[0]))(agent.params)
     for name in ("critic", "flow", "fine_flow"):
         for g, w in zip(jax.tree_util.tree_leaves(grads[name]), jax.tree_util.tree_leaves(qam_grads[name]),
                         strict=True):
@@ -117,7 +119,8 @@ def test_qam_e_edit_base_is_the_fine_flows_chunk():
     agent = tiny("qam-e")
     obs = jnp.asarray(np.random.default_rng(4).normal(size=(6, OBS)), jnp.float32)
     k_base, k_edit = jax.random.split(jax.random.PRNGKey(11))
-    loss, info = edit_objective(agent.networks, agent.config, agent.params, obs, ACT, (k_base, k_edit))
+    noise = EditNoise(normal(k_base, (6, P)), jax.random.normal(k_edit, (6, P)))
+    loss, info = edit_objective(agent.networks, agent.config, agent.params, obs, ACT, noise)
     base = np_fine_chunk(agent, obs, normal(k_base, (6, P)))
     mean, log_std = (np.asarray(x, np.float64) for x in
                      agent.networks.edit.apply({"params": agent.params["edit"]}, obs, jnp.asarray(base, jnp.float32)))

@@ -57,10 +57,25 @@ QAM_CASES = [
     qam_case("qam-f-residual", inv_temp=1.0, fql_alpha=10.0, residual=True),
     qam_case("qam-e", inv_temp=1.0, edit_scale=0.3),
     qam_case("qam-e-residual", inv_temp=1.0, edit_scale=0.3, residual=True),
+    qam_case("qam-f-inv-temp-0", inv_temp=0.0, fql_alpha=10.0),
+    qam_case("qam-e-inv-temp-0", inv_temp=0.0, edit_scale=0.3),
 ]
 """QAM and its switches; QAM-F is ``fql_alpha > 0``, QAM-E ``edit_scale > 0`` (0 is QAM, the ``qam`` case)."""
 
-CASES: list[Case] = [*QAM_CASES]
+def fedit_case(name: str, **config: Any) -> Case:
+    """A case of ``agents/fedit.py`` (FEdit) at small sizes, the paper's K=10 and T=10."""
+    base = {"actor_hidden_dims": SMALL, "value_hidden_dims": SMALL, "action_chunking": True, "edit_scale": 0.2}
+    return Case(name, "qam", "agents.fedit", "FEditAgent", {**base, **config})
+
+
+FEDIT_CASES = [
+    fedit_case("fedit"),
+    fedit_case("fedit-best-of-4", best_of_n=4, edit_scale=0.5),
+    fedit_case("fedit-rho-0", rho=0.0),
+]
+"""FEdit (the QAM paper's baseline) and its switches."""
+
+CASES: list[Case] = [*QAM_CASES, *FEDIT_CASES]
 """Every case, by name."""
 
 

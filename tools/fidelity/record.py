@@ -9,7 +9,9 @@ For each case (``tools/fidelity/cases.py``) a fresh process imports the authors'
 checkout, creates it at small sizes, builds a batch with the authors' own chunk sampler from a small
 dataset whose windows cross an episode end and a terminal, and records, under ``jax.disable_jit()``:
 
-* ``params/...``: the initial parameters (every module, targets included);
+* ``params/...``: the parameters before the recorded update (every module, targets included), after two
+  warm-up updates so that every target network differs from its online one; ``opt/mu/...``, ``opt/nu/...``,
+  ``opt/count``: Adam's state then;
 * ``batch/...``: the batch; ``dataset/...`` and ``sample/idxs``: the data it was sampled from;
 * ``draws/update/NNN`` (sampler ``draws_kind/update/NNN``): every random draw of one update, in call order;
 * ``out/loss``, ``info/...``: the total loss and every logged metric of ``total_loss``;
@@ -40,6 +42,8 @@ DEFAULT_OUT = HERE.parents[1] / "tests" / "fixtures" / "fidelity"
 OBS_DIM, ACTION_DIM, BATCH = 5, 2, 8
 SAMPLE_IDXS = np.array([10, 11, 24, 25, 3, 38, 57, 0])
 """Window starts: 10 and 11 cross the episode end at 11 (a time-out), 24 and 25 the terminal at 25."""
+WARMUP_IDXS = (np.array([5, 30, 45, 12, 50, 20, 33, 8]), np.array([1, 2, 23, 4, 26, 27, 41, 55]))
+"""Two updates before the recorded one, so that target networks differ from online ones and Adam has state."""
 
 
 def small_dataset() -> dict[str, np.ndarray]:
@@ -75,6 +79,18 @@ def flat(tree, prefix: str = "") -> dict[str, np.ndarray]:
     return out
 
 
+def adam_state(opt_state):
+    """The one ``ScaleByAdamState`` (``count``, ``mu``, ``nu``) inside an optax state."""
+    import jax
+    import optax
+
+    found = [x for x in jax.tree_util.tree_leaves(opt_state, is_leaf=lambda x: isinstance(x, optax.ScaleByAdamState))
+             if isinstance(x, optax.ScaleByAdamState)]
+    if len(found) != 1:
+        raise RuntimeError(f"expected one Adam state, found {len(found)}")
+    return found[0]
+
+
 def record_one(name: str, repo: Path, out: Path) -> None:
     """Record case ``name`` from the checkout ``repo`` into ``out`` (runs in its own process)."""
     import jax
@@ -92,22 +108,31 @@ def record_one(name: str, repo: Path, out: Path) -> None:
 
     raw = small_dataset()
     dataset = datasets.Dataset.create(**{k: v.copy() for k, v in raw.items()})
-    saved_randint = np.random.randint
-    np.random.randint = lambda *a, **k: SAMPLE_IDXS.copy()
-    try:
-        batch = dataset.sample_sequence(BATCH, sequence_length=case.horizon, discount=config["discount"])
-    finally:
-        np.random.randint = saved_randint
-    batch = {k: jnp.asarray(v, jnp.float32) for k, v in batch.items()}
+
+    def sample(idxs):  # the authors' chunk sampler at chosen window starts
+        saved_randint = np.random.randint
+        np.random.randint = lambda *a, **k: idxs.copy()
+        try:
+            out = dataset.sample_sequence(BATCH, sequence_length=case.horizon, discount=config["discount"])
+        finally:
+            np.random.randint = saved_randint
+        return {k: jnp.asarray(v, jnp.float32) for k, v in out.items()}
 
     agent_cls = getattr(module, case.cls)
     agent = agent_cls.create(case.seed, raw["observations"][0], raw["actions"][0], config)
+    for idxs in WARMUP_IDXS:
+        agent, _ = agent.update(sample(idxs), **case.update_kwargs)
+    batch = sample(SAMPLE_IDXS)
     record: dict[str, np.ndarray] = {}
     record.update({f"dataset/{k}": v for k, v in raw.items()})
     record["sample/idxs"] = SAMPLE_IDXS
     record.update({f"batch/{k}": np.asarray(v) for k, v in batch.items()})
     params = agent.network.params
     record.update({f"params/{k}": v for k, v in flat(params).items()})
+    adam = adam_state(agent.network.opt_state)
+    record.update({f"opt/mu/{k}": v for k, v in flat(adam.mu).items()})
+    record.update({f"opt/nu/{k}": v for k, v in flat(adam.nu).items()})
+    record["opt/count"] = np.asarray(adam.count)
 
     def draws(tag: str, calls) -> None:
         for i, (kind, value) in enumerate(calls):

@@ -152,24 +152,35 @@ class QamAgent(AgentBase):
         return None
 
 
-def acting_velocity(nets: QamNetworks, config: QamAgentConfig, params: Params, obs: Array,
-                    base_params: Params | None = None):
-    """The velocity the agent acts with, ``(x (..., P), u (1,)) -> (..., P)`` for states ``obs`` that
-    broadcast against ``x``: the fine-tuned field (``v_BC + v_res`` with ``residual``, the BC field
-    ``base_params`` or ``params['flow']``), or the BC field alone when ``inv_temp == 0``."""
+def fine_velocity(nets: QamNetworks, config: QamAgentConfig, params: Params, obs: Array,
+                  base_params: Params | None = None):
+    """The fine-tuned field, ``(x (..., P), u (1,)) -> (..., P)`` for states ``obs`` that broadcast against ``x``:
+    ``params['fine_flow']``'s network, or ``v_BC + v_res`` with ``residual`` (the BC field ``base_params`` or
+    ``params['flow']``). Adjoint matching samples it, and QAM-F / QAM-E train on its chunks, whatever
+    ``inv_temp`` (as the reference code)."""
     base_vars = {"params": params["flow"] if base_params is None else base_params}
     fine_vars = {"params": params["fine_flow"]}
-    if config.inv_temp == 0.0:
-        return lambda x, u: nets.flow.apply(base_vars, obs, x, u)
     if config.residual:
         return lambda x, u: nets.flow.apply(base_vars, obs, x, u) + nets.fine_flow.apply(fine_vars, obs, x, u)
     return lambda x, u: nets.fine_flow.apply(fine_vars, obs, x, u)
 
 
-def fine_flow_chunks(nets: QamNetworks, config: QamAgentConfig, params: Params, obs: Array, noise: Array) -> Array:
-    """The acting field's Euler solution (``flow_steps`` steps) from ``noise (..., P)``, clipped to [-1, 1];
-    ``obs`` broadcasts against ``noise`` (``(B, 1, D)`` for ``(B, N, P)``)."""
-    return jnp.clip(euler_integrate(acting_velocity(nets, config, params, obs), noise, config.flow_steps), -1.0, 1.0)
+def acting_velocity(nets: QamNetworks, config: QamAgentConfig, params: Params, obs: Array,
+                    base_params: Params | None = None):
+    """The velocity the agent acts with: :func:`fine_velocity`, or the BC field alone when ``inv_temp == 0``."""
+    if config.inv_temp == 0.0:
+        base_vars = {"params": params["flow"] if base_params is None else base_params}
+        return lambda x, u: nets.flow.apply(base_vars, obs, x, u)
+    return fine_velocity(nets, config, params, obs, base_params)
+
+
+def fine_flow_chunks(nets: QamNetworks, config: QamAgentConfig, params: Params, obs: Array, noise: Array,
+                     acting: bool = True) -> Array:
+    """The Euler solution (``flow_steps`` steps) from ``noise (..., P)``, clipped to [-1, 1], of the acting field
+    (:func:`acting_velocity`) or, with ``acting=False``, of the fine-tuned field (:func:`fine_velocity`); ``obs``
+    broadcasts against ``noise`` (``(B, 1, D)`` for ``(B, N, P)``)."""
+    field = (acting_velocity if acting else fine_velocity)(nets, config, params, obs)
+    return jnp.clip(euler_integrate(field, noise, config.flow_steps), -1.0, 1.0)
 
 
 def qam_actions(nets: QamNetworks, config: QamAgentConfig, params: Params, obs: Array, noise: Array) -> Array:
@@ -224,7 +235,7 @@ def adjoint_objective(nets: QamNetworks, config: QamAgentConfig, fine_params: Pa
     def base(x: Array, u: Array) -> Array:
         return nets.flow.apply(base_vars, obs, x, u)
 
-    fine = acting_velocity(nets, config, fixed, obs, base_params=base_params)
+    fine = fine_velocity(nets, config, fixed, obs, base_params=base_params)
     states, final = sample_memoryless(fine, base, start_noise, step_noise)
 
     def mean_q(chunks: Array) -> Array:
@@ -266,4 +277,4 @@ def qam_loss(params: Params, agent: QamAgent, batch: Batch, draws: QamDraws) -> 
 
 
 __all__ = ["QamAgent", "QamDraws", "QamNetworks", "acting_velocity", "adjoint_objective", "build_qam_networks",
-           "fine_flow_chunks", "qam_actions", "qam_loss"]
+           "fine_flow_chunks", "fine_velocity", "qam_actions", "qam_loss"]

@@ -141,7 +141,7 @@ def distill_objective(nets: QamFNetworks, config: QamFAgentConfig, onestep_param
     :func:`~qchunk.agents.common.one_step_objective` with the fine-tuned flow's clipped Euler solution from the
     same noise ``z = noise (B, P)`` as the target (under the fixed parameters ``fixed``; no gradient) and the
     fixed online critics. Returns the scalar loss and its ``actor/*`` metrics."""
-    target = fine_flow_chunks(nets, config, fixed, obs, noise)
+    target = fine_flow_chunks(nets, config, fixed, obs, noise, acting=False)
     return one_step_objective(nets.onestep, onestep_params, nets.critic, fixed["critic"], obs, noise, target,
                               config.alpha)
 
@@ -231,7 +231,7 @@ def edit_objective(nets: QamENetworks, config: QamEAgentConfig, params: Params, 
     ``config.target_entropy(action_dim)``. Returns the summed loss and its ``actor/*``, ``temperature/*``
     metrics."""
     fixed = jax.lax.stop_gradient(params)
-    base = fine_flow_chunks(nets, config, fixed, obs, noise.base)
+    base = fine_flow_chunks(nets, config, fixed, obs, noise.base, acting=False)
     a_loss, t_loss, actor_info = edit_temperature_objective(nets, params, fixed, obs, base, noise.edit,
                                                             config.edit_scale, config.target_entropy(action_dim))
     return a_loss + t_loss, {"actor/edit_loss": a_loss, **actor_info}

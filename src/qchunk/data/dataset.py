@@ -143,6 +143,10 @@ class Dataset:
         idx = self._physical(np.arange(self._size))
         return {k: v[idx] for k, v in self._data.items()}
 
+    def clip_actions(self, eps: float) -> None:
+        """Clip the stored actions to ``[-1 + eps, 1 - eps]`` in place (see :data:`ACTION_CLIP_EPS`)."""
+        np.clip(self._data["actions"], -1.0 + eps, 1.0 - eps, out=self._data["actions"])
+
     def fingerprint(self) -> dict[str, object]:
         """A cheap identity of the stored data (size + SHA-1 of terminals, rewards and sampled observations),
         so a resumed run notices a regenerated or edited dataset."""
@@ -318,6 +322,19 @@ class ReplayBuffer(Dataset):
                 self._data[k][idx] = v
             self._ptr = int((self._ptr + m) % self._capacity)
             self._size = min(self._size + m, self._capacity)
+        self._reset_episode_stats()
+
+    def replace_prefix(self, dataset: Dataset) -> None:
+        """Write ``dataset`` over the buffer's first ``dataset.size`` physical rows, where a buffer made by
+        :meth:`from_dataset` keeps its offline data (the QAM code's online shard swap,
+        ``replay_buffer[k][:size] = shard[k]``); its last row ends an episode, as the prefix of a restored buffer.
+        The size is unchanged; ``dataset`` may be no larger than it."""
+        n = dataset.size
+        require(n <= self._size, f"a {n}-transition shard does not fit the {self._size} rows of the replay buffer")
+        rows = dataset.arrays()
+        for k, v in self._data.items():
+            v[:n] = rows[k] if k in rows else 1.0  # masks default to 1
+        self._data["terminals"][n - 1] = 1.0
         self._reset_episode_stats()
 
     def state_dict(self, skip: int = 0) -> dict[str, np.ndarray]:

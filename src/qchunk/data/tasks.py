@@ -24,6 +24,12 @@ class TaskData:
     """Set when the data is a directory of shards that the trainer cycles through."""
 
 
+ACTION_CLIP_EPS = 1e-5
+"""A single-file dataset's actions are clipped to ``[-1 + eps, 1 - eps]`` at load, as the authors' ``env_utils``
+does (both papers' code): a data action exactly at a bound has an infinite pre-image under tanh, so this bounds
+its log-probability under a tanh-Gaussian policy. Shard directories are read unclipped, as theirs."""
+
+
 def load_task_data(task: Task | str, dataset_dir: str | os.PathLike | None = None, sparse: bool = False,
                    dataset: str | None = None, relabel_env: Callable[[], Any] | None = None) -> TaskData:
     """The offline dataset of single task ``task`` from ``dataset_dir`` (the benchmark's default location
@@ -39,10 +45,19 @@ def load_task_data(task: Task | str, dataset_dir: str | os.PathLike | None = Non
     relabelled with, called once the file is found (the trainer hands in its first online env, which saves
     building one; a shard directory keeps an env of its own, as it relabels again during training).
 
+    A single file's actions are clipped to ``[-1 + eps, 1 - eps]`` (:data:`ACTION_CLIP_EPS`).
+
     Raises:
         QchunkError: the data is missing (the message says how to get it) or malformed.
     """
-    task = as_task(task).require_singletask("training needs")
+    data = _load(as_task(task).require_singletask("training needs"), dataset_dir, sparse, dataset, relabel_env)
+    if data.sharded is None:
+        data.dataset.clip_actions(ACTION_CLIP_EPS)
+    return data
+
+
+def _load(task: Task, dataset_dir: str | os.PathLike | None, sparse: bool, dataset: str | None,
+          relabel_env: Callable[[], Any] | None) -> TaskData:
     if task.benchmark not in ("ogbench", "robomimic"):
         from qchunk.data.open_data import load_source
 

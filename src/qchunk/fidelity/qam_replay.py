@@ -1,5 +1,6 @@
 """Replay of the QAM repository's ``agents/qam.py`` (QAM; QAM-F with ``fql_alpha > 0``; QAM-E with
-``edit_scale > 0``) in :class:`~qchunk.agents.qam.QamAgent` and its variants."""
+``edit_scale > 0``) in :class:`~qchunk.agents.qam.QamAgent` and its variants, and of its ``agents/fedit.py`` in
+:class:`~qchunk.agents.edit.FEditAgent` (the edit policy is shared)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from qchunk.agents import create_agent
-from qchunk.agents.config import QamAgentConfig, QamEAgentConfig, QamFAgentConfig
-from qchunk.agents.edit import EditNoise
+from qchunk.agents.config import FEditAgentConfig, QamAgentConfig, QamEAgentConfig, QamFAgentConfig
+from qchunk.agents.edit import EditNoise, FEditDraws
 from qchunk.agents.qam import QamDraws
 from qchunk.fidelity.fixture import Fixture
 from qchunk.fidelity.replay import Check, Replay, compare_update, draw_queue
@@ -62,10 +63,10 @@ def qam_targets(tree: dict[str, Any], config: QamAgentConfig) -> dict[str, Any]:
     return targets
 
 
-def replay_qam(fixture: Fixture) -> list[Check]:
-    """Every check of an ``agents/qam.py`` fixture."""
+def replay_qam(fixture: Fixture, changes: dict[str, Any]) -> list[Check]:
+    """Every check of an ``agents/qam.py`` fixture (``changes`` applied to the derived config)."""
     meta = fixture.meta
-    config = qam_config(fixture.config, meta["horizon"])
+    config = qam_config(fixture.config, meta["horizon"]).replace(**changes)
     agent = create_agent(config, meta["obs_dim"], meta["action_dim"], seed=0)
     authors = fixture.tree("params")
     params, targets = qam_params(authors, config), qam_targets(authors, config)
@@ -120,4 +121,60 @@ def replay_qam(fixture: Fixture) -> list[Check]:
     }
     rep = Replay(agent, draws, act_noise, lambda t: qam_params(t, config), lambda t: qam_targets(t, config),
                  metrics, unmapped=("modules_target_critic", "modules_target_actor_slow", "modules_target_actor_fast"))
+    return compare_update(fixture, rep)
+
+
+def fedit_config(authors: dict[str, Any], horizon: int) -> FEditAgentConfig:
+    """The qchunk config of an authors' ``agents/fedit.py`` config."""
+    return FEditAgentConfig(
+        agent="fedit", horizon=horizon, chunked=bool(authors["action_chunking"]), discount=authors["discount"],
+        tau=authors["tau"], lr=authors["lr"], actor_hidden_dims=tuple(authors["actor_hidden_dims"]),
+        critic_hidden_dims=tuple(authors["value_hidden_dims"]), actor_layer_norm=authors["actor_layer_norm"],
+        critic_layer_norm=authors["value_layer_norm"], num_critics=authors["num_qs"], rho=authors["rho"],
+        flow_steps=authors["flow_steps"], num_samples=authors["best_of_n"], edit_scale=authors["edit_scale"],
+        init_temperature=1.0, target_entropy_per_dim=-authors["edit_target_entropy_multiplier"], q_agg="mean",
+        bc_weighting="chunk")
+
+
+def fedit_params(tree: dict[str, Any]) -> dict[str, Any]:
+    """qchunk's FEdit ``params`` from the authors' ``modules_*`` tree (parameters or gradients)."""
+    return {"critic": critic_ensemble(tree["modules_critic"]), "flow": vector_field(tree["modules_actor_bc_flow"]),
+            "edit": tanh_normal(tree["modules_edit_actor"]), "log_temperature": log_param(tree["modules_alpha"])}
+
+
+def replay_fedit(fixture: Fixture, changes: dict[str, Any]) -> list[Check]:
+    """Every check of an ``agents/fedit.py`` fixture (``changes`` applied to the derived config)."""
+    meta = fixture.meta
+    config = fedit_config(fixture.config, meta["horizon"]).replace(**changes)
+    agent = create_agent(config, meta["obs_dim"], meta["action_dim"], seed=0)
+    authors = fixture.tree("params")
+    params = fedit_params(authors)
+    targets = {"critic": critic_ensemble(authors["modules_target_critic"])}
+    check_same_structure(params, agent.params, f"{fixture.name} params")
+    agent = agent.from_params(config, meta["obs_dim"], meta["action_dim"], params, targets, agent.rng)
+
+    batch, width, n = meta["batch"], config.policy_dim(meta["action_dim"]), config.num_samples
+    take = draw_queue(fixture.draws("update"))
+    next_action = EditNoise(take((batch, n, width)), take((batch, n, width)))  # sample_actions: flow noise, edit
+    draws = FEditDraws(next_action, take((batch, width)), take((batch, 1)), take((batch, width)),
+                       take((batch, width)))
+    if take.remaining():
+        raise ValueError(f"{fixture.name}: {take.remaining()} recorded draws not used")
+    act = draw_queue(fixture.draws("act"))
+    act_noise = EditNoise(act((batch, n, width)), act((batch, n, width)))
+    metrics = {
+        "critic/critic_loss": lambda i: i["critic/loss"],
+        "critic/q_mean": lambda i: i["critic/q_mean"],
+        "critic/q_max": lambda i: i["critic/q_max"],
+        "critic/q_min": lambda i: i["critic/q_min"],
+        "actor/bc_flow_loss": lambda i: i["actor/bc_flow_loss"],
+        "actor/edit_q_loss": lambda i: -i["actor/q_mean"],
+        "actor/edit_entropy_loss": lambda i: i["actor/entropy_loss"],
+        "actor/edit_alpha_loss": lambda i: i["temperature/loss"],
+        "actor/edit_entropy": lambda i: i["actor/entropy"],
+        "actor/actor_loss": lambda i: i["actor/bc_flow_loss"] + i["actor/loss"] + i["temperature/loss"],
+    }
+    rep = Replay(agent, draws, act_noise, fedit_params,
+                 lambda t: {"critic": critic_ensemble(t["modules_target_critic"])}, metrics,
+                 unmapped=("modules_target_critic",))
     return compare_update(fixture, rep)

@@ -18,6 +18,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from qchunk.agents.common import apply_gradients, check_batch
 from qchunk.errors import QchunkError
@@ -36,6 +37,7 @@ order their sums differently; measured values are in ``docs/fidelity.md``)."""
 
 REPLAYERS: dict[str, str] = {
     "qam:agents.qam": "qchunk.fidelity.qam_replay:replay_qam",
+    "qam:agents.fedit": "qchunk.fidelity.qam_replay:replay_fedit",
 }
 """``repo:module`` of an authors' agent -> ``module:function`` of its replayer."""
 
@@ -135,13 +137,31 @@ class Replay:
     """Authors' modules with no qchunk counterpart (their gradients must be zero: unused by the loss)."""
 
 
+def with_adam_state(agent: Any, mu: Any, nu: Any, count: Any) -> Any:
+    """``agent`` with the moments and step count of the Adam inside its optimizer state replaced (the authors'
+    state after the fixture's warm-up updates, mapped like the parameters)."""
+    def replace(node: Any) -> Any:
+        if isinstance(node, optax.ScaleByAdamState):
+            cast = jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float32), (mu, nu))
+            return optax.ScaleByAdamState(count=jnp.asarray(count, node.count.dtype), mu=cast[0], nu=cast[1])
+        return node
+
+    state = jax.tree_util.tree_map(replace, agent.opt_state, is_leaf=lambda x: isinstance(x, optax.ScaleByAdamState))
+    return agent.replace(opt_state=state)
+
+
 def compare_update(fixture: Fixture, rep: Replay) -> list[Check]:
-    """Run the replay's loss, gradient, update and acting and compare each with the fixture."""
+    """Run the replay's loss, gradient, update and acting and compare each with the fixture (from the fixture's
+    Adam state, when it has one)."""
     agent, case = rep.agent, fixture.name
+    if "opt/count" in fixture.arrays:
+        agent = with_adam_state(agent, rep.params(fixture.tree("opt/mu")), rep.params(fixture.tree("opt/nu")),
+                                fixture.arrays["opt/count"])
     batch = check_batch(agent, as_batch(fixture))
     loss_fn = type(agent).loss_from_draws
 
-    (loss, info), grads = jax.value_and_grad(loss_fn, has_aux=True)(agent.params, agent, batch, rep.draws)
+    value_and_grad = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))
+    (loss, info), grads = value_and_grad(agent.params, agent, batch, rep.draws)
     info = {k: np.asarray(v) for k, v in info.items()}
     checks = [Check(case, "loss", "total loss", relative_error(loss, fixture.arrays["out/loss"]))]
     authors_info = fixture.flat("info")
@@ -166,7 +186,7 @@ def compare_update(fixture: Fixture, rep: Replay) -> list[Check]:
         if key in update_info:
             checks.append(Check(case, "metric", key, relative_error(stats[key], update_info[key])))
 
-    new_agent, _ = apply_gradients(agent, grads)
+    new_agent, _ = jax.jit(apply_gradients)(agent, grads)
     new_params = fixture.tree("new_params")
     want_params, want_targets = rep.params(new_params), rep.targets(new_params)
     for net in sorted(want_params):
@@ -177,18 +197,19 @@ def compare_update(fixture: Fixture, rep: Replay) -> list[Check]:
                             relative_error(new_agent.target_params[net], want_targets[net])))
 
     obs = jnp.asarray(fixture.arrays["act/obs"], jnp.float32)
-    actions = agent.act(agent.params, obs, rep.act_noise)
+    actions = jax.jit(type(agent).act)(agent, agent.params, obs, rep.act_noise)
     checks.append(Check(case, "actions", "sample_actions", relative_error(actions, fixture.arrays["act/actions"])))
     return checks
 
 
-def replay(fixture: Fixture) -> list[Check]:
-    """Every :class:`Check` of ``fixture``, by the replayer of its authors' module."""
+def replay(fixture: Fixture, changes: dict[str, Any] | None = None) -> list[Check]:
+    """Every :class:`Check` of ``fixture``, by the replayer of its authors' module; ``changes`` are applied to the
+    qchunk config the replayer derives (a mutation check: a changed computation must fail some check)."""
     key = f"{fixture.meta['repo']}:{fixture.meta['module']}"
     if key not in REPLAYERS:
         raise QchunkError(f"{fixture.name}: no replayer for {key}; known: {', '.join(sorted(REPLAYERS))}")
     module, function = REPLAYERS[key].split(":")
-    return getattr(importlib.import_module(module), function)(fixture)
+    return getattr(importlib.import_module(module), function)(fixture, changes or {})
 
 
 def failures(checks: Iterable[Check]) -> list[Check]:

@@ -146,7 +146,14 @@ class TrainConfig:
     data-collection study: retrain on the offline data plus what another agent collected). Same task and
     reward required; not with shard directories."""
     shard_swap_every: int = 1000
-    """With a shard directory: load the next shard every this many offline gradient steps."""
+    """With a shard directory: load the next shard every this many offline gradient steps (online: env steps,
+    see `--shard-swap-online`)."""
+    shard_swap_online: bool | None = None
+    """With a shard directory and a replay buffer that starts as the offline set (the QC family): go on loading
+    the next shard online, every `--shard-swap-every` env steps, and write it over the buffer's offline part, as
+    the QAM code's main.py does. Unset: the preset's choice (on for `qam`; off for `paper` and `quick`, as the
+    Q-chunking code, which swaps shards offline only). The RLPD family's separate offline half follows the
+    shards online either way."""
     buffer_size: int | None = None
     """Replay buffer capacity (paper: 2M; None: offline dataset + online steps, so nothing is overwritten)."""
     log_every: int | None = None
@@ -215,6 +222,8 @@ class TrainConfig:
             changes["sparse"] = spec.domain.sparse
         if self.buffer_size is None and preset["buffer_size"] is not None:
             changes["buffer_size"] = preset["buffer_size"]
+        if self.shard_swap_online is None:
+            changes["shard_swap_online"] = self.preset == "qam"
         if self.preset == "qam":
             changes.update(_qam_protocol(self, spec))
         changes["env"] = self.env_name

@@ -195,7 +195,7 @@ class _Setup:
         if ratio is None and not self.agent_config.pretrains_offline:
             ratio = 0.5  # the RLPD family's symmetric sampling
         return BatchSource(self.data, self.base.batch_size, self.agent_config.horizon, self.agent_config.discount,
-                           ratio)
+                           ratio, swap_online_prefix=bool(self.base.shard_swap_online))
 
     def env_factory(self, k: int):
         """``() -> env`` for seed ``k``'s online environment (seed 0 gets the one built for the data check)."""

@@ -9,6 +9,10 @@ shard). Online there are two schemes:
   overwrite the oldest offline rows, as in the authors' code.
 * a number r (the RLPD family: 0.5): the buffer holds online transitions only, and every batch is
   ``round(B * r)`` offline chunks then the rest online chunks, both through the chunk sampler.
+
+With a shard directory the offline data is one shard at a time. Online, the RLPD family's offline half keeps
+following the shards; a buffer that started as the offline set follows them only with ``swap_online_prefix``
+(the QAM code: each new shard overwrites the buffer's first rows, where the offline data was).
 """
 
 from __future__ import annotations
@@ -35,14 +39,17 @@ class BatchSource:
         batch_size, horizon, discount: the chunk sampler's B, h and gamma.
         offline_ratio: None (sample the buffer, which starts as the offline set) or the fraction of
             offline chunks in every online batch (the buffer then holds online data only).
+        swap_online_prefix: online, a shard swap writes the new shard over the buffer's offline rows (only
+            with ``offline_ratio`` None and shards).
     """
 
     def __init__(self, data: TaskData, batch_size: int, horizon: int, discount: float,
-                 offline_ratio: float | None):
+                 offline_ratio: float | None, swap_online_prefix: bool = False):
         self.dataset: Dataset = data.dataset
         self.sharded = data.sharded
         self.batch_size, self.horizon, self.discount = batch_size, horizon, discount
         self.offline_ratio = offline_ratio
+        self.swap_online_prefix = swap_online_prefix
         self.buffer: ReplayBuffer | None = None
         self.sample_seconds = 0.0
 
@@ -95,10 +102,16 @@ class BatchSource:
         return 0 if self.sharded is None else self.sharded.index
 
     def swap_shard(self, online: bool) -> int:
-        """Load the next shard (a no-op without shards, and online when the buffer started from the offline
-        set: only a separate offline half follows the shards, as the RLPD family's); returns its index."""
-        if self.sharded is not None and not (online and self.offline_ratio is None):
+        """Load the next shard (a no-op without shards); returns its index. Online with a buffer that started
+        as the offline set, only with ``swap_online_prefix``, and the shard then overwrites the buffer's offline
+        rows (:meth:`~qchunk.data.dataset.ReplayBuffer.replace_prefix`)."""
+        if self.sharded is None:
+            return self.shard()
+        if not online or self.offline_ratio is not None:
             self.dataset = self.sharded.next_shard()
+        elif self.swap_online_prefix:
+            self.dataset = self.sharded.next_shard()
+            self.buffer.replace_prefix(self.dataset)
         return self.shard()
 
     def seek_shard(self, index: int) -> None:
