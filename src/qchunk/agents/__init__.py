@@ -107,6 +107,7 @@ for _spec in (
               "(arXiv 2506.15799), as the QAM paper runs it", qam_curve="DSRL"),
 ):
     register(_spec)
+del _spec
 
 
 def __getattr__(name: str) -> Any:
