@@ -7,10 +7,10 @@ from importlib import resources
 import numpy as np
 import pytest
 
+from qchunk.agents.registry import agent_specs
 from qchunk.cli import main
 from qchunk.plotting import load_runs
 from qchunk.plotting.reference import (
-    QAM_METHODS,
     draw_qam,
     qam_curves,
     qam_domain,
@@ -39,7 +39,9 @@ def test_the_release_is_shipped_in_the_package():
 
 
 def test_agents_map_onto_the_release_methods():
-    for agent, method in QAM_METHODS.items():
+    everywhere = {s.name: s.qam_curve for s in agent_specs() if s.qam_curve and len(s.qam_datasets) == 2}
+    assert everywhere == {"qam": "QAM", "qam-f": "QAM-F", "qam-e": "QAM-E", "fedit": "FEdit", "dsrl": "DSRL"}
+    for agent, method in everywhere.items():
         for domain in ("cube-triple", "antmaze-giant", "puzzle-4x4"):
             assert qam_method(agent, domain) == method
     # FQL and RLPD ran on chunks of 5 on manipulation and on single actions on the mazes

@@ -39,10 +39,10 @@ The critic target is ``rewards[:, -1] + gamma**h * masks[:, -1] * agg_k Q'_k(s_{
 critic loss is weighted by ``valid[:, -1]``.
 """
 
+import dataclasses
 from typing import Any
 
 from qchunk.agents.config import (
-    CONFIG_FIELDS,
     AgentConfig,
     DsrlAgentConfig,
     FEditAgentConfig,
@@ -57,36 +57,73 @@ from qchunk.agents.dsrl import DsrlAgent
 from qchunk.agents.edit import FEditAgent
 from qchunk.agents.flow_agent import FlowAgent, FlowNetworks, build_networks
 from qchunk.agents.presets import (
-    AGENT_NAMES,
     DEFAULT_DOMAIN,
     DOMAIN_NAMES,
     DOMAIN_STRENGTHS,
-    FLOW_AGENT_NAMES,
     PRESET_NAMES,
-    QAM_AGENT_NAMES,
-    SAC_AGENT_NAMES,
-    STEERED_AGENT_NAMES,
     agent_config,
     config_class,
 )
 from qchunk.agents.qam import QamAgent
 from qchunk.agents.qam_variants import QamEAgent, QamFAgent
+from qchunk.agents.registry import AgentSpec, agent_class, agent_names, config_classes, register
 from qchunk.agents.sac_agent import SacAgent, SacNetworks, build_sac_networks
 from qchunk.errors import QchunkError
 
 Agent = FlowAgent | SacAgent | QamAgent | QamFAgent | QamEAgent | FEditAgent | DsrlAgent
-"""Any agent :func:`make_agent` builds."""
+"""Any built-in agent :func:`make_agent` builds."""
 
-AGENT_CLASSES: dict[type[AgentConfig], type[Any]] = {
-    FlowAgentConfig: FlowAgent,
-    SacAgentConfig: SacAgent,
-    QamAgentConfig: QamAgent,
-    FEditAgentConfig: FEditAgent,
-    DsrlAgentConfig: DsrlAgent,
-    QamFAgentConfig: QamFAgent,
-    QamEAgentConfig: QamEAgent,
-}
-"""The agent class each config class builds (:func:`create_agent`)."""
+_QC_PAPER = "Q. Li, Z. Zhou, S. Levine 2025, Reinforcement Learning with Action Chunking (arXiv 2507.07969)"
+_FQL_PAPER = "S. Park, Q. Li, S. Levine 2025, Flow Q-Learning (arXiv 2502.02538)"
+_RLPD_PAPER = ("P. Ball, L. Smith, I. Kostrikov, S. Levine 2023, Efficient Online RL with Offline Data "
+               "(arXiv 2302.02948)")
+_QAM_PAPER = "Q. Li, S. Levine 2026, Q-learning with Adjoint Matching (arXiv 2601.14234)"
+
+# The built-in agents, in the order every list shows them. A new method adds its registration here (or calls
+# qchunk.agents.registry.register from its own module); see docs/architecture.md.
+for _spec in (
+    AgentSpec("qc", FlowAgent, FlowAgentConfig, "QC", _QC_PAPER, paper_curve="QC"),
+    AgentSpec("qc-fql", FlowAgent, FlowAgentConfig, "QC-FQL", _QC_PAPER, paper_curve="QC-FQL", qam_curve="FQL",
+              qam_datasets=("play",)),
+    AgentSpec("bfn", FlowAgent, FlowAgentConfig, "BFN", _QC_PAPER, paper_curve="BFN"),
+    AgentSpec("bfn-n", FlowAgent, FlowAgentConfig, "BFN-n", _QC_PAPER, paper_curve="BFN-n"),
+    AgentSpec("fql", FlowAgent, FlowAgentConfig, "FQL", _FQL_PAPER, paper_curve="FQL", qam_curve="FQL",
+              qam_datasets=("navigate",)),
+    AgentSpec("fql-n", FlowAgent, FlowAgentConfig, "FQL-n", _QC_PAPER, paper_curve="FQL-n"),
+    AgentSpec("rlpd", SacAgent, SacAgentConfig, "RLPD", _RLPD_PAPER, paper_curve="RLPD", qam_curve="RLPD",
+              qam_datasets=("navigate",)),
+    AgentSpec("rlpd-ac", SacAgent, SacAgentConfig, "RLPD-AC", _QC_PAPER, paper_curve="RLPD-AC", qam_curve="RLPD",
+              qam_datasets=("play",)),
+    AgentSpec("qc-rlpd", SacAgent, SacAgentConfig, "QC-RLPD", _QC_PAPER),
+    AgentSpec("qam", QamAgent, QamAgentConfig, "QAM", _QAM_PAPER, qam_curve="QAM"),
+    # QAM-F / QAM-E: the reproduction script's alpha / edit_scale is 0 on cube-double (they are QAM there).
+    AgentSpec("qam-f", QamFAgent, QamFAgentConfig, "QAM-F", _QAM_PAPER, qam_curve="QAM-F", bench_domain="cube-triple"),
+    AgentSpec("qam-e", QamEAgent, QamEAgentConfig, "QAM-E", _QAM_PAPER, qam_curve="QAM-E", bench_domain="cube-triple"),
+    AgentSpec("fedit", FEditAgent, FEditAgentConfig, "FEdit",
+              "P. Dong, Q. Li, D. Sadigh, C. Finn 2025, EXPO: Stable Reinforcement Learning with Expressive Policies "
+              "(arXiv 2507.07986), as the QAM paper runs it", qam_curve="FEdit"),
+    AgentSpec("dsrl", DsrlAgent, DsrlAgentConfig, "DSRL",
+              "A. Wagenmaker et al. 2025, Steering Your Diffusion Policy with Latent Space Reinforcement Learning "
+              "(arXiv 2506.15799), as the QAM paper runs it", qam_curve="DSRL"),
+):
+    register(_spec)
+del _spec
+
+
+def __getattr__(name: str) -> Any:
+    """The agent lists, derived from the registry (:mod:`qchunk.agents.registry`) on each access:
+    ``AGENT_NAMES`` (every agent), ``FLOW_AGENT_NAMES``, ``SAC_AGENT_NAMES``, ``QAM_AGENT_NAMES``,
+    ``STEERED_AGENT_NAMES`` (one preset family each, :func:`qchunk.agents.presets.agent_family`),
+    ``AGENT_CLASSES`` (config class -> agent class) and ``CONFIG_FIELDS`` (every agent field)."""
+    if name == "AGENT_CLASSES":
+        return {cls: agent_class(cls) for cls in config_classes()}
+    if name == "CONFIG_FIELDS":
+        return tuple(dict.fromkeys(f.name for cls in config_classes() for f in dataclasses.fields(cls)))
+    if name.endswith("_AGENT_NAMES") or name == "AGENT_NAMES":
+        from qchunk.agents import presets
+
+        return getattr(presets, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def make_agent(
@@ -98,11 +135,10 @@ def make_agent(
     seed: int = 0,
     **overrides: Any,
 ) -> Agent:
-    """Build agent ``name`` (one of :data:`AGENT_NAMES`) with fresh parameters.
+    """Build agent ``name`` (a registered agent, see :data:`AGENT_NAMES`) with fresh parameters.
 
     Args:
-        name: ``qc``, ``qc-fql``, ``bfn``, ``bfn-n``, ``fql``, ``fql-n``, ``rlpd``, ``rlpd-ac``, ``qc-rlpd``,
-            ``qam``, ``qam-f``, ``qam-e``, ``fedit`` or ``dsrl`` (see :data:`AGENT_NAMES`).
+        name: the agent's registered name (``qc``, ``qc-fql``, ``rlpd``, ``qam``, ...; :data:`AGENT_NAMES`).
         observation_dim: width of a state vector.
         action_dim: width A of one action.
         preset: ``paper`` (4x512 networks, the paper's settings), ``quick`` (2x256, for CPU demos) or ``qam``
@@ -153,6 +189,7 @@ __all__ = [
     "SteeredFlowConfig",
     "agent_config",
     "agent_config_from_dict",
+    "agent_names",
     "build_networks",
     "build_sac_networks",
     "create_agent",
@@ -167,7 +204,7 @@ def agent_config_from_dict(d: dict[str, Any]) -> AgentConfig:
         QchunkError: ``d`` names no known agent or holds fields its family does not have.
     """
     name = d.get("agent")
-    if name not in AGENT_NAMES:
+    if name not in agent_names():
         raise QchunkError(f"the stored agent config names no known agent ({name!r})")
     cls = config_class(name)
     try:
@@ -178,5 +215,5 @@ def agent_config_from_dict(d: dict[str, Any]) -> AgentConfig:
 
 def create_agent(config: AgentConfig, observation_dim: int, action_dim: int, seed: int = 0) -> Agent:
     """Fresh parameters for an already resolved ``config`` (see :func:`make_agent` to resolve a preset)."""
-    cls = AGENT_CLASSES[type(config)]
+    cls = agent_class(type(config))
     return cls.create(config, int(observation_dim), int(action_dim), seed=seed)

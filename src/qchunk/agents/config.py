@@ -1,12 +1,11 @@
 """The typed, frozen configurations of the agents.
 
 :class:`AgentConfig` holds what every agent shares (chunking, critic ensemble, optimisation);
-:class:`FlowAgentConfig` (qc, qc-fql, bfn, bfn-n, fql, fql-n), :class:`SacAgentConfig` (rlpd, rlpd-ac,
-qc-rlpd), :class:`QamAgentConfig` (qam, a flow agent), :class:`FEditAgentConfig` (fedit) and
-:class:`DsrlAgentConfig` (dsrl; both :class:`SteeredFlowConfig`), :class:`QamFAgentConfig` (qam-f) and
-:class:`QamEAgentConfig` (qam-e; QAM's and FEdit's fields) add their policy's settings;
-:data:`CONFIG_CLASSES` lists them. :mod:`qchunk.agents.presets` holds the named values (the paper's and a
-CPU-sized ``quick`` one) and the per-domain constraint strengths.
+:class:`FlowAgentConfig` (the flow agents), :class:`SacAgentConfig` (the RLPD family), :class:`QamAgentConfig`
+(QAM, a flow agent), :class:`FEditAgentConfig` and :class:`DsrlAgentConfig` (both :class:`SteeredFlowConfig`),
+:class:`QamFAgentConfig` and :class:`QamEAgentConfig` (QAM's and FEdit's fields) add their policy's settings.
+Each agent's registration (:mod:`qchunk.agents.registry`) names its config class; :mod:`qchunk.agents.presets`
+holds the named values (the paper's and a CPU-sized ``quick`` one) and the per-domain constraint strengths.
 """
 
 from __future__ import annotations
@@ -349,21 +348,7 @@ class QamEAgentConfig(QamAgentConfig, FEditAgentConfig):
     Build one with :func:`qchunk.agents.agent_config`."""
 
 
-CONFIG_CLASSES: dict[type[AgentConfig], str] = {
-    FlowAgentConfig: "flow agents",
-    SacAgentConfig: "RLPD agents",
-    QamAgentConfig: "qam",
-    FEditAgentConfig: "fedit",
-    DsrlAgentConfig: "dsrl",
-    QamFAgentConfig: "qam-f",
-    QamEAgentConfig: "qam-e",
-}
-"""Every concrete agent config class and the agents it configures (the label ``--help`` gives the fields
-that only some agents read)."""
-
 FLOW_CONFIG_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(FlowAgentConfig))
 """Names of all :class:`FlowAgentConfig` fields."""
 SAC_CONFIG_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(SacAgentConfig))
 """Names of all :class:`SacAgentConfig` fields."""
-CONFIG_FIELDS: tuple[str, ...] = tuple(dict.fromkeys(f.name for cls in CONFIG_CLASSES for f in dataclasses.fields(cls)))
-"""Names of every agent field of either family (the ``**overrides`` keys some agent accepts)."""

@@ -24,22 +24,47 @@ from qchunk.agents.config import (
     QamEAgentConfig,
     QamFAgentConfig,
     SacAgentConfig,
+    SteeredFlowConfig,
 )
+from qchunk.agents.registry import agent_names, agent_spec, qam_preset_agents
 from qchunk.errors import QchunkError, did_you_mean
 
-FLOW_AGENT_NAMES: tuple[str, ...] = ("qc", "qc-fql", "bfn", "bfn-n", "fql", "fql-n")
-"""The flow agents (:class:`~qchunk.agents.flow_agent.FlowAgent`): offline pre-training, then online."""
-SAC_AGENT_NAMES: tuple[str, ...] = ("rlpd", "rlpd-ac", "qc-rlpd")
-"""The SAC agents with prior data (:class:`~qchunk.agents.sac_agent.SacAgent`): online from scratch."""
-QAM_AGENT_NAMES: tuple[str, ...] = ("qam", "qam-f", "qam-e")
-"""Q-learning with adjoint matching (:class:`~qchunk.agents.qam.QamAgent`) and its variants with a one-step
-policy (QAM-F) or an edit policy (QAM-E) on top (:mod:`qchunk.agents.qam_variants`): offline pre-training, then
-online."""
-STEERED_AGENT_NAMES: tuple[str, ...] = ("fedit", "dsrl")
-"""The agents that steer a BC flow with a tanh-Gaussian actor (:class:`~qchunk.agents.edit.FEditAgent`,
-:class:`~qchunk.agents.dsrl.DsrlAgent`): offline pre-training, then online."""
-AGENT_NAMES: tuple[str, ...] = FLOW_AGENT_NAMES + SAC_AGENT_NAMES + QAM_AGENT_NAMES + STEERED_AGENT_NAMES
-"""Every agent ``make_agent`` builds."""
+FAMILY_BASES: tuple[tuple[str, type[AgentConfig]], ...] = (
+    ("qam", QamAgentConfig), ("steered", SteeredFlowConfig), ("sac", SacAgentConfig), ("flow", FlowAgentConfig),
+)
+"""The preset families, most specific first, by the config class their agents' configs derive from: Q-learning
+with adjoint matching and its variants (offline pre-training, then online), the agents that steer a BC flow with a
+tanh-Gaussian actor (likewise), the SAC agents with prior data (online from scratch) and the flow agents (offline
+pre-training, then online). Which per-domain rows below apply to an agent follows from its family."""
+
+_FAMILY_CONSTANTS = {"FLOW_AGENT_NAMES": "flow", "SAC_AGENT_NAMES": "sac", "QAM_AGENT_NAMES": "qam",
+                     "STEERED_AGENT_NAMES": "steered"}
+
+
+def agent_family(name: str) -> str:
+    """The preset family (:data:`FAMILY_BASES`) of registered agent ``name``: ``qam``, ``steered``, ``sac``,
+    ``flow``, or ``other`` for a config class outside them (then no per-domain row applies)."""
+    cls = config_class(name)
+    return next((family for family, base in FAMILY_BASES if issubclass(cls, base)), "other")
+
+
+def family_agents(family: str) -> tuple[str, ...]:
+    """The registered agents of a preset family, in registration order."""
+    return tuple(name for name in agent_names() if agent_family(name) == family)
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    """The agent lists, derived from the registry on each access: ``AGENT_NAMES`` (every agent),
+    ``FLOW_AGENT_NAMES``, ``SAC_AGENT_NAMES``, ``QAM_AGENT_NAMES``, ``STEERED_AGENT_NAMES`` (one family each)
+    and ``QAM_PRESET_AGENTS`` (the agents ``--preset qam`` runs)."""
+    if name == "AGENT_NAMES":
+        return agent_names()
+    if name == "QAM_PRESET_AGENTS":
+        return qam_preset_agents()
+    if name in _FAMILY_CONSTANTS:
+        return family_agents(_FAMILY_CONSTANTS[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 DEFAULT_DOMAIN = "cube-double"
 """Domain whose strengths apply when none is given."""
@@ -236,11 +261,6 @@ script, for chunks of 5 on the manipulation domains (qchunk's ``qc-fql``) and si
 preset) only on cube-triple (30 vs 100); the two protocols differ otherwise too (K=10 and the pessimistic target
 here, K=2 and the mean there)."""
 
-QAM_PRESET_AGENTS: tuple[str, ...] = ("qam", "qam-f", "qam-e", "fedit", "dsrl", "qc-fql", "fql", "rlpd-ac", "rlpd")
-"""The agents ``--preset qam`` is defined for: the QAM paper's methods that qchunk has (its FQL is ``qc-fql`` on
-the manipulation domains and ``fql`` on the mazes, its RLPD ``rlpd-ac`` and ``rlpd`` likewise)."""
-
-
 QAM_SHARD_DIRS: dict[str, str] = {
     "cube-quadruple": "cube-quadruple-play-100m-v0", "puzzle-4x4": "puzzle-4x4-play-100m-v0",
 }
@@ -256,12 +276,14 @@ def qam_preset_settings(name: str, domain: str) -> dict[str, Any]:
     QAM agents, fedit and dsrl, whose families follow the QAM protocol under every preset.
 
     Raises:
-        QchunkError: ``name`` is not one of :data:`QAM_PRESET_AGENTS`.
+        QchunkError: ``name`` is not one of :func:`~qchunk.agents.registry.qam_preset_agents` (the registered
+            agents with a QAM release curve).
     """
-    if name not in QAM_PRESET_AGENTS:
-        raise QchunkError(f"preset qam is the QAM paper's protocol, which runs {', '.join(QAM_PRESET_AGENTS)}; "
+    runs = qam_preset_agents()
+    if name not in runs:
+        raise QchunkError(f"preset qam is the QAM paper's protocol, which runs {', '.join(runs)}; "
                           f"{name} is not among them: use --preset paper (or quick) for {name}")
-    if name in QAM_AGENT_NAMES or name in STEERED_AGENT_NAMES:
+    if agent_family(name) in ("qam", "steered"):
         return {}
     fields: dict[str, Any] = {"num_critics": 10, "q_agg": "mean", "rho": 0.5, **qam_protocol_settings(domain)}
     if name in ("qc-fql", "fql") and domain in QAM_FQL_ALPHA:
@@ -274,27 +296,29 @@ PRESET_NAMES: tuple[str, ...] = tuple(PRESETS)
 
 
 def config_class(name: str) -> type[AgentConfig]:
-    """The config class of agent ``name``: :class:`FlowAgentConfig`, :class:`QamAgentConfig`,
-    :class:`SacAgentConfig`, :class:`FEditAgentConfig` or :class:`DsrlAgentConfig`."""
-    if name in QAM_AGENT_NAMES:
-        return {"qam-f": QamFAgentConfig, "qam-e": QamEAgentConfig}.get(name, QamAgentConfig)
-    if name in STEERED_AGENT_NAMES:
-        return FEditAgentConfig if name == "fedit" else DsrlAgentConfig
-    return SacAgentConfig if name in SAC_AGENT_NAMES else FlowAgentConfig
+    """The config class of agent ``name``, as registered (:mod:`qchunk.agents.registry`).
+
+    Raises:
+        QchunkError: ``name`` is not a registered agent.
+    """
+    return agent_spec(name).config
 
 
 def domain_settings(name: str, domain: str) -> dict[str, Any]:
     """The per-domain field values of agent ``name`` in ``domain`` (``alpha`` or ``num_samples`` of the flow
     agents; qam's :data:`QAM_INV_TEMP`, fedit's / dsrl's :data:`STEERED_DOMAIN_SETTINGS`, and for those the
-    protocol's :data:`QAM_PROTOCOL_SETTINGS`; the RLPD family has no per-domain setting)."""
-    if name in SAC_AGENT_NAMES:
-        return {}
-    if name in QAM_AGENT_NAMES:
+    protocol's :data:`QAM_PROTOCOL_SETTINGS`; the RLPD family has no per-domain setting). The rows that apply
+    follow from the agent's family (:func:`agent_family`) and are keyed by its registered name; an agent without
+    a row takes its config's defaults."""
+    family = agent_family(name)
+    if family == "qam":
         inv_temp = {"inv_temp": QAM_INV_TEMP[domain]} if domain in QAM_INV_TEMP else {}
         variant = QAM_VARIANT_SETTINGS.get(name, {}).get(domain, {})
         return {**qam_protocol_settings(domain), **inv_temp, **variant}
-    if name in STEERED_AGENT_NAMES:
-        return {**qam_protocol_settings(domain), **STEERED_DOMAIN_SETTINGS[name].get(domain, {})}
+    if family == "steered":
+        return {**qam_protocol_settings(domain), **STEERED_DOMAIN_SETTINGS.get(name, {}).get(domain, {})}
+    if family != "flow":
+        return {}
     row = DOMAIN_STRENGTHS[domain]
     return {
         "qc": {"num_samples": row.qc_n},
@@ -303,7 +327,7 @@ def domain_settings(name: str, domain: str) -> dict[str, Any]:
         "qc-fql": {"alpha": row.qc_fql_alpha},
         "fql": {"alpha": row.fql_alpha},
         "fql-n": {"alpha": row.fql_n_alpha},
-    }[name]
+    }.get(name, {})
 
 
 def _choose(kind: str, value: str, valid: tuple[str, ...]) -> str:
@@ -316,9 +340,9 @@ def agent_config(name: str, preset: str = "paper", domain: str | None = None, **
     """Resolve the configuration of agent ``name`` without building networks.
 
     Args:
-        name: one of :data:`AGENT_NAMES`.
+        name: a registered agent (:func:`~qchunk.agents.registry.agent_names`).
         preset: one of :data:`PRESET_NAMES` (``paper``, ``quick`` or ``qam``, the QAM protocol: only for
-            :data:`QAM_PRESET_AGENTS`).
+            :func:`~qchunk.agents.registry.qam_preset_agents`).
         domain: one of :data:`DOMAIN_NAMES`; selects alpha / N (default ``cube-double``).
         **overrides: any field of the agent's config class (:func:`config_class`), applied last.
     Returns:
@@ -326,7 +350,7 @@ def agent_config(name: str, preset: str = "paper", domain: str | None = None, **
     Raises:
         QchunkError: unknown name, preset, domain or override field, or an invalid value.
     """
-    _choose("agent", name, AGENT_NAMES)
+    _choose("agent", name, agent_names())
     _choose("preset", preset, PRESET_NAMES)
     domain = _choose("domain", DEFAULT_DOMAIN if domain is None else domain, DOMAIN_NAMES)
     cls = config_class(name)
@@ -337,9 +361,9 @@ def agent_config(name: str, preset: str = "paper", domain: str | None = None, **
             f"unknown setting(s) {', '.join(unknown)} for agent {name}; valid settings: {', '.join(settable)}"
         )
     fields: dict[str, Any] = {"agent": name, "preset": preset, "domain": domain}
-    fields.update(FAMILY_DEFAULTS[cls])
+    fields.update(FAMILY_DEFAULTS.get(cls, {}))
     fields.update(PRESETS[preset])
-    fields.update(VARIANTS[name])
+    fields.update(VARIANTS.get(name, {}))
     fields.update(domain_settings(name, domain))
     if preset == "qam":
         fields.update(qam_preset_settings(name, domain))

@@ -28,17 +28,31 @@ import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import tyro
 
 from qchunk.agents import agent_config, make_agent
+from qchunk.agents.registry import agent_names, agent_specs
 from qchunk.errors import QchunkError
 from qchunk.fileio import atomic_write_json, require_writable
 
 SuiteName = Literal["quick", "all", "update", "eval", "data", "e2e", "seeds"]
+
+
+def _domain_help() -> str:
+    """The ``--domain`` help, naming the agents registered with a bench domain of their own."""
+    special: dict[str, list[str]] = {}
+    for spec in agent_specs():
+        if spec.bench_domain is not None:
+            special.setdefault(spec.bench_domain, []).append(spec.name)
+    notes = "".join(f" {' and '.join(names)} need {domain}, where no per-domain value switches part of them off "
+                    "(the update suite measures them there)." for domain, names in special.items())
+    return ("Domain whose per-domain settings apply (scene, puzzle-3x3, cube-double, cube-triple, cube-quadruple, "
+            f"robomimic, the QAM domains).{notes}")
 
 
 @dataclass
@@ -46,17 +60,15 @@ class BenchArgs:
     """Benchmark suites (default: the quick set, JSON under bench/results/), or one agent's update and acting
     speed on a synthetic batch (with --agent / --preset / --json)."""
 
-    agent: str | None = None
-    """Agent (qc, qc-fql, bfn, bfn-n, fql, fql-n, qam, qam-f, qam-e, fedit, dsrl, rlpd, rlpd-ac, qc-rlpd). Alone:
-    benchmark this one agent (default qc); with --suite: only this agent in the update, eval, seeds and e2e
-    suites."""
+    agent: Annotated[str | None, tyro.conf.arg(help=(
+        f"Agent ({', '.join(agent_names())}). Alone: benchmark this one agent (default qc); with --suite: only "
+        "this agent in the update, eval, seeds and e2e suites."))] = None
+    """Agent (a registered name; the help lists them)."""
     preset: Literal["paper", "quick"] | None = None
     """Network/optimisation preset: paper (4x512) or quick (2x256). Alone: benchmark one agent (default
     paper); with --suite update: only this preset."""
-    domain: str = "cube-double"
-    """Domain whose per-domain settings apply (scene, puzzle-3x3, cube-double, cube-triple, cube-quadruple, robomimic,
-    the QAM domains). qam-f and qam-e need one where the QAM script's alpha / edit_scale is not 0 (cube-triple):
-    on cube-double they are QAM."""
+    domain: Annotated[str, tyro.conf.arg(help=_domain_help())] = "cube-double"
+    """Domain whose per-domain settings apply (the help says which agents need another one)."""
     steps: int = 20
     """Timed updates (after compilation) of the single-agent benchmark."""
     json: Path | None = None

@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from qchunk.agents import AGENT_NAMES, agent_config
+from qchunk.agents import agent_config
+from qchunk.agents.registry import agent_names, agent_specs
 from qchunk.bench.update import bench_agent
 
 
@@ -21,15 +22,17 @@ from qchunk.bench.update import bench_agent
 class UpdateSettings:
     """What the ``update`` suite measures."""
 
-    agents: tuple[str, ...] = AGENT_NAMES
-    """Agents with a throughput row."""
+    agents: tuple[str, ...] = field(default_factory=agent_names)
+    """Agents with a throughput row (default: every registered agent)."""
     presets: tuple[str, ...] = ("quick", "paper")
     """Presets with a throughput row per agent."""
     domain: str = "cube-double"
     """Domain of the strengths (alpha, N)."""
-    agent_domains: dict[str, str] = field(default_factory=lambda: {"qam-f": "cube-triple", "qam-e": "cube-triple"})
-    """Agents measured on another domain than ``domain``: qam-f and qam-e on cube-triple, where their extra policy
-    exists (the QAM reproduction script's alpha and edit_scale are 0 on cube-double, which makes them QAM)."""
+    agent_domains: dict[str, str] = field(default_factory=lambda: {s.name: s.bench_domain for s in agent_specs()
+                                                                   if s.bench_domain is not None})
+    """Agents measured on another domain than ``domain``: their registration's ``bench_domain``, where no
+    per-domain value switches part of the agent off (the QAM variants on cube-triple: the QAM reproduction
+    script's alpha and edit_scale are 0 on cube-double, which makes them QAM)."""
     steps: int = 20
     """Timed updates per agent row."""
     act_repeats: int = 20
@@ -103,7 +106,7 @@ def run_update(settings: UpdateSettings) -> dict[str, Any]:
                            "batch_size": result["batch_size"], "metrics_finite": result["metrics_finite"]})
 
     def series(field_name: str, values: tuple[int, ...]) -> dict[str, Any] | None:
-        if not values or s.scaling_agent not in AGENT_NAMES:
+        if not values or s.scaling_agent not in agent_names():
             return None
         rows = [_row(measure(s.scaling_agent, s.scaling_preset, s.scaling_steps, 3, False, **{field_name: v}))
                 for v in values]

@@ -28,10 +28,6 @@ MANAGED_KEYS = {"resume": "the sweep resumes interrupted runs itself",
                 "agent": "use --agents", "env": "use --envs", "seed": "use --seeds",
                 "overrides": "set agent fields by name, e.g. --set horizon=10"}
 
-#: Agents that learn online from scratch (the offline data joins their batches): they always run 0 offline
-#: steps, so a sweep's ``offline_steps`` setting applies to the offline-to-online agents only.
-ONLINE_ONLY_AGENTS = ("rlpd", "rlpd-ac", "qc-rlpd")
-
 #: Short names of settings in variant directory names and plot labels.
 SHORT_NAMES = {"horizon": "h", "num_critics": "K", "utd": "UTD", "num_samples": "N", "alpha": "alpha"}
 
@@ -366,15 +362,19 @@ class RunSpec:
 def expand_grid(envs: Sequence[str], agents: Sequence[str], seeds: Sequence[int],
                 settings: Mapping[str, Any] | None = None, variants: Sequence[Variant] = (Variant(""),)
                 ) -> list[RunSpec]:
-    """All runs of ``envs x agents x variants x seeds`` (in that nesting order). Online-only agents
-    (:data:`ONLINE_ONLY_AGENTS`) drop an ``offline_steps`` setting: they always run 0 offline steps."""
+    """All runs of ``envs x agents x variants x seeds`` (in that nesting order). Agents that learn online from
+    scratch (the offline data joins their batches; :attr:`qchunk.agents.registry.AgentSpec.online_only`) drop an
+    ``offline_steps`` setting: they always run 0 offline steps, so it applies to the offline-to-online agents."""
+    from qchunk.agents.registry import agent_specs
+
+    online_only = {s.name for s in agent_specs() if s.online_only}
     settings = dict(settings or {})
     for v in variants:
         clash = sorted(set(v.settings) & set(settings))
         if clash:
             raise QchunkError(f"{clash[0]} is varied by the grid (variant {v.name}); drop it from --set")
     def for_agent(agent: str, values: Mapping[str, Any]) -> dict[str, Any]:
-        if agent in ONLINE_ONLY_AGENTS:
+        if agent in online_only:
             return {k: v for k, v in values.items() if k != "offline_steps"}
         return dict(values)
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from qchunk.agents.registry import agent_spec, agent_specs
 from qchunk.errors import QchunkError, did_you_mean
 from qchunk.experiments.grid import Variant
 from qchunk.tasks import DOMAINS
@@ -21,9 +22,18 @@ PAPER_DOMAINS = ("puzzle-3x3", "scene", "cube-double", "cube-triple", "cube-quad
 #: and the four navigate mazes.
 QAM_DOMAINS = (*PAPER_DOMAINS, "puzzle-4x4", "antmaze-large", "antmaze-giant", "humanoidmaze-medium",
                "humanoidmaze-large")
-#: The QAM paper's main methods that qchunk has (FQL and RLPD on chunks; ``--preset qam`` runs every method on
-#: single actions on the mazes, where ``qc-fql`` and ``rlpd-ac`` are then FQL's and RLPD's h=1 settings).
-QAM_MAIN_AGENTS = ("qam", "qam-f", "qam-e", "fedit", "dsrl", "qc-fql", "rlpd-ac")
+
+
+def qam_main_agents() -> tuple[str, ...]:
+    """The QAM paper's main methods that qchunk has: every registered agent with a QAM release curve on the
+    manipulation domains (FQL and RLPD are there ``qc-fql`` and ``rlpd-ac``, on chunks; ``--preset qam`` runs
+    every method on single actions on the mazes, where they are FQL's and RLPD's h=1 settings)."""
+    return tuple(s.name for s in agent_specs() if s.qam_curve is not None and "play" in s.qam_datasets)
+
+
+#: :func:`qam_main_agents` when the recipes were built (at import).
+QAM_MAIN_AGENTS = qam_main_agents()
+_QAM_MAIN_METHODS = ", ".join(agent_spec(name).qam_curve or name for name in QAM_MAIN_AGENTS)
 
 
 def tasks(domain: str, numbers: tuple[int, ...] = (1, 2, 3, 4, 5)) -> tuple[str, ...]:
@@ -69,20 +79,21 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
               "4-7 h on one RTX A5000: on a cluster use --gpus-per-run 0.25-0.5."),
     Recipe(
         "qam-main",
-        "the QAM paper's main grid: QAM, QAM-F, QAM-E, FEdit, DSRL, FQL, RLPD on its 10 OGBench domains x 5 tasks, "
+        f"the QAM paper's main grid: {_QAM_MAIN_METHODS} on its 10 OGBench domains x 5 tasks, "
         "12 seeds, 1M offline + 0.5M online steps (--preset qam)",
         agents=QAM_MAIN_AGENTS,
         envs=tuple(env for d in QAM_DOMAINS for env in tasks(d)),
         seeds=tuple(range(12)),
         settings={"preset": "qam"},
-        notes="4200 runs (7 agents x 50 tasks x 12 seeds, the release's seed count), each with the per-domain "
+        notes=f"{len(QAM_MAIN_AGENTS) * 50 * 12} runs ({len(QAM_MAIN_AGENTS)} agents x 50 tasks x 12 seeds, the "
+              "release's seed count), each with the per-domain "
               "values of the QAM reproduction script (docs/successors.md). FQL and RLPD are qc-fql and rlpd-ac: "
               "chunks of 5 on the manipulation domains, single actions on the navigate mazes (the protocol's "
               "h=1 there; `qchunk plot --reference qam` overlays the release's FQL/RLPD on the manipulation "
               "domains only, where the names match). rlpd-ac is online-only (0 offline steps, 0.5M online). "
               "cube-quadruple and puzzle-4x4 read their 100M shards from <dataset-dir>/<domain>-play-100m-v0; "
-              "the navigate datasets need OGBench's official files in --dataset-dir. The release's other "
-              "baselines (FBRAC, IFQL, CGQL, FAWAC, BAM, ReBRAC, QSM, DAC) are not in qchunk."),
+              "the navigate datasets need OGBench's official files in --dataset-dir. The release's methods "
+              "without a registered qchunk agent (qchunk.agents.registry) are not run."),
     Recipe(
         "successors-cpu",
         "CPU-scale learning evidence for the successors: QAM, QAM-E, FEdit and DSRL next to QC-FQL on the main "

@@ -23,7 +23,8 @@ import tyro
 from qchunk.errors import QchunkError
 from qchunk.fileio import atomic_open, require_writable
 from qchunk.plotting.bootstrap import Interval, stratified_bootstrap_ci
-from qchunk.plotting.runs import DISPLAY_NAMES, RunRecord, load_runs
+from qchunk.plotting.reference import qam_counterparts
+from qchunk.plotting.runs import RunRecord, load_runs
 
 #: Domain order of the paper's table 1; other domains follow alphabetically.
 DOMAIN_ORDER = ("puzzle-3x3", "scene", "cube-double", "cube-triple", "cube-quadruple", "robomimic")
@@ -51,11 +52,11 @@ class PlotArgs:
     by: str = "agent"
     """Curves per `agent` (plus any setting that differs between its runs on a task, e.g. `QC-FQL h=10`), or
     per value of comma-separated settings, e.g. `horizon` or `agent,num_critics`."""
-    reference: str | None = None
-    """`paper`: overlay the Q-chunking paper's published curves (dashed) for its methods. `qam`: overlay the
-    QAM paper's released per-seed curves (dashed, hatched CI bootstrapped from its 12 seeds) for the agents
-    with a counterpart there (qam, qam-f, qam-e, fedit, dsrl; qc-fql and rlpd-ac on manipulation, fql and
-    rlpd on the navigate mazes)."""
+    reference: Annotated[str | None, tyro.conf.arg(help=(
+        "`paper`: overlay the Q-chunking paper's published curves (dashed) for its methods. `qam`: overlay the "
+        "QAM paper's released per-seed curves (dashed, hatched CI bootstrapped from its 12 seeds) for the agents "
+        f"with a counterpart there ({qam_counterparts()})."))] = None
+    """`paper` or `qam`: the published curves to overlay (the help lists the agents with a QAM counterpart)."""
     out: str | None = None
     """Where the figure goes. `fig.png`, `fig.svg` or `fig` (no suffix): both `fig.png` and `fig.svg`;
     `fig.pdf`, `.jpg`, `.jpeg`, `.tif`, `.tiff`, `.webp`, `.eps`: just that file; an existing directory or
@@ -365,5 +366,5 @@ def main(args: PlotArgs) -> int:
     return 0
 
 
-__all__ = ["DISPLAY_NAMES", "FIGURE_SUFFIXES", "Curve", "PlotArgs", "compute_curves", "figure_paths", "label_colors",
+__all__ = ["FIGURE_SUFFIXES", "Curve", "PlotArgs", "compute_curves", "figure_paths", "label_colors",
            "main", "plot_curves"]

@@ -12,7 +12,8 @@ QAM paper (``--reference qam``; Li and Levine, arXiv 2601.14234): 12 seeds per t
 1M offline + 0.5M online steps (RLPD online only), on 50 OGBench tasks of 10 domains; keys
 ``task/<task name>/<method>``, ``domain/<domain>-<type>/<method>``, ``all/all/<method>``. Its CIs are not
 released; :func:`qam_interval` computes them from the seeds with :mod:`qchunk.plotting.bootstrap`, as qchunk's
-own curves. Which qchunk agent matches which QAM method: :data:`QAM_METHODS` and :data:`QAM_METHODS_BY_TYPE`.
+own curves. Which qchunk agent matches which method of either set: its registration
+(:class:`qchunk.agents.registry.AgentSpec`: ``paper_curve``, ``qam_curve`` and ``qam_datasets``).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from importlib import resources
 
 import numpy as np
 
+from qchunk.agents.registry import agent_of_label, agent_specs, paper_curve_key, qam_curve_key
 from qchunk.plotting.bootstrap import Interval, stratified_bootstrap_ci
-from qchunk.plotting.runs import DISPLAY_NAMES
 from qchunk.tasks import DOMAINS
 
 
@@ -52,8 +53,9 @@ def paper_curves() -> dict[str, ReferenceCurve]:
 
 
 def paper_method(label: str) -> str | None:
-    """The paper's method name for a curve label that is a plain agent (``QC-FQL``), else None."""
-    return label if label in DISPLAY_NAMES.values() else None
+    """The paper's method name for a curve label that is a plain agent's display name (``QC-FQL``) with a
+    published curve (its registration's ``paper_curve``), else None."""
+    return paper_curve_key(label)
 
 
 def paper_curve(label: str, domain: str, task: str | None = None) -> ReferenceCurve | None:
@@ -104,14 +106,13 @@ REFERENCES = ("paper", "qam")
 #: QAM's protocol in millions of steps: 1M offline gradient steps, then 0.5M online environment steps.
 QAM_OFFLINE_M, QAM_ONLINE_M = 1.0, 0.5
 
-#: qchunk agents whose QAM-release counterpart is the same on every domain.
-QAM_METHODS = {"qam": "QAM", "qam-f": "QAM-F", "qam-e": "QAM-E", "fedit": "FEdit", "dsrl": "DSRL"}
-#: Agents whose counterpart depends on the domain's dataset type: the QAM release ran FQL and RLPD on chunks
-#: of 5 actions on the manipulation (``play``) domains, which are qchunk's ``qc-fql`` and ``rlpd-ac``, and on
-#: single actions on the ``navigate`` mazes, qchunk's ``fql`` and ``rlpd``. Every other agent (``qc``,
-#: ``bfn``, ``bfn-n``, ``fql-n``, ``qc-rlpd``, and ``fql`` / ``qc-fql`` / ``rlpd`` / ``rlpd-ac`` where the
-#: horizon differs) has no counterpart and is not overlaid.
-QAM_METHODS_BY_TYPE = {"play": {"qc-fql": "FQL", "rlpd-ac": "RLPD"}, "navigate": {"fql": "FQL", "rlpd": "RLPD"}}
+
+def qam_counterparts() -> str:
+    """The agents with a QAM-release counterpart, for help texts: ``qam, ..., qc-fql (manipulation), fql (navigate
+    mazes), ...`` (FQL and RLPD ran on chunks of 5 on the ``play`` domains and on single actions on the mazes)."""
+    where = {"play": "manipulation", "navigate": "navigate mazes"}
+    return ", ".join(s.name + ("" if len(s.qam_datasets) > 1 else f" ({where[s.qam_datasets[0]]})")
+                     for s in agent_specs() if s.qam_curve is not None)
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def qam_curves() -> dict[str, SeedCurves]:
 
 def _agent_of(label: str) -> str:
     """The agent name of a plain curve label (``QC-FQL`` -> ``qc-fql``; an agent name stays itself)."""
-    return {v: k for k, v in DISPLAY_NAMES.items()}.get(label, label.lower())
+    return agent_of_label(label) or label.lower()
 
 
 def qam_domain(domain: str) -> str | None:
@@ -151,12 +152,11 @@ def qam_domain(domain: str) -> str | None:
 
 
 def qam_method(label: str, domain: str) -> str | None:
-    """The QAM release's method label for a plain curve label on ``domain`` (see :data:`QAM_METHODS` and
-    :data:`QAM_METHODS_BY_TYPE`), or None when it has no counterpart there."""
+    """The QAM release's method label for a plain curve label on ``domain`` (the agent's registration:
+    ``qam_curve`` on its ``qam_datasets``), or None when it has no counterpart there."""
     if qam_domain(domain) is None:
         return None
-    agent = _agent_of(label)
-    return QAM_METHODS.get(agent) or QAM_METHODS_BY_TYPE[DOMAINS[domain].dataset_type].get(agent)
+    return qam_curve_key(_agent_of(label), DOMAINS[domain].dataset_type)
 
 
 def qam_strata(label: str, domain: str, tasks: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]] | None:

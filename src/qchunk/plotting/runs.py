@@ -15,13 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from qchunk.agents.registry import display_name
 from qchunk.errors import QchunkError
 from qchunk.training.run_dir import EVAL_CSV, RunDir, find_runs
-
-#: Paper-style display names of the agents (as in the paper's figures and ``paper_curves.json``).
-DISPLAY_NAMES = {"qc": "QC", "qc-fql": "QC-FQL", "bfn": "BFN", "bfn-n": "BFN-n", "fql": "FQL", "fql-n": "FQL-n",
-                 "rlpd": "RLPD", "rlpd-ac": "RLPD-AC", "qc-rlpd": "QC-RLPD", "qam": "QAM", "qam-f": "QAM-F",
-                 "qam-e": "QAM-E", "fedit": "FEdit", "dsrl": "DSRL"}
 
 #: Short names of settings in labels.
 _SHORT = {"horizon": "h", "num_critics": "K", "utd": "UTD", "num_samples": "N", "alpha": "α"}
@@ -236,7 +232,7 @@ def assign_labels(runs: Sequence[RunRecord], by: str = "agent") -> None:
                 k for k in keys if len({repr(s.get(k)) for s in settings}) > 1)
         for r in runs:
             s = _settings(r)
-            name = DISPLAY_NAMES.get(r.agent, r.agent)
+            name = display_name(r.agent)
             keys = sorted(varying.get(r.agent, ()))
             r.label = name + (" " + ", ".join(f"{_SHORT.get(k, k)}={_fmt(s.get(k))}" for k in keys) if keys else "")
         return
@@ -250,7 +246,7 @@ def assign_labels(runs: Sequence[RunRecord], by: str = "agent") -> None:
         parts = []
         for k in keys:
             if k == "agent":
-                parts.append(DISPLAY_NAMES.get(r.agent, r.agent))
+                parts.append(display_name(r.agent))
             else:
                 parts.append(f"{_SHORT.get(k, k)}={_fmt(r.setting(k))}")
         r.label = ", ".join(parts)

@@ -18,8 +18,9 @@ from typing import Annotated, Any, Literal
 
 import tyro
 
-from qchunk.agents.config import CONFIG_CLASSES, AgentConfig
-from qchunk.errors import QchunkError, did_you_mean, require, require_finite
+from qchunk.agents.config import AgentConfig
+from qchunk.agents.registry import agent_spec, agent_specs, config_classes, qam_preset_agents
+from qchunk.errors import QchunkError, require, require_finite
 
 #: Run-length defaults per preset (the agent's network sizes etc. come from the agent preset of the
 #: same name). ``paper`` is the paper's protocol; ``quick`` is sized for a CPU demo.
@@ -61,11 +62,11 @@ def _make_overrides_class() -> type:
     """One optional flag per agent field of any family; family-specific fields say which agents read them."""
     shared = {f.name for f in dataclasses.fields(AgentConfig)}
     readers: dict[str, list[str]] = {}
-    for cls, label in CONFIG_CLASSES.items():
+    for cls, names in config_classes().items():
         for f in dataclasses.fields(cls):
-            readers.setdefault(f.name, []).append(label)
+            readers.setdefault(f.name, []).extend(names)
     fields: dict[str, Any] = {}
-    for cls in CONFIG_CLASSES:
+    for cls in config_classes():
         docs, hints = field_docs(cls), typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
             if f.name in _NOT_OVERRIDABLE or f.name in fields:
@@ -86,14 +87,20 @@ def _make_overrides_class() -> type:
 AgentOverrides = _make_overrides_class()
 
 
+def agent_help() -> str:
+    """The ``--agent`` help: every registered agent, those that pre-train offline and the online-only ones."""
+    offline = ", ".join(s.name for s in agent_specs() if not s.online_only)
+    online = ", ".join(s.name for s in agent_specs() if s.online_only)
+    return (f"Agent: {offline} (offline pre-training, then online) or {online} (online from scratch with the offline "
+            "data in every batch; offline steps must be 0).")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """An offline-to-online training run (``qchunk train``). ``None`` fields take the preset's value."""
 
-    agent: str = "qc"
-    """Agent: qc, qc-fql, bfn, bfn-n, fql, fql-n, qam, qam-f, qam-e, fedit, dsrl (offline pre-training, then
-    online) or rlpd, rlpd-ac, qc-rlpd (online from scratch with the offline data in every batch; offline steps
-    must be 0)."""
+    agent: Annotated[str, tyro.conf.arg(help=agent_help())] = "qc"
+    """The agent (a registered name; the help lists them)."""
     env: str | None = None
     """Task: an OGBench single-task name (`cube-double-play-singletask-task2-v0`), a robomimic task
     (`lift-mh-low_dim`), `gym:<gymnasium id>` (any gymnasium env, e.g. `gym:Hopper-v5`; needs --dataset),
@@ -109,11 +116,12 @@ class TrainConfig:
         constructor=bool, help_behavior_hint="(default: the domain's)")] = None
     """Train on the sparse reward (r' = -1 if r != 0 else 0). Default: the paper's choice for the domain
     (sparse for scene and puzzle-3x3, dense for the cube domains)."""
-    preset: Literal["paper", "quick", "qam"] = "paper"
-    """Agent and run-length preset: `paper` (the Q-chunking paper's protocol), `quick` (CPU-sized) or `qam` (the
-    QAM paper's protocol: 1M offline + 0.5M online, eval every 50K, K=10 critics with the pessimistic target,
-    per-domain values of its reproduction script; cube-quadruple and puzzle-4x4 read the 100M shard directory
-    `<dataset-dir>/<domain>-play-100m-v0`; for qam, qam-f, qam-e, fedit, dsrl, qc-fql, fql, rlpd-ac, rlpd)."""
+    preset: Annotated[Literal["paper", "quick", "qam"], tyro.conf.arg(help=(
+        "Agent and run-length preset: `paper` (the Q-chunking paper's protocol), `quick` (CPU-sized) or `qam` (the "
+        "QAM paper's protocol: 1M offline + 0.5M online, eval every 50K, K=10 critics with the pessimistic target, "
+        "per-domain values of its reproduction script; cube-quadruple and puzzle-4x4 read the 100M shard directory "
+        f"`<dataset-dir>/<domain>-play-100m-v0`; for {', '.join(qam_preset_agents())})."))] = "paper"
+    """Agent and run-length preset (the help lists the agents `qam` runs)."""
     offline_steps: int | None = None
     """Gradient steps on the offline dataset (paper: 1M; 0 for the RLPD agents)."""
     online_steps: int | None = None
@@ -208,11 +216,7 @@ class TrainConfig:
         """A copy with every preset-dependent ``None`` filled in, validated (raises QchunkError)."""
         spec = self.task
         require(spec.singletask, f"--env needs a single-task name such as {spec.domain.name}-play-singletask-task2-v0")
-        from qchunk.agents import AGENT_NAMES, SAC_AGENT_NAMES
-
-        require(self.agent in AGENT_NAMES, f"unknown agent {self.agent!r}{did_you_mean(self.agent, AGENT_NAMES)}; "
-                                           f"choose one of: {', '.join(AGENT_NAMES)}")
-        online_only = self.agent in SAC_AGENT_NAMES
+        online_only = agent_spec(self.agent).online_only  # raises for an unknown agent, with the closest
         preset = RUN_PRESETS[self.preset]
         changes = {k: preset[k] for k in ("offline_steps", "online_steps", "eval_every", "log_every",
                                           "checkpoint_every") if getattr(self, k) is None}
@@ -259,10 +263,11 @@ def _qam_protocol(cfg: TrainConfig, spec) -> dict[str, Any]:
     """What ``--preset qam`` changes in the run of task ``spec``: refuses an agent the protocol does not run, and
     points ``dataset_dir`` of cube-quadruple and puzzle-4x4 at their 100M shard directory
     (:data:`~qchunk.agents.presets.QAM_SHARD_DIRS`, inside ``--dataset-dir``, unless it already names it)."""
-    from qchunk.agents.presets import QAM_PRESET_AGENTS, QAM_SHARD_DIRS
+    from qchunk.agents.presets import QAM_SHARD_DIRS
 
-    require(cfg.agent in QAM_PRESET_AGENTS, f"--preset qam is the QAM paper's protocol, which runs "
-            f"{', '.join(QAM_PRESET_AGENTS)}; use --preset paper (or quick) for {cfg.agent}")
+    runs = qam_preset_agents()
+    require(cfg.agent in runs, f"--preset qam is the QAM paper's protocol, which runs "
+            f"{', '.join(runs)}; use --preset paper (or quick) for {cfg.agent}")
     shards = QAM_SHARD_DIRS.get(spec.domain.name)
     if shards is None or spec.benchmark != "ogbench" or cfg.dataset is not None:
         return {}
