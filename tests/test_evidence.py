@@ -1,6 +1,7 @@
 """The committed learning evidence (docs/evidence): every run record there is a finished run of its recipe's
 grid that the sweep would accept as its own today (same resolved run settings, same agent config), all on one
-dataset directory, so a figure drawn from it never mixes runs of different settings."""
+dataset directory, so a figure drawn from it never mixes runs of different settings. Records made by an older
+update (docs/evidence/superseded) are kept whole and finished, but are no longer runs of today's code."""
 
 from __future__ import annotations
 
@@ -18,12 +19,20 @@ from qchunk.tasks import get_task
 from qchunk.training.run_dir import CONFIG_FILE, EVAL_CSV, RESULT_FILE, TRAIN_CSV
 
 EVIDENCE = Path(__file__).resolve().parents[1] / "docs" / "evidence"
-RECIPE_DIRS = sorted(p for p in EVIDENCE.iterdir() if p.is_dir()) if EVIDENCE.is_dir() else []
+SUPERSEDED = EVIDENCE / "superseded"
+RECIPE_DIRS = sorted(p for p in EVIDENCE.iterdir() if p.is_dir() and p != SUPERSEDED) if EVIDENCE.is_dir() else []
 KEPT_FILES = {CONFIG_FILE, EVAL_CSV, TRAIN_CSV, RESULT_FILE}
 
 
 def test_there_is_committed_evidence():
-    assert [p.name for p in RECIPE_DIRS] == ["successors-cpu"]
+    assert [p.name for p in RECIPE_DIRS] == [] and [p.name for p in SUPERSEDED.iterdir()] == ["successors-cpu"]
+
+
+def test_superseded_records_are_whole_finished_runs():
+    runs = [read_run(p) for p in find_run_dirs([SUPERSEDED])]
+    assert len(runs) == 6
+    for run in runs:
+        assert {f.name for f in run.path.iterdir()} == KEPT_FILES and run.result is not None, run.path
 
 
 @pytest.mark.parametrize("recipe_dir", RECIPE_DIRS, ids=lambda p: p.name)

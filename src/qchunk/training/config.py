@@ -302,6 +302,7 @@ def _check_sizes(cfg: TrainConfig) -> None:
 def config_from_dict(d: dict[str, Any]) -> TrainConfig:
     """Inverse of :meth:`TrainConfig.to_dict` (for reading RUN_DIR/config.json)."""
     d = dict(d)
+    d.setdefault("shard_swap_online", False)  # a run recorded before the setting never swapped shards online
     given = dict(d.pop("overrides", {}))
     for moved in ("batch_size", "offline_ratio"):  # agent fields before they became run settings
         if moved in given:
