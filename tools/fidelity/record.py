@@ -231,7 +231,10 @@ def main(argv: list[str] | None = None) -> int:
                str(repos[by_name[name].repo].resolve()), "--file", str(target)]
         # XLA's optimisation passes off: the small networks compile several times faster (the warm-up updates are
         # jitted; the recorded update runs eagerly); recording stays deterministic.
-        env = {**os.environ, "JAX_DISABLE_MOST_OPTIMIZATIONS": "1", "JAX_PLATFORMS": "cpu"}
+        # A compilation cache shared by the cases' processes saves recompiling the same operations.
+        env = {**os.environ, "JAX_DISABLE_MOST_OPTIMIZATIONS": "1", "JAX_PLATFORMS": "cpu",
+               "JAX_COMPILATION_CACHE_DIR": str(Path(tempfile.gettempdir()) / "qchunk-fidelity-jax-cache"),
+               "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
         if subprocess.run(cmd, cwd=HERE, env=env).returncode != 0:
             failed.append(name)
             continue

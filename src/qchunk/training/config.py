@@ -156,7 +156,8 @@ class TrainConfig:
     shard_swap_every: int = 1000
     """With a shard directory: load the next shard every this many offline gradient steps (online: env steps,
     see `--shard-swap-online`)."""
-    shard_swap_online: bool | None = None
+    shard_swap_online: Annotated[bool | None, tyro.conf.arg(  # --shard-swap-online / --no-shard-swap-online
+        constructor=bool, help_behavior_hint="(default: the preset's)")] = None
     """With a shard directory and a replay buffer that starts as the offline set (the QC family): go on loading
     the next shard online, every `--shard-swap-every` env steps, and write it over the buffer's offline part, as
     the QAM code's main.py does. Unset: the preset's choice (on for `qam`; off for `paper` and `quick`, as the
