@@ -188,7 +188,7 @@ def test_distill_losses_reach_only_their_own_networks():
     key = jax.random.PRNGKey(1)
 
     def terms(params):
-        _, info = flow_agent._loss(params, agent, batch, key)
+        _, info = flow_agent.FlowAgent.loss_fn(params, agent, batch, key)
         policy = 300.0 * info["actor/distill_loss"] + info["actor/q_loss"]
         return jnp.stack([info["critic/loss"], info["actor/bc_flow_loss"], policy]), info
 
@@ -283,7 +283,7 @@ def test_tiled_best_of_n_equals_one_pass(monkeypatch):
 
     def run():
         fn = jax.jit(lambda p, o, k: flow_agent._best_of_n(agent.networks, agent.config, p, o, k))
-        return fn(agent.params, obs, key)
+        return fn(agent.params, obs, agent.policy_noise(key, 256))
 
     tiled = run()
     monkeypatch.setattr(flow_agent, "_TILE_ROWS", 10**9)
@@ -307,7 +307,7 @@ def test_bc_flow_loss_regresses_x1_minus_x0_on_valid_steps():
     agent = tiny("qc")
     batch = make_batch(5)  # sample 3 has invalid steps 2..4
     key = jax.random.PRNGKey(21)
-    _, info = jax.jit(flow_agent._loss)(agent.params, agent, f32(batch), key)
+    _, info = jax.jit(flow_agent.FlowAgent.loss_fn)(agent.params, agent, f32(batch), key)
     keys = loss_keys(key)
     x1 = batch["actions"].reshape(6, -1)
     x0 = np.asarray(common.normal(keys.bc_noise, x1.shape), np.float64)
@@ -321,5 +321,5 @@ def test_bc_flow_loss_regresses_x1_minus_x0_on_valid_steps():
         if i < 2:
             h = np_gelu(h)
     per_step = ((h - (x1 - x0)) ** 2).reshape(6, 5, ACT).mean(-1)
-    expected = (per_step * batch["valid"]).sum() / batch["valid"].sum()
+    expected = (per_step * batch["valid"]).mean()  # acfql: invalid steps zeroed, the mean over all B*h
     np.testing.assert_allclose(float(info["actor/bc_flow_loss"]), expected, rtol=1e-4)

@@ -51,6 +51,7 @@ def test_every_method_gets_the_scripts_values(domain):
     assert (configs["qam-f"].inv_temp, configs["qam-f"].alpha) == (f_beta, f_alpha)
     assert (configs["qam-e"].inv_temp, configs["qam-e"].edit_scale) == (e_beta, e_scale)
     assert configs["qc-fql"].alpha == configs["fql"].alpha == fql_alpha and configs["qc-fql"].policy == "distill"
+    assert configs["qc-fql"].bc_weighting == configs["fql"].bc_weighting == "chunk"  # the QAM repo's fql.py
     assert (configs["fedit"].edit_scale, configs["dsrl"].noise_scale) == (edit, noise)
     assert configs["rlpd-ac"].bc_coef == 0.0  # the script does not pass its RLPD bc_alpha row on
 
@@ -58,7 +59,7 @@ def test_every_method_gets_the_scripts_values(domain):
 def test_the_other_presets_keep_the_q_chunking_protocol():
     for preset in ("paper", "quick"):
         c = agent_config("qc-fql", preset, "cube-triple")
-        assert (c.num_critics, c.rho, c.alpha, c.horizon) == (2, 0.0, 100.0, 5)
+        assert (c.num_critics, c.rho, c.alpha, c.horizon, c.bc_weighting) == (2, 0.0, 100.0, 5, "step")
         assert agent_config("rlpd-ac", preset, "antmaze-large").horizon == 5
     assert agent_config("qc-fql", "qam", "cube-triple", alpha=7.0, rho=0.0).alpha == 7.0  # overrides win
 

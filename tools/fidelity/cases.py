@@ -75,7 +75,41 @@ FEDIT_CASES = [
 ]
 """FEdit (the QAM paper's baseline) and its switches."""
 
-CASES: list[Case] = [*QAM_CASES, *FEDIT_CASES]
+
+
+def acfql_case(name: str, horizon: int = 3, **config: Any) -> Case:
+    """A case of the Q-chunking repo's ``agents/acfql.py`` (QC, QC-FQL, BFN, BFN-n, FQL, FQL-n) at small sizes,
+    the paper's K=2 and T=10."""
+    base = {"actor_hidden_dims": SMALL, "value_hidden_dims": SMALL}
+    return Case(name, "qc", "agents.acfql", "ACFQLAgent", {**base, **config}, horizon=horizon)
+
+
+def qam_fql_case(name: str, horizon: int = 3, **config: Any) -> Case:
+    """A case of the QAM repo's ``agents/fql.py`` (its FQL: qchunk's qc-fql / fql at ``--preset qam``) at small
+    sizes with the QAM protocol's K=10, T=10, rho=0.5 and chunking (the reproduction script's)."""
+    base = {"actor_hidden_dims": SMALL, "value_hidden_dims": SMALL, "action_chunking": True, "num_qs": 10}
+    return Case(name, "qam", "agents.fql", "FQLAgent", {**base, **config}, horizon=horizon)
+
+
+FLOW_CASES = [
+    acfql_case("acfql-qc-fql", actor_type="distill-ddpg"),
+    acfql_case("acfql-qc", actor_type="best-of-n", actor_num_samples=32),
+    acfql_case("acfql-bfn", horizon=1, actor_type="best-of-n", actor_num_samples=4),
+    acfql_case("acfql-bfn-n", actor_type="best-of-n", actor_num_samples=4, action_chunking=False),
+    acfql_case("acfql-fql", horizon=1, actor_type="distill-ddpg"),
+    acfql_case("acfql-fql-n", actor_type="distill-ddpg", action_chunking=False),
+    acfql_case("acfql-qc-q-min", actor_type="best-of-n", actor_num_samples=32, q_agg="min"),
+    acfql_case("acfql-qc-fql-q-min", actor_type="distill-ddpg", q_agg="min"),
+    acfql_case("acfql-qc-fql-layer-norm", actor_type="distill-ddpg", actor_layer_norm=True, layer_norm=False),
+    qam_fql_case("qam-fql", alpha=100.0),
+    qam_fql_case("qam-fql-h1", horizon=1, alpha=100.0),
+    qam_fql_case("qam-fql-rho-0", alpha=100.0, rho=0.0),
+]
+"""The flow family: acfql's actor types (``distill-ddpg`` = qc-fql / fql / fql-n, ``best-of-n`` = qc / bfn / bfn-n),
+chunked and not (``action_chunking=False``: the ``-n`` baselines), ``q_agg``, layer norms; the QAM repo's FQL with
+and without its pessimistic target and at h=1 (its mazes)."""
+
+CASES: list[Case] = [*QAM_CASES, *FEDIT_CASES, *FLOW_CASES]
 """Every case, by name."""
 
 

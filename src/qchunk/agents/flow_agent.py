@@ -9,7 +9,9 @@ The variants differ only in :class:`~qchunk.agents.config.FlowAgentConfig` setti
   loss ``-mean_k Q_k(s, clip(mu(s, z))) + alpha * mean (mu(s, z) - flow(s, z))**2`` (flow target from
   the same ``z``, clipped, without gradient); it is the acting and TD-target policy.
 * ``rho > 0`` (the QAM protocol, ``--preset qam``): the TD target is ``mean - rho * std`` of the target
-  critics instead of their ``q_agg``.
+  critics instead of their ``q_agg``; that preset also weights the BC loss as the QAM code does
+  (``bc_weighting='chunk'``: a window crossing an episode end dropped whole; ``step``, the Q-chunking code's,
+  otherwise).
 * ``chunked=False`` (the ``-n`` baselines): critic and policies read only the first action of each
   h-step window, while the target keeps the h-step return and ``discount**h``.
 
@@ -19,7 +21,8 @@ into the critic, the actor terms only into the actor networks (the critic is hel
 actor loss and every sampled action is computed without gradient), so one Adam over all parameters is
 exactly two Adams with the same settings (Adam is elementwise; no global-norm clipping). The target
 critic is then moved towards the pre-step critic, ``target <- tau * critic + (1 - tau) * target``, as in
-the reference implementation.
+the reference implementation. Every random number of an update comes from :meth:`FlowAgent.update_draws`
+(:class:`FlowDraws`), so the fidelity harness (:mod:`qchunk.fidelity`) can replay the authors' draws.
 """
 
 from __future__ import annotations
@@ -39,14 +42,16 @@ from qchunk.agents.common import (
     Params,
     agent_critic_objective,
     as_batch,
-    bc_flow_objective,
+    bc_flow_loss,
     critic_and_flow,
     critic_info,
+    draws_loss_fn,
     init_module,
     integrate_flow,
     normal,
     one_step_objective,
     seed_keys,
+    uniform,
 )
 from qchunk.agents.config import FlowAgentConfig
 from qchunk.agents.td import aggregate_ensemble, critic_actions
@@ -90,7 +95,8 @@ class FlowAgent(AgentBase):
     config: FlowAgentConfig = flax.struct.field(pytree_node=False)
     """The resolved settings."""
 
-    loss_fn = staticmethod(lambda params, agent, batch, key: _loss(params, agent, batch, key))
+    loss_fn = staticmethod(draws_loss_fn)
+    loss_from_draws = staticmethod(lambda params, agent, batch, draws: flow_loss(params, agent, batch, draws))
 
     # ------------------------------------------------------------------ construction and properties
     @classmethod
@@ -113,7 +119,26 @@ class FlowAgent(AgentBase):
         of N flow samples, distill agents ``clip(mu(s, z))``. ``rng`` is a JAX key, used once.
         """
         obs, single = as_batch(observations)
-        return self.as_chunks(_policy_actions(self.networks, self.config, self.params, obs, rng), single)
+        return self.as_chunks(self.act(self.params, obs, self.policy_noise(rng, obs.shape[0])), single)
+
+    def policy_noise(self, rng: Array, batch: int) -> Array:
+        """The random numbers one policy call uses for ``batch`` states: ``normal(rng, (B, N, P))``, the start
+        noises of best-of-N's ``N = num_samples`` flow samples, or ``normal(rng, (B, P))``, the one-step policy's
+        ``z``."""
+        return _policy_noise(self.config, self.networks.flow.action_dim, rng, batch)
+
+    def act(self, params: Params, obs: Array, noise: Array) -> Array:
+        """The policy under ``params`` for given draws (:meth:`policy_noise`'s): ``obs (B, D) -> (B, P)`` in
+        [-1, 1] (no gradient use)."""
+        return _policy_actions(self.networks, self.config, params, obs, noise)
+
+    def update_draws(self, rng: Array, batch: int) -> FlowDraws:
+        """All random numbers of one update on ``batch`` states, drawn from ``rng`` (:class:`FlowDraws`)."""
+        keys, width = loss_keys(rng), self.networks.flow.action_dim
+        distill = normal(keys.distill_noise, (batch, width)) if self.config.policy == "distill" else None
+        return FlowDraws(next_action=self.policy_noise(keys.next_action, batch),
+                         bc_noise=normal(keys.bc_noise, (batch, width)), bc_time=uniform(keys.bc_time, (batch, 1)),
+                         distill_noise=distill)
 
     @jax.jit
     def sample_candidates(self, observations: Array, rng: Array) -> tuple[Array, Array]:
@@ -125,7 +150,8 @@ class FlowAgent(AgentBase):
         ``distill`` agents these are only samples of the BC flow). Unbatched observations drop ``B``.
         """
         obs, single = as_batch(observations)
-        _, candidates, scores = _best_of_n(self.networks, self.config, self.params, obs, rng)
+        noise = normal(rng, (obs.shape[0], self.config.num_samples, self.networks.flow.action_dim))
+        _, candidates, scores = _best_of_n(self.networks, self.config, self.params, obs, noise)
         candidates = candidates.reshape(*candidates.shape[:2], self.action_horizon, self.action_dim)
         return (candidates[0], scores[0]) if single else (candidates, scores)
 
@@ -154,12 +180,12 @@ def _flow_sample(nets: FlowNetworks, config: FlowAgentConfig, flow_params: Param
 
 
 def _best_of_n(nets: FlowNetworks, config: FlowAgentConfig, params: Params, obs: Array,
-               rng: Array) -> tuple[Array, Array, Array]:
-    """Best of N clipped flow samples per state under the aggregated online critic.
+               noise: Array) -> tuple[Array, Array, Array]:
+    """Best of N clipped flow samples per state under the aggregated online critic, from start noises
+    ``noise (B, N, P)``.
 
     ``obs (B, D)`` -> ``chosen (B, P)``, ``candidates (B, N, P)``, ``scores (B, N)``."""
-    batch, width = obs.shape[0], nets.flow.action_dim
-    noise = normal(rng, (batch, config.num_samples, width))
+    batch = obs.shape[0]
 
     def score(obs_tile: Array, noise_tile: Array) -> tuple[Array, Array]:
         obs_b = obs_tile[:, None, :]  # one state projection serves its N candidates
@@ -200,12 +226,20 @@ def _num_tiles(batch: int, num_samples: int) -> int:
 
 
 def _policy_actions(nets: FlowNetworks, config: FlowAgentConfig, params: Params, obs: Array,
-                    rng: Array) -> Array:
-    """The agent's policy output for ``obs (B, D)``: ``(B, P)`` in [-1, 1] (no gradient use)."""
+                    noise: Array) -> Array:
+    """The agent's policy output for ``obs (B, D)`` and its draws ``noise`` (:meth:`FlowAgent.policy_noise`'s):
+    ``(B, P)`` in [-1, 1] (no gradient use)."""
     if config.policy == "best_of_n":
-        return _best_of_n(nets, config, params, obs, rng)[0]
-    noise = normal(rng, (obs.shape[0], nets.flow.action_dim))
+        return _best_of_n(nets, config, params, obs, noise)[0]
     return jnp.clip(nets.onestep.apply({"params": params["onestep"]}, obs, noise), -1.0, 1.0)
+
+
+def _policy_noise(config: FlowAgentConfig, width: int, rng: Array, batch: int) -> Array:
+    """The random numbers one policy call uses for ``batch`` states of policy width ``width``: the start noises
+    ``(B, N, P)`` of best-of-N's ``N = num_samples`` flow samples, or the one-step policy's ``z (B, P)``."""
+    if config.policy == "best_of_n":
+        return normal(rng, (batch, config.num_samples, width))
+    return normal(rng, (batch, width))
 
 
 class LossKeys(NamedTuple):
@@ -226,34 +260,50 @@ def loss_keys(rng: Array) -> LossKeys:
     return LossKeys(*jax.random.split(rng, 4))
 
 
+class FlowDraws(NamedTuple):
+    """Every random number one flow-agent update uses (``B`` batch, ``N = num_samples``, ``P`` policy width).
+    :meth:`FlowAgent.update_draws` makes them from a key; the fidelity harness passes the authors' recorded ones."""
+
+    next_action: Array
+    """The TD-target policy's draws at ``s_{t+h}`` (:meth:`FlowAgent.policy_noise`: ``(B, N, P)`` best-of-N,
+    ``(B, P)`` distill)."""
+    bc_noise: Array
+    """``(B, P)`` the start ``x0`` of the flow-matching loss."""
+    bc_time: Array
+    """``(B, 1)`` the flow times ``u`` of the flow-matching loss."""
+    distill_noise: Array | None = None
+    """``(B, P)`` the noise ``z`` shared by the one-step policy and its flow target (``policy='distill'`` only)."""
+
+
 critic_objective = agent_critic_objective
 """The TD loss of the critic given the policy's actions ``(B, P)`` at ``s_{t+h}``
 (:func:`qchunk.agents.common.agent_critic_objective`)."""
 
 
-def _loss(params: Params, agent: FlowAgent, batch: Batch, rng: Array) -> tuple[Array, dict[str, Array]]:
+def flow_loss(params: Params, agent: FlowAgent, batch: Batch, draws: FlowDraws) -> tuple[Array, dict[str, Array]]:
+    """``critic_loss + bc_flow_loss [+ alpha * distill_loss + q_loss]`` of one update for given ``draws`` (each
+    term reaches only its network)."""
     config, nets = agent.config, agent.networks
     obs = batch["observations"]
     data = critic_actions(batch["actions"], config.chunked)  # (B, P): flat chunk or first action
-    keys = loss_keys(rng)
     fixed = jax.lax.stop_gradient(params)
     info: dict[str, Array] = {}
 
     # Critic: h-step backup to the target critic at s_{t+h}, action from the current policy.
-    next_actions = _policy_actions(nets, config, fixed, batch["next_observations"][:, -1], keys.next_action)
+    next_actions = _policy_actions(nets, config, fixed, batch["next_observations"][:, -1], draws.next_action)
     c_loss, terms = critic_objective(agent, params["critic"], batch, next_actions)
     info.update(critic_info(c_loss, terms))
 
-    # BC flow matching on the data chunk (or first action); steps past an episode end excluded.
-    bc_loss = bc_flow_objective(nets.flow, params["flow"], batch, data, config.action_horizon, agent.action_dim,
-                                keys.bc_noise, keys.bc_time)
+    # BC flow matching on the data chunk (or first action); steps past an episode end weighted by bc_weighting.
+    bc_loss = bc_flow_loss(nets.flow, params["flow"], batch, data, config.action_horizon, agent.action_dim,
+                           draws.bc_noise, draws.bc_time, config.bc_weighting)
     actor_loss = bc_loss
     info["actor/bc_flow_loss"] = bc_loss
 
     if config.policy == "distill":
         # FQL: the flow target uses the same z, fixed flow parameters and is clipped; mu is clipped
         # only where the (fixed) critic reads it.
-        z = normal(keys.distill_noise, data.shape)
+        z = draws.distill_noise
         flow_actions = _flow_sample(nets, config, fixed["flow"], obs, z)
         os_loss, os_info = one_step_objective(nets.onestep, params["onestep"], nets.critic, fixed["critic"], obs, z,
                                               flow_actions, config.alpha, config.normalize_q_loss)
@@ -263,4 +313,5 @@ def _loss(params: Params, agent: FlowAgent, batch: Batch, rng: Array) -> tuple[A
     return c_loss + actor_loss, info
 
 
-__all__ = ["BATCH_KEYS", "FlowAgent", "FlowNetworks", "build_networks", "critic_objective", "loss_keys"]
+__all__ = ["BATCH_KEYS", "FlowAgent", "FlowDraws", "FlowNetworks", "build_networks", "critic_objective", "flow_loss",
+           "loss_keys"]

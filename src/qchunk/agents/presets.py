@@ -272,7 +272,8 @@ QAM_SHARD_DIRS: dict[str, str] = {
 def qam_preset_settings(name: str, domain: str) -> dict[str, Any]:
     """What ``--preset qam`` sets for agent ``name`` in ``domain`` on top of its paper-preset resolution: for FQL
     (``qc-fql``, ``fql``) and RLPD (``rlpd-ac``, ``rlpd``) the protocol every QAM method shares (K=10 critics, the
-    target ``mean - 0.5 std``, :data:`QAM_PROTOCOL_SETTINGS`) and FQL's :data:`QAM_FQL_ALPHA`; nothing for the
+    target ``mean - 0.5 std``, :data:`QAM_PROTOCOL_SETTINGS`), FQL's :data:`QAM_FQL_ALPHA` and the QAM code's
+    ``bc_weighting='chunk'``; nothing for the
     QAM agents, fedit and dsrl, whose families follow the QAM protocol under every preset.
 
     Raises:
@@ -286,8 +287,10 @@ def qam_preset_settings(name: str, domain: str) -> dict[str, Any]:
     if agent_family(name) in ("qam", "steered"):
         return {}
     fields: dict[str, Any] = {"num_critics": 10, "q_agg": "mean", "rho": 0.5, **qam_protocol_settings(domain)}
-    if name in ("qc-fql", "fql") and domain in QAM_FQL_ALPHA:
-        fields["alpha"] = QAM_FQL_ALPHA[domain]
+    if name in ("qc-fql", "fql"):
+        fields["bc_weighting"] = "chunk"  # the QAM repo's agents/fql.py drops a window crossing an episode end
+        if domain in QAM_FQL_ALPHA:
+            fields["alpha"] = QAM_FQL_ALPHA[domain]
     return fields
 
 

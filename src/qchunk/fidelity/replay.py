@@ -38,6 +38,8 @@ order their sums differently; measured values are in ``docs/fidelity.md``)."""
 REPLAYERS: dict[str, str] = {
     "qam:agents.qam": "qchunk.fidelity.qam_replay:replay_qam",
     "qam:agents.fedit": "qchunk.fidelity.qam_replay:replay_fedit",
+    "qc:agents.acfql": "qchunk.fidelity.flow_replay:replay_acfql",
+    "qam:agents.fql": "qchunk.fidelity.flow_replay:replay_qam_fql",
 }
 """``repo:module`` of an authors' agent -> ``module:function`` of its replayer."""
 
