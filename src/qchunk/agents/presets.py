@@ -252,7 +252,8 @@ QAM_SHARD_DIRS: dict[str, str] = {
 def qam_preset_settings(name: str, domain: str) -> dict[str, Any]:
     """What ``--preset qam`` sets for agent ``name`` in ``domain`` on top of its paper-preset resolution: for FQL
     (``qc-fql``, ``fql``) and RLPD (``rlpd-ac``, ``rlpd``) the protocol every QAM method shares (K=10 critics, the
-    target ``mean - 0.5 std``, :data:`QAM_PROTOCOL_SETTINGS`) and FQL's :data:`QAM_FQL_ALPHA`; nothing for the
+    target ``mean - 0.5 std``, :data:`QAM_PROTOCOL_SETTINGS`), FQL's :data:`QAM_FQL_ALPHA`, and RLPD's code
+    (the QAM repo's networks, ``networks='qam'``, and BC mask, ``bc_mask='chunk'``); nothing for the
     QAM agents, fedit and dsrl, whose families follow the QAM protocol under every preset.
 
     Raises:
@@ -266,6 +267,8 @@ def qam_preset_settings(name: str, domain: str) -> dict[str, Any]:
     fields: dict[str, Any] = {"num_critics": 10, "q_agg": "mean", "rho": 0.5, **qam_protocol_settings(domain)}
     if name in ("qc-fql", "fql") and domain in QAM_FQL_ALPHA:
         fields["alpha"] = QAM_FQL_ALPHA[domain]
+    if name in SAC_AGENT_NAMES:  # the QAM repo's agents/rlpd.py: its networks, its BC mask
+        fields.update(networks="qam", bc_mask="chunk")
     return fields
 
 

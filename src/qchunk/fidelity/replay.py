@@ -36,6 +36,8 @@ order their sums differently; measured values are in ``docs/fidelity.md``)."""
 
 REPLAYERS: dict[str, str] = {
     "qam:agents.qam": "qchunk.fidelity.qam_replay:replay_qam",
+    "qc:agents.acrlpd": "qchunk.fidelity.rlpd_replay:replay_rlpd",
+    "qam:agents.rlpd": "qchunk.fidelity.rlpd_replay:replay_rlpd",
 }
 """``repo:module`` of an authors' agent -> ``module:function`` of its replayer."""
 
