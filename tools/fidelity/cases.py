@@ -34,6 +34,9 @@ class Case:
     """Extra keyword arguments of ``agent.update`` and ``agent.total_loss`` (e.g. ``full_update``)."""
     seed: int = 0
     """Seed of ``create`` (parameters and the agent's key)."""
+    perturb_targets: float = 0.0
+    """If > 0, every ``modules_target_*`` parameter gets fixed Gaussian noise of this scale before the update, so
+    that target and online networks differ (at ``create`` they are equal, and swapping them would go unseen)."""
 
 
 def qam_case(name: str, **config: Any) -> Case:
@@ -77,6 +80,7 @@ RLPD_CASES = [
     acrlpd_case("rlpd-ac"),
     acrlpd_case("rlpd-n", action_chunking=False),
     acrlpd_case("rlpd-ac-min", q_agg="min"),
+    acrlpd_case("rlpd-ac-target-apart", perturb_targets=0.1),
     acrlpd_case("rlpd-ac-temperature", init_temp=0.1, target_entropy_multiplier=1.0),
     acrlpd_case("qc-rlpd", bc_alpha=0.01),
     acrlpd_case("qc-rlpd-bc-1", bc_alpha=1.0),
@@ -86,9 +90,10 @@ RLPD_CASES = [
     qam_rlpd_case("qam-rlpd-ac-rho-0", rho=0.0),
     qam_rlpd_case("qam-rlpd-n", action_chunking=False),
     qam_rlpd_case("qam-rlpd-ac-bc-1", bc_alpha=1.0),
+    qam_rlpd_case("qam-rlpd-ac-target-apart", perturb_targets=0.1),
 ]
 """The RLPD family: the paper preset's rlpd (h=1), rlpd-ac (chunks), the n-step variant (``action_chunking``
-off), clipped double-Q (``q_agg`` min), another temperature and target entropy, qc-rlpd (``bc_alpha`` 0.01, and 1
+off), clipped double-Q (``q_agg`` min), target critics apart from the online ones, another temperature and target entropy, qc-rlpd (``bc_alpha`` 0.01, and 1
 so that the BC term's masking shows); the QAM repo's (``--preset qam``: GELU networks, ``rho``) likewise."""
 
 CASES: list[Case] = [*QAM_CASES, *RLPD_CASES]

@@ -9,7 +9,8 @@ For each case (``tools/fidelity/cases.py``) a fresh process imports the authors'
 checkout, creates it at small sizes, builds a batch with the authors' own chunk sampler from a small
 dataset whose windows cross an episode end and a terminal, and records, under ``jax.disable_jit()``:
 
-* ``params/...``: the initial parameters (every module, targets included);
+* ``params/...``: the initial parameters (every module, targets included; with the case's ``perturb_targets``
+  the targets moved apart from the online networks);
 * ``batch/...``: the batch; ``dataset/...`` and ``sample/idxs``: the data it was sampled from;
 * ``draws/update/NNN`` (sampler ``draws_kind/update/NNN``): every random draw of one update, in call order;
 * ``out/loss``, ``info/...``: the total loss and every logged metric of ``total_loss``;
@@ -102,6 +103,14 @@ def record_one(name: str, repo: Path, out: Path) -> None:
 
     agent_cls = getattr(module, case.cls)
     agent = agent_cls.create(case.seed, raw["observations"][0], raw["actions"][0], config)
+    if case.perturb_targets > 0:
+        noise = np.random.RandomState(99)
+        moved = dict(agent.network.params)
+        for module in sorted(k for k in moved if k.startswith("modules_target_")):
+            moved[module] = jax.tree_util.tree_map(
+                lambda x: x + np.float32(case.perturb_targets) * noise.normal(size=x.shape).astype(np.float32),
+                moved[module])
+        agent = agent.replace(network=agent.network.replace(params=moved))
     record: dict[str, np.ndarray] = {}
     record.update({f"dataset/{k}": v for k, v in raw.items()})
     record["sample/idxs"] = SAMPLE_IDXS
@@ -150,7 +159,8 @@ def record_one(name: str, repo: Path, out: Path) -> None:
     resolved = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(config).items()}
     meta = {"case": case.name, "repo": case.repo, "module": case.module, "class": case.cls, "commit": commit.strip(),
             "config": resolved, "horizon": case.horizon, "update_kwargs": case.update_kwargs,
-            "obs_dim": OBS_DIM, "action_dim": ACTION_DIM, "batch": BATCH, "seed": case.seed, "versions": versions}
+            "obs_dim": OBS_DIM, "action_dim": ACTION_DIM, "batch": BATCH, "seed": case.seed, "versions": versions,
+            "perturb_targets": case.perturb_targets}
     record["meta"] = np.array(json.dumps(meta, sort_keys=True, default=str))
     bad = [k for k, v in record.items() if v.dtype == object]
     if bad:
