@@ -101,13 +101,18 @@ def test_symmetric_batch_composition_is_exact(batch_size, ratio, expected):
     assert online.size == 40  # sampling never moves offline rows into the online buffer
 
 
+def _loss(params, agent, batch, key):
+    return sac_loss(params, agent, batch, agent.update_draws(key, batch["observations"].shape[0]))
+
+
 def _grads(agent, batch, key):
-    return jax.grad(lambda p: sac_loss(p, agent, batch, key)[0])(agent.params)
+    return jax.grad(lambda p: _loss(p, agent, batch, key)[0])(agent.params)
 
 
 @pytest.mark.slow
 def test_bc_term_is_zero_at_coefficient_zero_and_changes_the_actor_gradient():
     batch = {k: jnp.asarray(v) for k, v in synthetic_batch(16, 5, OBS, ACT, 0.99, seed=4).items()}
+    batch["valid"] = batch["valid"].at[:5, 3:].set(0.0)  # five windows cross an episode end
     key = jax.random.PRNGKey(7)
     plain = make_agent("rlpd-ac", OBS, ACT, preset="quick", seed=2, **TINY)
     zero = make_agent("qc-rlpd", OBS, ACT, preset="quick", seed=2, bc_coef=0.0, **TINY)
@@ -122,13 +127,28 @@ def test_bc_term_is_zero_at_coefficient_zero_and_changes_the_actor_gradient():
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     diff = jax.tree_util.tree_map(lambda a, b: float(jnp.max(jnp.abs(a - b))), g_plain["actor"], g_bc["actor"])
     assert max(jax.tree_util.tree_leaves(diff)) > 1e-6
-    # and it is -0.01 x the valid-step log-likelihood of the data chunk
-    _, info = sac_loss(bc.params, bc, batch, key)
+    # and it is -0.01 x the log-likelihood of the whole data chunk, steps past an episode end included (the QC
+    # code); bc_mask "chunk" (the QAM code) drops a window crossing an episode end, "step" only its outside steps
+    data = batch["actions"].reshape(16, -1)
     mean, log_std = bc.networks.actor.apply({"params": bc.params["actor"]}, batch["observations"])
-    per_dim = tanh_gaussian_log_prob(mean, log_std, batch["actions"].reshape(16, -1)).reshape(16, 5, ACT)
-    expected = float(np.mean(np.sum(np.asarray(batch["valid"]) * np.asarray(per_dim).sum(-1), -1)))
-    assert float(info["actor/bc_log_likelihood"]) == pytest.approx(expected, rel=1e-5)
-    assert float(behaviour_log_likelihood(per_dim, batch["valid"])) == pytest.approx(expected, rel=1e-5)
+    per_dim = np.asarray(tanh_gaussian_log_prob(mean, log_std, data)).reshape(16, 5, ACT)
+    valid = np.asarray(batch["valid"])
+    assert (valid[:, -1] == 0).any()
+    expected = {"none": float(np.mean(per_dim.sum((1, 2)))),
+                "chunk": float(np.mean(valid[:, -1] * per_dim.sum((1, 2)))),
+                "step": float(np.mean(np.sum(valid * per_dim.sum(-1), -1)))}
+    assert len({round(v, 3) for v in expected.values()}) == 3
+    for mask, want in expected.items():
+        agent = bc if mask == "none" else make_agent("qc-rlpd", OBS, ACT, preset="quick", seed=2, bc_mask=mask,
+                                                      **TINY)
+        assert agent.config.bc_mask == mask
+        _, info = _loss(agent.params, agent, batch, key)
+        assert float(info["actor/bc_log_likelihood"]) == pytest.approx(want, rel=1e-5), mask
+    assert float(behaviour_log_likelihood(per_dim, batch["valid"])) == pytest.approx(expected["step"], rel=1e-5)
+    # clipped to +-(1 - 1e-5) as the authors': a data action at the bound has a finite log-likelihood
+    at_bound = {**batch, "actions": batch["actions"].at[:, 0, 0].set(1.0)}
+    _, info = _loss(bc.params, bc, at_bound, key)
+    assert np.isfinite(float(info["actor/bc_log_likelihood"]))
 
 
 def test_critic_target_has_no_entropy_backup_by_default():
@@ -136,8 +156,8 @@ def test_critic_target_has_no_entropy_backup_by_default():
     key = jax.random.PRNGKey(1)
     plain = make_agent("rlpd-ac", OBS, ACT, preset="quick", seed=3, **TINY)
     backup = make_agent("rlpd-ac", OBS, ACT, preset="quick", seed=3, backup_entropy=True, **TINY)
-    _, info_plain = sac_loss(plain.params, plain, batch, key)
-    _, info_backup = sac_loss(backup.params, backup, batch, key)
+    _, info_plain = _loss(plain.params, plain, batch, key)
+    _, info_backup = _loss(backup.params, backup, batch, key)
     # same a' and same target critics: the bonus -t * log pi(a'|s') is the only difference
     assert float(info_plain["critic/target_mean"]) != pytest.approx(float(info_backup["critic/target_mean"]))
     assert float(info_plain["actor/q_mean"]) == pytest.approx(float(info_backup["actor/q_mean"]))
@@ -267,3 +287,27 @@ def test_actor_log_std_is_clipped_to_minus_20_and_2(bias, expected):
     mean, log_std = agent.networks.actor.apply({"params": agent.params["actor"]}, jnp.ones((2, OBS)))
     np.testing.assert_allclose(np.asarray(mean), 0.3, rtol=1e-6)
     np.testing.assert_allclose(np.asarray(log_std), expected, rtol=1e-6)
+
+
+def test_qam_preset_has_the_qam_repos_networks_bc_mask_and_pessimistic_actor():
+    paper, qam = agent_config("rlpd-ac", "paper"), agent_config("rlpd-ac", "qam", "cube-double")
+    assert (paper.networks, paper.bc_mask, paper.rho) == ("rlpd", "none", 0.0)
+    assert (qam.networks, qam.bc_mask, qam.rho) == ("qam", "chunk", 0.5)
+    assert agent_config("rlpd", "qam", "antmaze-large").networks == "qam"
+    with pytest.raises(QchunkError, match="networks must be 'rlpd' or 'qam'"):
+        agent_config("rlpd", networks="gelu")
+    with pytest.raises(QchunkError, match="bc_mask must be"):
+        agent_config("qc-rlpd", bc_mask="valid")
+    # the actor scores its sample with mean_k Q - rho * std_k Q of the critics
+    batch = {k: jnp.asarray(v) for k, v in synthetic_batch(8, 5, OBS, ACT, 0.99, seed=6).items()}
+    key = jax.random.PRNGKey(4)
+    agents = {rho: make_agent("rlpd-ac", OBS, ACT, preset="quick", seed=5, rho=rho, **TINY) for rho in (0.0, 0.5)}
+    draws = agents[0.0].update_draws(key, 8)
+    info = {rho: sac_loss(a.params, a, batch, draws)[1] for rho, a in agents.items()}
+    mean, log_std = agents[0.0].networks.actor.apply({"params": agents[0.0].params["actor"]}, batch["observations"])
+    actions = np.tanh(np.asarray(mean) + np.exp(np.asarray(log_std)) * np.asarray(draws.actor))
+    qs = np.asarray(agents[0.0].networks.critic.apply({"params": agents[0.0].params["critic"]},
+                                                      batch["observations"], actions))
+    for rho in (0.0, 0.5):
+        want = float(np.mean(qs.mean(0) - rho * qs.std(0)))
+        assert float(info[rho]["actor/q_mean"]) == pytest.approx(want, rel=1e-4, abs=1e-5)

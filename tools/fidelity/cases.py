@@ -109,7 +109,39 @@ FLOW_CASES = [
 chunked and not (``action_chunking=False``: the ``-n`` baselines), ``q_agg``, layer norms; the QAM repo's FQL with
 and without its pessimistic target and at h=1 (its mazes)."""
 
-CASES: list[Case] = [*QAM_CASES, *FEDIT_CASES, *FLOW_CASES]
+
+def acrlpd_case(name: str, horizon: int = 3, **config: Any) -> Case:
+    """A case of the QC repo's ``agents/acrlpd.py`` (RLPD, RLPD-AC, QC-RLPD) at small sizes, the paper's K=10."""
+    base = {"actor_hidden_dims": SMALL, "value_hidden_dims": SMALL, "action_chunking": True}
+    return Case(name, "qc", "agents.acrlpd", "ACRLPDAgent", {**base, **config}, horizon=horizon)
+
+
+def qam_rlpd_case(name: str, horizon: int = 3, **config: Any) -> Case:
+    """A case of the QAM repo's ``agents/rlpd.py`` (RLPD and RLPD-AC of the QAM protocol) at small sizes."""
+    base = {"actor_hidden_dims": SMALL, "value_hidden_dims": SMALL, "action_chunking": True}
+    return Case(name, "qam", "agents.rlpd", "RLPDAgent", {**base, **config}, horizon=horizon)
+
+
+RLPD_CASES = [
+    acrlpd_case("rlpd", horizon=1),
+    acrlpd_case("rlpd-ac"),
+    acrlpd_case("rlpd-n", action_chunking=False),
+    acrlpd_case("rlpd-ac-min", q_agg="min"),
+    acrlpd_case("rlpd-ac-temperature", init_temp=0.1, target_entropy_multiplier=1.0),
+    acrlpd_case("qc-rlpd", bc_alpha=0.01),
+    acrlpd_case("qc-rlpd-bc-1", bc_alpha=1.0),
+    acrlpd_case("qc-rlpd-n", bc_alpha=1.0, action_chunking=False),
+    qam_rlpd_case("qam-rlpd", horizon=1),
+    qam_rlpd_case("qam-rlpd-ac"),
+    qam_rlpd_case("qam-rlpd-ac-rho-0", rho=0.0),
+    qam_rlpd_case("qam-rlpd-n", action_chunking=False),
+    qam_rlpd_case("qam-rlpd-ac-bc-1", bc_alpha=1.0),
+]
+"""The RLPD family: the paper preset's rlpd (h=1), rlpd-ac (chunks), the n-step variant (``action_chunking``
+off), clipped double-Q (``q_agg`` min), target critics apart from the online ones, another temperature and target entropy, qc-rlpd (``bc_alpha`` 0.01, and 1
+so that the BC term's masking shows); the QAM repo's (``--preset qam``: GELU networks, ``rho``) likewise."""
+
+CASES: list[Case] = [*QAM_CASES, *FEDIT_CASES, *FLOW_CASES, *RLPD_CASES]
 """Every case, by name."""
 
 

@@ -162,7 +162,17 @@ class SacAgentConfig(AgentConfig):
     approaches ``target_entropy_per_dim * h * A`` (the paper: -0.5 x action dims)."""
     bc_coef: float = 0.0
     """Weight of the behaviour-cloning term ``-bc_coef * log pi(data chunk | s)`` in the actor loss
-    (QC-RLPD: 0.01; steps past an episode end are left out of the log-likelihood)."""
+    (QC-RLPD: 0.01); data actions are clipped to +-(1 - 1e-5), as the authors'."""
+    bc_mask: Literal["none", "chunk", "step"] = "none"
+    """Which data the BC term's log-likelihood counts: ``none``, the QC code's (``--preset paper``): the whole
+    flattened chunk of every window, also the steps past an episode end; ``chunk``, the QAM code's
+    (``--preset qam``): the whole chunk, times ``valid`` of its last step (a window crossing an episode end
+    dropped); ``step``: only the steps inside the episode (each step's log-density times its ``valid``; qchunk's
+    earlier rule, which no authors' code uses)."""
+    networks: Literal["rlpd", "qam"] = "rlpd"
+    """The layers of critic and actor trunk: ``rlpd``, the QC repo's RLPD networks (``--preset paper``): ReLU,
+    LayerNorm before it; ``qam``, the QAM repo's ``utils/networks.py`` (``--preset qam``): GELU, LayerNorm after
+    it. The actor's ``mean - rho * std`` score and the target use ``rho`` under both (0 at the paper preset)."""
     eval_policy: Literal["sample", "mean"] = "sample"
     """Evaluation actions: ``sample`` draws them from the tanh-Gaussian like exploration (the authors'
     evaluation, with which the paper's numbers were measured); ``mean`` takes the deterministic squashed
@@ -177,6 +187,9 @@ class SacAgentConfig(AgentConfig):
             (self.bc_coef >= 0.0, f"bc_coef must be >= 0, got {self.bc_coef}"),
             (self.eval_policy in ("sample", "mean"),
              f"eval_policy must be 'sample' or 'mean', got {self.eval_policy!r}"),
+            (self.bc_mask in ("none", "chunk", "step"),
+             f"bc_mask must be 'none', 'chunk' or 'step', got {self.bc_mask!r}"),
+            (self.networks in ("rlpd", "qam"), f"networks must be 'rlpd' or 'qam', got {self.networks!r}"),
         ]
 
     def target_entropy(self, action_dim: int) -> float:

@@ -273,7 +273,8 @@ def qam_preset_settings(name: str, domain: str) -> dict[str, Any]:
     """What ``--preset qam`` sets for agent ``name`` in ``domain`` on top of its paper-preset resolution: for FQL
     (``qc-fql``, ``fql``) and RLPD (``rlpd-ac``, ``rlpd``) the protocol every QAM method shares (K=10 critics, the
     target ``mean - 0.5 std``, :data:`QAM_PROTOCOL_SETTINGS`), FQL's :data:`QAM_FQL_ALPHA` and the QAM code's
-    ``bc_weighting='chunk'``; nothing for the
+    ``bc_weighting='chunk'``, and RLPD's code (the QAM repo's networks, ``networks='qam'``, and BC mask,
+    ``bc_mask='chunk'``); nothing for the
     QAM agents, fedit and dsrl, whose families follow the QAM protocol under every preset.
 
     Raises:
@@ -291,6 +292,8 @@ def qam_preset_settings(name: str, domain: str) -> dict[str, Any]:
         fields["bc_weighting"] = "chunk"  # the QAM repo's agents/fql.py drops a window crossing an episode end
         if domain in QAM_FQL_ALPHA:
             fields["alpha"] = QAM_FQL_ALPHA[domain]
+    if agent_family(name) == "sac":  # the QAM repo's agents/rlpd.py: its networks, its BC mask
+        fields.update(networks="qam", bc_mask="chunk")
     return fields
 
 

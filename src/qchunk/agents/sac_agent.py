@@ -1,14 +1,17 @@
 """SAC with prior data over action chunks: RLPD (h=1), RLPD-AC (h=5) and QC-RLPD (RLPD-AC + BC).
 
-One :class:`SacAgent` with different :class:`~qchunk.agents.config.SacAgentConfig` settings:
+One :class:`SacAgent` with different :class:`~qchunk.agents.config.SacAgentConfig` settings, equal update by
+update to the authors' code (the QC repo's ``agents/acrlpd.py`` at ``--preset paper``, the QAM repo's
+``agents/rlpd.py`` at ``--preset qam``; :mod:`qchunk.fidelity`):
 
-* actor: a tanh-squashed diagonal Gaussian over the flattened chunk (``P = h*A`` numbers): a ReLU MLP
-  trunk with separate mean and log-std heads, log-std clipped to [-20, 2];
-* critic: an ensemble of K critics over (state, chunk), each hidden layer ``ReLU(LayerNorm(Dense(x)))``
-  (the networks of the authors' RLPD; the flow agents keep theirs); the TD target is the h-step backup of
-  the ``q_agg`` (paper: mean, no clipped double-Q; with ``rho > 0``, the QAM protocol's, ``mean - rho * std``)
-  of the target critics at ``s_{t+h}`` with the actor's sample ``a' ~ pi(s_{t+h})``, without the entropy bonus
-  unless ``backup_entropy``;
+* actor: a tanh-squashed diagonal Gaussian over the flattened chunk (``P = h*A`` numbers): an MLP trunk with
+  separate mean and log-std heads, log-std clipped to [-20, 2];
+* critic: an ensemble of K critics over (state, chunk). ``config.networks``: ``rlpd`` (paper preset, the QC
+  repo's RLPD layers) has ReLU hidden layers ``ReLU(LayerNorm(Dense(x)))`` in critic and actor trunk; ``qam``
+  (qam preset, the QAM repo's layers) GELU with the LayerNorm after it, ``LayerNorm(GELU(Dense(x)))``. The TD
+  target is the h-step backup of the ``q_agg`` (paper: mean, no clipped double-Q; with ``rho > 0``, the QAM
+  protocol's, ``mean - rho * std``) of the target critics at ``s_{t+h}`` with the actor's sample
+  ``a' ~ pi(s_{t+h})``, without the entropy bonus unless ``backup_entropy``;
 * temperature: ``log t`` is learned so that the policy entropy approaches
   ``target_entropy_per_dim * P``;
 * evaluation: ``config.eval_policy`` — actions sampled from the policy (default, as the authors) or its
@@ -17,11 +20,13 @@ One :class:`SacAgent` with different :class:`~qchunk.agents.config.SacAgentConfi
 Losses (one step, all from the parameters *before* the step, one gradient, one Adam, as the flow agents):
 
 * ``critic``: :func:`qchunk.agents.common.chunk_critic_objective`;
-* ``actor``: ``mean_b [t * log pi(a_b|s_b) - mean_k Q_k(s_b, a_b)] - bc_coef * mean_b log pi(data_b|s_b)``
-  with ``a_b ~ pi(s_b)`` reparameterised and the critic and temperature held fixed;
+* ``actor``: ``mean_b [t * log pi(a_b|s_b) - (mean_k Q_k - rho * std_k Q_k)(s_b, a_b)] - bc_coef * LL`` with
+  ``a_b ~ pi(s_b)`` reparameterised and the critic and temperature held fixed (``rho`` 0 at the paper preset:
+  the plain mean); ``LL`` is :func:`bc_log_likelihood` (``config.bc_mask``);
 * ``temperature``: ``t * mean_b (-log pi(a_b|s_b) - target_entropy)`` with the log-probabilities held fixed.
 
-Each term reaches only its own parameters, so the one Adam equals three.
+Each term reaches only its own parameters, so the one Adam equals three. The losses take their random numbers as
+arrays (:class:`SacDraws`; :meth:`SacAgent.update_draws` draws them from a key).
 """
 
 from __future__ import annotations
@@ -44,14 +49,15 @@ from qchunk.agents.common import (
     agent_critic_objective,
     as_batch,
     critic_info,
+    draws_loss_fn,
     init_module,
     seed_keys,
     temperature_objective,
 )
 from qchunk.agents.config import SacAgentConfig
 from qchunk.agents.losses import behaviour_log_likelihood, sac_actor_loss
-from qchunk.agents.td import critic_actions
-from qchunk.networks import CriticEnsemble, TanhGaussianPolicy, tanh_gaussian_log_prob, tanh_gaussian_sample
+from qchunk.agents.td import critic_actions, pessimistic_ensemble
+from qchunk.networks import CriticEnsemble, TanhGaussianPolicy, tanh_gaussian_from_noise, tanh_gaussian_log_prob
 
 
 class SacNetworks(NamedTuple):
@@ -65,11 +71,26 @@ class SacNetworks(NamedTuple):
 
 @functools.lru_cache(maxsize=64)
 def build_sac_networks(config: SacAgentConfig, action_dim: int) -> SacNetworks:
-    """Module definitions for ``config`` with per-step action dimension ``action_dim``."""
+    """Module definitions for ``config`` with per-step action dimension ``action_dim``: with
+    ``config.networks == "rlpd"`` the QC repo's RLPD layers (ReLU, LayerNorm before it), with ``"qam"`` the QAM
+    repo's (GELU, LayerNorm after it) for the critics and the actor's trunk."""
+    qam = config.networks == "qam"
+    activation = nn.gelu if qam else nn.relu
     critic = CriticEnsemble(config.critic_hidden_dims, config.num_critics, config.critic_layer_norm,
-                            activation=nn.relu, norm_before_activation=True)
-    actor = TanhGaussianPolicy(config.actor_hidden_dims, config.policy_dim(action_dim), config.actor_layer_norm)
+                            activation=activation, norm_before_activation=not qam)
+    actor = TanhGaussianPolicy(config.actor_hidden_dims, config.policy_dim(action_dim), config.actor_layer_norm,
+                               activation=activation)
     return SacNetworks(critic, actor)
+
+
+class SacDraws(NamedTuple):
+    """The random numbers of one SAC update, as arrays (``B`` batch, ``P`` policy width):
+    :meth:`SacAgent.update_draws` makes them from a key; the fidelity harness passes the authors' recorded ones."""
+
+    next_action: Array
+    """``(B, P)`` standard normal noise of the TD target's sample ``a' ~ pi(s_{t+h})``."""
+    actor: Array
+    """``(B, P)`` standard normal noise of the actor loss's reparameterised sample ``a ~ pi(s_t)``."""
 
 
 class SacAgent(AgentBase, LearnedTemperature):
@@ -83,7 +104,8 @@ class SacAgent(AgentBase, LearnedTemperature):
     config: SacAgentConfig = flax.struct.field(pytree_node=False)
     """The resolved settings."""
 
-    loss_fn = staticmethod(lambda params, agent, batch, key: sac_loss(params, agent, batch, key))
+    loss_fn = staticmethod(draws_loss_fn)
+    loss_from_draws = staticmethod(lambda params, agent, batch, draws: sac_loss(params, agent, batch, draws))
 
     @classmethod
     def create(cls, config: SacAgentConfig, observation_dim: int, action_dim: int, seed: int = 0) -> SacAgent:
@@ -103,13 +125,26 @@ class SacAgent(AgentBase, LearnedTemperature):
         """The flax module definitions."""
         return build_sac_networks(self.config, self.action_dim)
 
+    def policy_noise(self, rng: Array, batch: int) -> Array:
+        """The standard normal noise ``(B, P)`` one policy call uses for ``batch`` states, drawn from ``rng``."""
+        return jax.random.normal(rng, (batch, self.config.policy_dim(self.action_dim)), jnp.float32)
+
+    def act(self, params: Params, obs: Array, noise: Array) -> Array:
+        """The policy's sample for given noise: ``obs (B, D)``, ``noise (B, P)`` -> ``tanh(mean + std * noise)``
+        ``(B, P)`` in (-1, 1)."""
+        mean, log_std = self.networks.actor.apply({"params": params["actor"]}, obs)
+        return tanh_gaussian_from_noise(mean, log_std, noise)[0]
+
+    def update_draws(self, rng: Array, batch: int) -> SacDraws:
+        """All random numbers of one update on ``batch`` states, drawn from ``rng`` (:class:`SacDraws`)."""
+        k_next, k_pi = jax.random.split(rng)
+        return SacDraws(self.policy_noise(k_next, batch), self.policy_noise(k_pi, batch))
+
     @jax.jit
     def sample_actions(self, observations: Array, rng: Array) -> Array:
         """Exploration actions ``a ~ pi(s)``: ``(obs_dim,) -> (H, A)`` or ``(B, obs_dim) -> (B, H, A)``."""
         obs, single = as_batch(observations)
-        mean, log_std = self.networks.actor.apply({"params": self.params["actor"]}, obs)
-        actions, _ = tanh_gaussian_sample(mean, log_std, rng)
-        return self.as_chunks(actions, single)
+        return self.as_chunks(self.act(self.params, obs, self.policy_noise(rng, obs.shape[0])), single)
 
     @jax.jit
     def eval_actions(self, observations: Array, rng: Array) -> Array:
@@ -123,34 +158,49 @@ class SacAgent(AgentBase, LearnedTemperature):
         return self.as_chunks(jnp.tanh(mean), single)
 
 
-def sac_loss(params: Params, agent: SacAgent, batch: Batch, rng: Array) -> tuple[Array, dict[str, Array]]:
-    """Critic + actor + temperature loss of one update (see the module docstring) and its metrics."""
+def bc_log_likelihood(config: SacAgentConfig, mean: Array, log_std: Array, batch: Batch,
+                      action_dim: int) -> Array:
+    """The BC term's log-likelihood of the data under the policy ``(mean, log_std) (B, P)`` (data actions
+    clipped to +-(1 - 1e-5)), weighted as ``config.bc_mask`` says: ``none`` (the QC code) ``mean_b log pi(data_b)``
+    over the whole flattened chunk; ``chunk`` (the QAM code) the same times ``valid[b, -1]``; ``step`` only the
+    steps inside the episode, ``mean_b sum_j valid[b, j] log pi(data_bj)``."""
+    data = critic_actions(batch["actions"], config.chunked)  # (B, P)
+    per_dim = tanh_gaussian_log_prob(mean, log_std, data)  # (B, P)
+    if config.bc_mask == "step":
+        steps = config.action_horizon
+        return behaviour_log_likelihood(per_dim.reshape(data.shape[0], steps, action_dim), batch["valid"][:, :steps])
+    log_prob = jnp.sum(per_dim, -1)
+    if config.bc_mask == "chunk":
+        log_prob = log_prob * batch["valid"][:, -1]
+    return jnp.mean(log_prob)
+
+
+def sac_loss(params: Params, agent: SacAgent, batch: Batch, draws: SacDraws) -> tuple[Array, dict[str, Array]]:
+    """Critic + actor + temperature loss of one update (see the module docstring) and its metrics, for the
+    random numbers ``draws``."""
     config, nets = agent.config, agent.networks
-    k_next, k_pi = jax.random.split(rng)
     fixed = jax.lax.stop_gradient(params)
     temperature = jnp.exp(fixed["log_temperature"])
     obs = batch["observations"]
 
     # Critic: h-step backup to the target critics at s_{t+h} with a' ~ pi(s_{t+h}).
     next_mean, next_log_std = nets.actor.apply({"params": fixed["actor"]}, batch["next_observations"][:, -1])
-    next_actions, next_log_probs = tanh_gaussian_sample(next_mean, next_log_std, k_next)
+    next_actions, next_log_probs = tanh_gaussian_from_noise(next_mean, next_log_std, draws.next_action)
     bonus = -temperature * jnp.sum(next_log_probs, -1) if config.backup_entropy else None
     c_loss, terms = agent_critic_objective(agent, params["critic"], batch, next_actions, next_q_bonus=bonus)
     info = critic_info(c_loss, terms)
 
-    # Actor: reparameterised sample scored by the mean of the (fixed) critics, minus the entropy bonus.
+    # Actor: reparameterised sample scored by mean_k Q - rho * std_k Q of the (fixed) critics, minus the entropy.
     mean, log_std = nets.actor.apply({"params": params["actor"]}, obs)
-    actions, log_probs = tanh_gaussian_sample(mean, log_std, k_pi)
+    actions, log_probs = tanh_gaussian_from_noise(mean, log_std, draws.actor)
     log_prob = jnp.sum(log_probs, -1)  # (B,)
-    q_pi = jnp.mean(nets.critic.apply({"params": fixed["critic"]}, obs, actions), axis=0)
+    q_pi = pessimistic_ensemble(nets.critic.apply({"params": fixed["critic"]}, obs, actions), config.rho)
     actor_loss = sac_actor_loss(log_prob, q_pi, temperature)
+    info["actor/policy_loss"] = actor_loss
     info["actor/q_mean"] = jnp.mean(q_pi)
     info["actor/entropy"] = -jnp.mean(log_prob)
     if config.bc_coef > 0.0:
-        steps = config.action_horizon
-        data = critic_actions(batch["actions"], config.chunked)  # (B, P)
-        per_dim = tanh_gaussian_log_prob(mean, log_std, data).reshape(obs.shape[0], steps, agent.action_dim)
-        bc_ll = behaviour_log_likelihood(per_dim, batch["valid"][:, :steps])
+        bc_ll = bc_log_likelihood(config, mean, log_std, batch, agent.action_dim)
         actor_loss = actor_loss - config.bc_coef * bc_ll
         info["actor/bc_log_likelihood"] = bc_ll
     info["actor/loss"] = actor_loss
@@ -161,4 +211,4 @@ def sac_loss(params: Params, agent: SacAgent, batch: Batch, rng: Array) -> tuple
     return c_loss + actor_loss + t_loss, info
 
 
-__all__ = ["SacAgent", "SacNetworks", "build_sac_networks", "sac_loss"]
+__all__ = ["SacAgent", "SacDraws", "SacNetworks", "bc_log_likelihood", "build_sac_networks", "sac_loss"]

@@ -40,6 +40,8 @@ REPLAYERS: dict[str, str] = {
     "qam:agents.fedit": "qchunk.fidelity.qam_replay:replay_fedit",
     "qc:agents.acfql": "qchunk.fidelity.flow_replay:replay_acfql",
     "qam:agents.fql": "qchunk.fidelity.flow_replay:replay_qam_fql",
+    "qc:agents.acrlpd": "qchunk.fidelity.rlpd_replay:replay_rlpd",
+    "qam:agents.rlpd": "qchunk.fidelity.rlpd_replay:replay_rlpd",
 }
 """``repo:module`` of an authors' agent -> ``module:function`` of its replayer."""
 

@@ -40,6 +40,19 @@ def critic_ensemble(module: Tree) -> Tree:
     return {"critics": mlp_layers(_only(module, "value_net"))}
 
 
+def state_action_ensemble(module: Tree) -> Tree:
+    """The QC repo's RLPD critic (``Ensemble`` of ``StateActionValue``: vmapped ``MLP_0`` hidden layers and a
+    ``Dense_0`` output head) as :class:`~qchunk.networks.CriticEnsemble` (``critics``; the head is the MLP's
+    last layer, ``dense_<number of hidden layers>``)."""
+    member = _only(module, "VmapStateActionValue_0")
+    if set(member) != {"MLP_0", "Dense_0"}:
+        raise QchunkError(f"a StateActionValue has MLP_0 and Dense_0, found {sorted(member)}")
+    layers = mlp_layers(member["MLP_0"])
+    hidden = sum(1 for name in layers if name.startswith("dense_"))
+    layers[f"dense_{hidden}"] = _dense(member["Dense_0"])
+    return {"critics": layers}
+
+
 def vector_field(module: Tree) -> Tree:
     """The authors' ``ActorVectorField`` (``mlp``) as :class:`~qchunk.networks.FlowVelocity` or
     :class:`~qchunk.networks.OneStepPolicy` (``mlp``; the same inputs in the same order)."""
@@ -56,9 +69,10 @@ def tanh_normal(module: Tree) -> Tree:
             "mean": _dense(module["OutputDenseMean"]), "log_std": _dense(module["OutputDenseLogStd"])}
 
 
-def log_param(module: Tree) -> np.ndarray:
-    """The authors' ``LogParam`` (``log_value``) as qchunk's ``log_temperature`` scalar."""
-    return np.asarray(_only(module, "log_value"), np.float32)
+def log_param(module: Tree, name: str = "log_value") -> np.ndarray:
+    """The authors' ``LogParam`` (``log_value``; the QC repo's ``Temperature``: ``name='log_temp'``) as qchunk's
+    ``log_temperature`` scalar."""
+    return np.asarray(_only(module, name), np.float32)
 
 
 def _dense(tree: Tree) -> Tree:
