@@ -60,7 +60,29 @@ QAM_CASES = [
 ]
 """QAM and its switches; QAM-F is ``fql_alpha > 0``, QAM-E ``edit_scale > 0`` (0 is QAM, the ``qam`` case)."""
 
-CASES: list[Case] = [*QAM_CASES]
+
+
+def dsrl_case(name: str, **config: Any) -> Case:
+    """A case of ``agents/dsrl.py`` (DSRL) at small sizes, on chunks as the QAM runs (K=10, T=10)."""
+    base = {"actor_hidden_dims": SMALL, "value_hidden_dims": SMALL, "action_chunking": True}
+    return Case(name, "qam", "agents.dsrl", "DSRLAgent", {**base, **config})
+
+
+DSRL_CASES = [
+    dsrl_case("dsrl"),
+    dsrl_case("dsrl-online-latent", use_target_latent=False),
+    dsrl_case("dsrl-noise-scale", noise_scale=0.6),
+    dsrl_case("dsrl-best-of-4", best_of_n=4),
+    dsrl_case("dsrl-rho-0", rho=0.0),
+    dsrl_case("dsrl-first-action", action_chunking=False),
+    dsrl_case("dsrl-actor-layer-norm", actor_layer_norm=True),
+    dsrl_case("dsrl-entropy-1", target_entropy_multiplier=1.0),
+]
+"""DSRL and its switches: the latent flow (``use_target_latent``), ``noise_scale``, best-of-N acting, the
+pessimism ``rho``, first-action critic and policy (``action_chunking=False``), LayerNorm in the BC flow (the
+latent actor has none) and the target entropy."""
+
+CASES: list[Case] = [*QAM_CASES, *DSRL_CASES]
 """Every case, by name."""
 
 

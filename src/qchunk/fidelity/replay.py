@@ -36,6 +36,7 @@ order their sums differently; measured values are in ``docs/fidelity.md``)."""
 
 REPLAYERS: dict[str, str] = {
     "qam:agents.qam": "qchunk.fidelity.qam_replay:replay_qam",
+    "qam:agents.dsrl": "qchunk.fidelity.dsrl_replay:replay_dsrl",
 }
 """``repo:module`` of an authors' agent -> ``module:function`` of its replayer."""
 
