@@ -34,6 +34,9 @@ class Case:
     """Extra keyword arguments of ``agent.update`` and ``agent.total_loss`` (e.g. ``full_update``)."""
     seed: int = 0
     """Seed of ``create`` (parameters and the agent's key)."""
+    distinct_targets: bool = False
+    """Replace every target network (``modules_target_NAME``) by ``NAME`` of an agent created with ``seed + 1``,
+    so that target and online networks differ (``create`` makes them equal, and a swap would go unnoticed)."""
 
 
 def qam_case(name: str, **config: Any) -> Case:
@@ -62,10 +65,11 @@ QAM_CASES = [
 
 
 
-def dsrl_case(name: str, **config: Any) -> Case:
-    """A case of ``agents/dsrl.py`` (DSRL) at small sizes, on chunks as the QAM runs (K=10, T=10)."""
+def dsrl_case(name: str, horizon: int = 3, **config: Any) -> Case:
+    """A case of ``agents/dsrl.py`` (DSRL) at small sizes, on chunks as the QAM runs (K=10, T=10), with target
+    networks apart from the online ones."""
     base = {"actor_hidden_dims": SMALL, "value_hidden_dims": SMALL, "action_chunking": True}
-    return Case(name, "qam", "agents.dsrl", "DSRLAgent", {**base, **config})
+    return Case(name, "qam", "agents.dsrl", "DSRLAgent", {**base, **config}, horizon, distinct_targets=True)
 
 
 DSRL_CASES = [
@@ -77,10 +81,12 @@ DSRL_CASES = [
     dsrl_case("dsrl-first-action", action_chunking=False),
     dsrl_case("dsrl-actor-layer-norm", actor_layer_norm=True),
     dsrl_case("dsrl-entropy-1", target_entropy_multiplier=1.0),
+    dsrl_case("dsrl-h1", horizon=1),
 ]
 """DSRL and its switches: the latent flow (``use_target_latent``), ``noise_scale``, best-of-N acting, the
 pessimism ``rho``, first-action critic and policy (``action_chunking=False``), LayerNorm in the BC flow (the
-latent actor has none) and the target entropy."""
+latent actor has none), the target entropy, and h=1 (the mazes); target networks distinct from the online
+ones."""
 
 CASES: list[Case] = [*QAM_CASES, *DSRL_CASES]
 """Every case, by name."""

@@ -9,7 +9,8 @@ For each case (``tools/fidelity/cases.py``) a fresh process imports the authors'
 checkout, creates it at small sizes, builds a batch with the authors' own chunk sampler from a small
 dataset whose windows cross an episode end and a terminal, and records, under ``jax.disable_jit()``:
 
-* ``params/...``: the initial parameters (every module, targets included);
+* ``params/...``: the initial parameters (every module, targets included; with a case's ``distinct_targets``
+  the targets come from an agent of the next seed);
 * ``batch/...``: the batch; ``dataset/...`` and ``sample/idxs``: the data it was sampled from;
 * ``draws/update/NNN`` (sampler ``draws_kind/update/NNN``): every random draw of one update, in call order;
 * ``out/loss``, ``info/...``: the total loss and every logged metric of ``total_loss``;
@@ -26,6 +27,7 @@ the existing fixtures (recording twice must give identical numbers).
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
 import json
 import subprocess
@@ -102,6 +104,13 @@ def record_one(name: str, repo: Path, out: Path) -> None:
 
     agent_cls = getattr(module, case.cls)
     agent = agent_cls.create(case.seed, raw["observations"][0], raw["actions"][0], config)
+    if case.distinct_targets:
+        other = agent_cls.create(case.seed + 1, raw["observations"][0], raw["actions"][0], copy.deepcopy(config))
+        swapped = dict(agent.network.params)
+        for key in swapped:
+            if key.startswith("modules_target_"):
+                swapped[key] = other.network.params["modules_" + key[len("modules_target_"):]]
+        agent = agent.replace(network=agent.network.replace(params=swapped))
     record: dict[str, np.ndarray] = {}
     record.update({f"dataset/{k}": v for k, v in raw.items()})
     record["sample/idxs"] = SAMPLE_IDXS
