@@ -14,8 +14,8 @@ from flax import serialization
 
 from conftest import TINY_TASK
 from qchunk.agents import DsrlAgent, agent_config, agent_config_from_dict, create_agent, make_agent
-from qchunk.agents.common import bc_flow_objective
-from qchunk.agents.dsrl import DsrlKeys, dsrl_loss, latent_flow_params
+from qchunk.agents.common import bc_flow_loss
+from qchunk.agents.dsrl import dsrl_loss, latent_flow_params
 from qchunk.agents.td import polyak_update
 from qchunk.bench.update import synthetic_batch
 from qchunk.cli import main
@@ -30,7 +30,8 @@ TINY = dict(actor_hidden_dims=(16, 16), critic_hidden_dims=(16, 16), num_critics
 
 @jax.jit
 def loss_and_grads(agent, batch, key):
-    return jax.value_and_grad(lambda p: dsrl_loss(p, agent, batch, key), has_aux=True)(agent.params)
+    draws = agent.update_draws(key, batch["observations"].shape[0])
+    return jax.value_and_grad(lambda p: dsrl_loss(p, agent, batch, draws), has_aux=True)(agent.params)
 
 
 def _batch(seed=0, size=16):
@@ -77,10 +78,10 @@ def test_actor_and_critic_updates_never_move_the_flow():
     agent, _ = agent.update(_batch(7))  # targets apart from the online networks
     batch, key = _batch(3), jax.random.PRNGKey(4)
     _, grads = loss_and_grads(agent, batch, key)
-    keys = DsrlKeys(*jax.random.split(key, 5))
+    draws = agent.update_draws(key, 16)
     data = batch["actions"].reshape(16, -1)
-    bc_grad = jax.jit(jax.grad(lambda fp: bc_flow_objective(agent.networks.flow, fp, batch, data, H, ACT,
-                                                            keys.bc_noise, keys.bc_time)))(agent.params["flow"])
+    bc_grad = jax.jit(jax.grad(lambda fp: bc_flow_loss(agent.networks.flow, fp, batch, data, H, ACT, draws.bc_noise,
+                                                       draws.bc_time, "chunk")))(agent.params["flow"])
     # the flow's whole gradient is the flow-matching loss's: no actor, critic or temperature term reaches it
     _leaves_close(grads["flow"], bc_grad, rtol=1e-5, atol=1e-7)
     for name in ("actor", "critic", "latent_critic"):
@@ -98,8 +99,7 @@ def test_latent_critic_regresses_onto_the_chunk_critic_through_the_flow():
     agent = make_agent("dsrl", OBS, ACT, "quick", seed=2, **TINY)
     batch, key = _batch(1), jax.random.PRNGKey(8)
     (_, info), _ = loss_and_grads(agent, batch, key)
-    keys = DsrlKeys(*jax.random.split(key, 5))
-    w = jax.random.normal(keys.distill_noise, (16 * P,)).reshape(16, P)
+    w = agent.update_draws(key, 16).distill_noise
     chunks = agent.decode(batch["observations"], w)
     target = np.asarray(agent.q_values(batch["observations"], chunks), np.float64)  # (K, B)
     latent = np.asarray(agent.networks.latent_critic.apply({"params": agent.params["latent_critic"]},

@@ -138,10 +138,33 @@ RLPD_CASES = [
     qam_rlpd_case("qam-rlpd-ac-bc-1", bc_alpha=1.0),
 ]
 """The RLPD family: the paper preset's rlpd (h=1), rlpd-ac (chunks), the n-step variant (``action_chunking``
-off), clipped double-Q (``q_agg`` min), target critics apart from the online ones, another temperature and target entropy, qc-rlpd (``bc_alpha`` 0.01, and 1
+off), clipped double-Q (``q_agg`` min), another temperature and target entropy, qc-rlpd (``bc_alpha`` 0.01, and 1
 so that the BC term's masking shows); the QAM repo's (``--preset qam``: GELU networks, ``rho``) likewise."""
 
-CASES: list[Case] = [*QAM_CASES, *FEDIT_CASES, *FLOW_CASES, *RLPD_CASES]
+
+
+def dsrl_case(name: str, horizon: int = 3, **config: Any) -> Case:
+    """A case of ``agents/dsrl.py`` (DSRL) at small sizes, on chunks as the QAM runs (K=10, T=10)."""
+    base = {"actor_hidden_dims": SMALL, "value_hidden_dims": SMALL, "action_chunking": True}
+    return Case(name, "qam", "agents.dsrl", "DSRLAgent", {**base, **config}, horizon)
+
+
+DSRL_CASES = [
+    dsrl_case("dsrl"),
+    dsrl_case("dsrl-online-latent", use_target_latent=False),
+    dsrl_case("dsrl-noise-scale", noise_scale=0.6),
+    dsrl_case("dsrl-best-of-4", best_of_n=4),
+    dsrl_case("dsrl-rho-0", rho=0.0),
+    dsrl_case("dsrl-first-action", action_chunking=False),
+    dsrl_case("dsrl-actor-layer-norm", actor_layer_norm=True),
+    dsrl_case("dsrl-entropy-1", target_entropy_multiplier=1.0),
+    dsrl_case("dsrl-h1", horizon=1),
+]
+"""DSRL and its switches: the latent flow (``use_target_latent``), ``noise_scale``, best-of-N acting, the
+pessimism ``rho``, first-action critic and policy (``action_chunking=False``), LayerNorm in the BC flow (the
+latent actor has none), the target entropy, and h=1 (the mazes)."""
+
+CASES: list[Case] = [*QAM_CASES, *FEDIT_CASES, *FLOW_CASES, *RLPD_CASES, *DSRL_CASES]
 """Every case, by name."""
 
 

@@ -311,7 +311,9 @@ class DsrlAgentConfig(SteeredFlowConfig):
     """All settings of DSRL (``dsrl``; diffusion steering by RL, Wagenmaker et al. 2025, as the QAM paper runs
     it): SAC in the latent-noise space of the BC flow. The actor outputs the flow's initial noise
     ``w = noise_scale * tanh(u)``, the action is the flow's Euler solution from ``w``; a latent critic
-    ``Q_w(s, w)`` distilled from the chunk critic through the flow gives the actor its gradient. Build one
+    ``Q_w(s, w)`` distilled from the chunk critic through the flow gives the actor its gradient. Every field
+    default is the QAM release's (``agents/dsrl.py``; checked update by update in ``tests/fixtures/fidelity``);
+    ``actor_layer_norm`` reaches the BC flow only (the latent actor has no LayerNorm, as there). Build one
     with :func:`qchunk.agents.agent_config`."""
 
     noise_scale: float = 1.0

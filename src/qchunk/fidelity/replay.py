@@ -42,6 +42,7 @@ REPLAYERS: dict[str, str] = {
     "qam:agents.fql": "qchunk.fidelity.flow_replay:replay_qam_fql",
     "qc:agents.acrlpd": "qchunk.fidelity.rlpd_replay:replay_rlpd",
     "qam:agents.rlpd": "qchunk.fidelity.rlpd_replay:replay_rlpd",
+    "qam:agents.dsrl": "qchunk.fidelity.dsrl_replay:replay_dsrl",
 }
 """``repo:module`` of an authors' agent -> ``module:function`` of its replayer."""
 
