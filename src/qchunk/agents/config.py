@@ -59,12 +59,6 @@ class AgentConfig:
     ``q_agg`` (0, the Q-chunking paper: off; the QAM protocol, ``--preset qam``: 0.5 for every method, 0 on
     humanoidmaze). Needs ``q_agg='mean'``."""
 
-    bc_weighting: Literal["step", "chunk"] = "step"
-    """How a flow-matching BC loss weights the steps past an episode end (``valid = 0``): ``step``, the
-    Q-chunking code's (each such step zeroed, the mean over all numbers; ``--preset paper``), or ``chunk``,
-    the QAM code's (a chunk whose window crosses an episode end dropped whole; every QAM-paper method and
-    ``--preset qam``). Read by the agents with a BC flow."""
-
     pretrains_offline: ClassVar[bool] = True
     """Whether the family trains on the offline data before going online (flow agents) or starts online
     from scratch with the offline data mixed into every batch (the RLPD family)."""
@@ -91,8 +85,6 @@ class AgentConfig:
             (0.0 < self.tau <= 1.0, f"tau must be in (0, 1], got {self.tau}"),
             (self.lr > 0.0, f"lr must be > 0, got {self.lr}"),
             (self.rho >= 0.0, f"rho must be >= 0, got {self.rho}"),
-            (self.bc_weighting in ("step", "chunk"),
-             f"bc_weighting must be 'step' or 'chunk', got {self.bc_weighting!r}"),
             (self.rho == 0.0 or self.q_agg == "mean",
              f"rho > 0 (the target mean - rho * std) needs q_agg='mean', got q_agg={self.q_agg!r}"),
             (len(self.actor_hidden_dims) >= 1 and min(self.actor_hidden_dims) >= 1,
@@ -134,6 +126,11 @@ class FlowAgentConfig(AgentConfig):
     """Euler steps T of the flow policy's integration from noise (u=0) to action (u=1)."""
     normalize_q_loss: bool = False
     """Divide the ``distill`` actor's ``-Q`` term by ``mean |Q|`` (FQL option; off in the paper)."""
+    bc_weighting: Literal["step", "chunk"] = "step"
+    """How the flow-matching BC loss weights the steps past an episode end (``valid = 0``): ``step``, the
+    Q-chunking code's (each such step zeroed, the mean over all numbers; ``--preset paper``), or ``chunk``,
+    the QAM code's (a chunk whose window crosses an episode end dropped whole; every QAM-paper method and
+    ``--preset qam``)."""
 
     def _checks(self) -> list[tuple[bool, str]]:
         return [
@@ -142,6 +139,8 @@ class FlowAgentConfig(AgentConfig):
             (self.num_samples >= 1, f"num_samples must be >= 1, got {self.num_samples}"),
             (self.flow_steps >= 1, f"flow_steps must be >= 1, got {self.flow_steps}"),
             (self.alpha >= 0.0, f"alpha must be >= 0, got {self.alpha}"),
+            (self.bc_weighting in ("step", "chunk"),
+             f"bc_weighting must be 'step' or 'chunk', got {self.bc_weighting!r}"),
         ]
 
 
@@ -217,7 +216,7 @@ class QamAgentConfig(FlowAgentConfig):
     """Pessimism of the TD target: ``mean_k Q'_k - rho * std_k Q'_k`` over the K target critics (the paper:
     0.5, 0 on humanoidmaze). Needs ``q_agg='mean'``; 0 is the plain ``q_agg``."""
     bc_weighting: Literal["step", "chunk"] = "chunk"
-    """The BC flow loss's weighting of steps past an episode end (see :class:`AgentConfig`); ``chunk``, the QAM
+    """The BC flow loss's weighting of steps past an episode end (see :class:`FlowAgentConfig`); ``chunk``, the QAM
     code's."""
     adjoint: Literal["authors", "exact"] = "authors"
     """How the lean adjoint is integrated backwards (:func:`~qchunk.agents.adjoint.lean_adjoint`): ``authors``,
@@ -268,8 +267,9 @@ class SteeredFlowConfig(AgentConfig):
     """Pessimism of the TD target: ``mean_k Q'_k - rho * std_k Q'_k`` over the K target critics (the QAM
     paper: 0.5; 0 on humanoidmaze). Needs ``q_agg='mean'``; 0 is the plain ensemble mean."""
     bc_weighting: Literal["step", "chunk"] = "chunk"
-    """The BC flow loss's weighting of steps past an episode end (see :class:`AgentConfig`); ``chunk``, the QAM
-    code's."""
+    """How the flow-matching BC loss weights the steps past an episode end (``valid = 0``): ``chunk``, the QAM
+    code's (a chunk whose window crosses an episode end dropped whole), or ``step``, the Q-chunking code's (each
+    such step zeroed, the mean over all numbers)."""
     init_temperature: float = 1.0
     """Initial entropy temperature of the tanh-Gaussian actor (learned through its logarithm)."""
     target_entropy_per_dim: float = -0.5
@@ -282,6 +282,8 @@ class SteeredFlowConfig(AgentConfig):
             (self.flow_steps >= 1, f"flow_steps must be >= 1, got {self.flow_steps}"),
             (self.num_samples >= 1, f"num_samples must be >= 1, got {self.num_samples}"),
             (self.init_temperature > 0.0, f"init_temperature must be > 0, got {self.init_temperature}"),
+            (self.bc_weighting in ("step", "chunk"),
+             f"bc_weighting must be 'step' or 'chunk', got {self.bc_weighting!r}"),
         ]
 
     def target_entropy(self, action_dim: int) -> float:

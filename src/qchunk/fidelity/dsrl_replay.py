@@ -53,10 +53,10 @@ def event_last(take: Callable[[tuple[int, ...]], jax.Array], shape: tuple[int, .
     return jnp.moveaxis(take((shape[-1], *shape[:-1])), 0, -1)
 
 
-def replay_dsrl(fixture: Fixture) -> list[Check]:
+def replay_dsrl(fixture: Fixture, changes: dict[str, Any]) -> list[Check]:
     """Every check of an ``agents/dsrl.py`` fixture."""
     meta = fixture.meta
-    config = dsrl_config(fixture.config, meta["horizon"])
+    config = dsrl_config(fixture.config, meta["horizon"]).replace(**changes)
     agent = create_agent(config, meta["obs_dim"], meta["action_dim"], seed=0)
     authors = fixture.tree("params")
     params, targets = dsrl_params(authors), dsrl_targets(authors, config)

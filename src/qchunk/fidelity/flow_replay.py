@@ -114,11 +114,11 @@ def _replay(fixture: Fixture, config: FlowAgentConfig) -> list[Check]:
     return compare_update(fixture, rep)
 
 
-def replay_acfql(fixture: Fixture) -> list[Check]:
+def replay_acfql(fixture: Fixture, changes: dict[str, Any]) -> list[Check]:
     """Every check of a Q-chunking repository ``agents/acfql.py`` fixture."""
-    return _replay(fixture, acfql_config(fixture.config, fixture.meta["horizon"]))
+    return _replay(fixture, acfql_config(fixture.config, fixture.meta["horizon"]).replace(**changes))
 
 
-def replay_qam_fql(fixture: Fixture) -> list[Check]:
+def replay_qam_fql(fixture: Fixture, changes: dict[str, Any]) -> list[Check]:
     """Every check of a QAM repository ``agents/fql.py`` fixture."""
-    return _replay(fixture, qam_fql_config(fixture.config, fixture.meta["horizon"]))
+    return _replay(fixture, qam_fql_config(fixture.config, fixture.meta["horizon"]).replace(**changes))

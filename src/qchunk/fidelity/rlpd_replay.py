@@ -57,12 +57,12 @@ def rlpd_targets(tree: dict[str, Any], repo: str) -> dict[str, Any]:
     return {"critic": critic(tree["modules_target_critic"])}
 
 
-def replay_rlpd(fixture: Fixture) -> list[Check]:
+def replay_rlpd(fixture: Fixture, changes: dict[str, Any]) -> list[Check]:
     """Every check of an ``agents/acrlpd.py`` (QC repo) or ``agents/rlpd.py`` (QAM repo) fixture."""
     meta = fixture.meta
     repo = meta["repo"]
     action_dim = meta["action_dim"]
-    config = rlpd_config(fixture.config, meta["horizon"], action_dim, repo)
+    config = rlpd_config(fixture.config, meta["horizon"], action_dim, repo).replace(**changes)
     agent = create_agent(config, meta["obs_dim"], action_dim, seed=0)
     authors = fixture.tree("params")
     params, targets = rlpd_params(authors, repo), rlpd_targets(authors, repo)
