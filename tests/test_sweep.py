@@ -122,7 +122,7 @@ def test_bad_input_is_one_line_exit_2(capsys, args, match):
 def test_status_table_and_live_display(tmp_path):
     import io
 
-    from qchunk.experiments.sweep import RunStatus, _Display, format_table
+    from qchunk.experiments.sweep import RunStatus, StatusDisplay, format_table
 
     plan = plan_sweep(SweepArgs(agents=(("qc",),), envs=((TINY_TASK,),), seeds=(("0-2",),), out=str(tmp_path)))
     statuses = [RunStatus(spec, tmp_path / spec.rel_dir, 2000) for spec in plan.runs]
@@ -144,7 +144,7 @@ def test_status_table_and_live_display(tmp_path):
             return True
 
     out = Tty()
-    display = _Display(statuses, out)
+    display = StatusDisplay(statuses, out)
     display.update()
     display.update()  # redrawn in place: the cursor moves up over the previous table first
     assert out.getvalue().count("\x1b[") == 2 and out.getvalue().count("1 running") == 2

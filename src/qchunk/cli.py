@@ -101,9 +101,9 @@ COMMANDS: dict[str, _Command] = {
                              "qchunk.cli:DataInspectArgs", "qchunk.cli:_run_data_inspect"),
     "bench": _Command("benchmark suites (updates, evaluation, data, seeds, end-to-end; JSON in bench/results) or "
                       "one agent's update speed",
-                      "qchunk.bench.update:BenchArgs", "qchunk.bench.update:main"),
+                      "qchunk.bench.args:BenchArgs", "qchunk.bench.command:main"),
     "eval": _Command("re-evaluate a checkpoint of a run (episodes.csv, summary.json, optional MP4 videos)",
-                     "qchunk.replay:EvalArgs", "qchunk.replay:run_eval"),
+                     "qchunk.evaluation.checkpoint_eval:EvalArgs", "qchunk.evaluation.checkpoint_eval:run_eval"),
     "analyze trajectories": _Command("plot the end-effector path of online steps (PNG + SVG), runs side by side",
                                      "qchunk.plotting.trajectories:TrajectoriesArgs",
                                      "qchunk.plotting.trajectories:run_trajectories"),
