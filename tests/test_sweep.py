@@ -14,7 +14,7 @@ from conftest import TINY_TASK
 from qchunk.cli import main
 from qchunk.errors import QchunkError
 from qchunk.experiments import RECIPES, SweepArgs, parse_envs, parse_seeds, parse_settings, plan_sweep
-from qchunk.experiments.grid import expand_braces, parse_names
+from qchunk.grammar import expand_braces, parse_names
 
 QCHUNK = str(Path(sys.executable).parent / "qchunk")
 TINY = ["--set", "preset=quick", "--set", "offline_steps=30", "--set", "online_steps=90", "--set", "eval_every=30",
@@ -40,7 +40,9 @@ def test_lists_accept_commas_repeats_and_unexpanded_braces():
     assert parse_envs([(",".join(envs[:2]),), (envs[2],)]) == envs[:3]
     assert parse_envs(["cube-double"]) == envs
     assert parse_seeds([("0-3",)]) == parse_seeds(["0..3"]) == parse_seeds(["{0..3}"]) == [0, 1, 2, 3]
-    assert parse_seeds([("0,2",), ("5", "2")]) == [0, 2, 5]
+    assert parse_seeds([("0,2",), ("5", "7")]) == parse_seeds(["0,2 5", "7"]) == [0, 2, 5, 7]
+    with pytest.raises(QchunkError, match="gives seed 2 twice"):  # one grammar with train --seeds
+        parse_seeds([("0,2",), ("5", "2")])
 
 
 def test_settings_are_typed_and_checked():
@@ -111,7 +113,7 @@ def test_successors_cpu_recipe_is_the_main_jobs_budget_for_each_successor(capsys
     (["--agents", "qc", "--envs", "maze-play-singletask-task1-v0"], "unknown OGBench task"),
     (["--agents", "qc", "--envs", TINY_TASK, "--seeds", "three"], "bad seed"),
     (["--envs", TINY_TASK], "no agents"),
-    (["--agents", "nope", "--envs", TINY_TASK, "--dataset-dir", "/nonexistent"], "agent 'nope' is not available"),
+    (["--agents", "nope", "--envs", TINY_TASK, "--dataset-dir", "/nonexistent"], "unknown agent 'nope'"),
     (["--agents", "qc", "--envs", TINY_TASK, "--ray-address", "auto", "--local-cpus", "2"],
      "drop it with --ray-address"),
 ])

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from qchunk.errors import QchunkError
-from qchunk.experiments.settings_on_disk import flat_settings
 from qchunk.experiments.sweep_plan import SweepArgs, SweepPlan
 from qchunk.fileio import atomic_write_json
+from qchunk.training.settings_diff import flat_settings
 
 #: The sweep's manifest in the sweep directory: the grid and how it was launched.
 MANIFEST = "sweep.json"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -11,36 +10,14 @@ from typing import Any
 from qchunk.errors import QchunkError
 from qchunk.experiments.sweep_plan import SweepPlan
 from qchunk.training.run_dir import CONFIG_FILE
-
-
-def show_setting(value: Any) -> str:
-    """A setting's value as ``--set`` would take it (``32,32``, ``none``, ``true``)."""
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, (list, tuple)):
-        return ",".join(show_setting(v) for v in value)
-    return str(value)
-
-
-def flat_settings(train: dict[str, Any]) -> dict[str, Any]:
-    """A ``TrainConfig.to_dict()`` with the agent overrides lifted to the top (as ``--set`` names them), in
-    JSON form (tuples as lists) so that a config read back from disk compares equal to a planned one."""
-    train = json.loads(json.dumps(train))
-    flat = {k: v for k, v in train.items() if k != "overrides"}
-    for k, v in (train.get("overrides") or {}).items():
-        flat[f"overrides.{k}" if k in flat else k] = v
-    return flat
+from qchunk.training.settings_diff import setting_differences as training_differences
+from qchunk.training.settings_diff import summarize_differences
 
 
 def setting_differences(on_disk: dict[str, Any], planned: dict[str, Any], free: Iterable[str] = ()) -> list[str]:
     """``"offline_steps: 100 on disk, 300 now"`` for every setting in which two ``TrainConfig.to_dict()``
     differ, except the ``free`` fields (those that may change on resume)."""
-    old, new = flat_settings(on_disk), flat_settings(planned)
-    free = set(free)
-    return [f"{k}: {show_setting(old.get(k))} on disk, {show_setting(new.get(k))} now"
-            for k in sorted(set(old) | set(new)) if k not in free and old.get(k) != new.get(k)]
+    return training_differences(on_disk, planned, free, there="on disk")
 
 
 def settings_conflicts(plan: SweepPlan) -> dict[Path, list[str]]:
@@ -87,7 +64,7 @@ def check_settings_on_disk(plan: SweepPlan, conflicts: dict[Path, list[str]] | N
         return
     stream = stream or sys.stderr
     for path, diff in conflicts.items():
-        print(f"{path}: made with other settings ({'; '.join(diff)})", file=stream)
+        print(f"{path}: made with other settings ({summarize_differences(diff)})", file=stream)
     n = len(conflicts)
     raise QchunkError(f"{n} run{'s' if n > 1 else ''} in {plan.out} {'were' if n > 1 else 'was'} made with other "
                       "settings than this sweep's; sweep with the settings they were made with, or choose another "

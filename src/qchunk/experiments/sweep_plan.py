@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import tyro
 
-from qchunk.errors import QchunkError
+from qchunk.errors import QchunkError, did_you_mean
 from qchunk.experiments.grid import (
     RunSpec,
     Variant,
@@ -20,13 +20,12 @@ from qchunk.experiments.grid import (
     format_value,
     parse_axes,
     parse_envs,
-    parse_names,
-    parse_seeds,
     parse_settings,
     variants_from_axes,
 )
 from qchunk.experiments.recipes import RECIPES, Recipe, get_recipe
 from qchunk.experiments.status_table import run_state
+from qchunk.grammar import parse_names, parse_seeds
 
 _Repeatable = Annotated[tuple[tuple[str, ...], ...], tyro.conf.UseAppendAction]
 
@@ -147,8 +146,8 @@ def validate_runs(plan: SweepPlan, check_data: bool) -> None:
     if known is not None:
         missing = sorted({r.agent for r in plan.runs} - set(known))
         if missing:
-            raise QchunkError(f"agent {missing[0]!r} is not available in this qchunk (agents: {', '.join(known)}); "
-                              "drop it with --agents")
+            raise QchunkError(f"--agents: unknown agent {missing[0]!r}{did_you_mean(missing[0], known)}; choose "
+                              f"from: {', '.join(known)}")
     seen: set[Any] = set()
     for spec in plan.runs:
         try:
