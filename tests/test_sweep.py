@@ -50,13 +50,13 @@ def test_settings_are_typed_and_checked():
                         "num_samples=64", "alpha=300", "buffer_size=none", "utd=5"])
     assert s == {"preset": "quick", "offline_steps": 1_000_000, "actor_hidden_dims": (32, 32), "sparse": False,
                  "num_samples": 64, "alpha": 300.0, "buffer_size": None, "utd": 5}
-    with pytest.raises(QchunkError, match="did you mean offline_steps"):
+    with pytest.raises(QchunkError, match="did you mean 'offline_steps'"):
         parse_settings(["offline_step=3"])
     with pytest.raises(QchunkError, match="use --seeds"):
         parse_settings(["seed=3"])
-    with pytest.raises(QchunkError, match="choose one of paper, quick"):
+    with pytest.raises(QchunkError, match="unknown value 'huge'; choose one of: paper, quick"):
         parse_settings(["preset=huge"])
-    with pytest.raises(QchunkError, match="expected an integer"):
+    with pytest.raises(QchunkError, match="--set offline_steps: 'lots' is not an integer"):
         parse_settings(["offline_steps=lots"])
 
 

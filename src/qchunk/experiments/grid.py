@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from qchunk.errors import QchunkError, did_you_mean
-from qchunk.grammar import check_name, flatten, parse_count, parse_names
+from qchunk.grammar import flatten, parse_count, parse_names
 
 #: Settings a sweep manages itself; ``--set`` may not change them.
 MANAGED_KEYS = {"resume": "the sweep resumes interrupted runs itself",
@@ -108,10 +108,10 @@ def parse_value(key: str, text: str, tp: Any) -> Any:
     origin = typing.get_origin(tp)
     if origin is Literal:
         choices = typing.get_args(tp)
-        try:
-            return check_name(raw, choices, f"value for --set {key}")
-        except QchunkError as e:
-            raise QchunkError(f"--set {key}={text}: {e}") from None
+        if raw not in choices:
+            raise QchunkError(f"--set {key}={text}: unknown value {raw!r}{did_you_mean(raw, map(str, choices))}; "
+                              f"choose one of: {', '.join(map(str, choices))}")
+        return raw
     try:
         if tp is bool:
             low = raw.lower()
