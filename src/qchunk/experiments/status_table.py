@@ -6,6 +6,7 @@ import contextlib
 import csv
 import datetime as _dt
 import io
+import math
 import os
 import shutil
 import sys
@@ -57,6 +58,8 @@ class RunStatus:
     phase: str = ""
     success: float | None = None
     offline_success: float | None = None
+    measure: str = ""
+    """The last evaluation of a task without a success signal: ``score 0.53`` (normalised) or ``return -178.5``."""
     submitted: float = 0.0
     """When its task was submitted (time.time())."""
 
@@ -65,7 +68,7 @@ class RunStatus:
         ev = _last_csv_row(RunDir(self.run_dir).file(EVAL_CSV))
         if ev is not None:
             with contextlib.suppress(KeyError, ValueError):
-                self.success = float(ev["success"])
+                self.success, self.measure = _measured(ev)
                 self.phase = ev["phase"]
                 self.step = max(self.step, int(ev["step"]))
         tr = _last_csv_row(RunDir(self.run_dir).file(TRAIN_CSV))
@@ -73,6 +76,28 @@ class RunStatus:
             with contextlib.suppress(KeyError, ValueError):
                 self.step = max(self.step, int(tr["step"]))
                 self.phase = self.phase if ev is not None and int(ev["step"]) >= int(tr["step"]) else tr["phase"]
+
+
+def _measured(row: dict[str, str]) -> tuple[float | None, str]:
+    """(success rate, "") of an eval.csv row, or (None, "score 0.53" / "return -178.5") for a task without a
+    success signal (success NaN)."""
+    success = float(row["success"])
+    if math.isfinite(success):
+        return success, ""
+    with contextlib.suppress(KeyError, ValueError):
+        score = float(row["normalized_score"])
+        if math.isfinite(score):
+            return None, f"score {score:.2f}"
+    return None, f"return {float(row['return']):.1f}"
+
+
+def result_text(status: RunStatus) -> str:
+    """A finished run in words: ``success 40% after offline, 80% at the end``, or what was measured instead."""
+    if status.success is None and status.offline_success is None:
+        return f"{status.measure or '-'} at the end"
+    off = "-" if status.offline_success is None else f"{100 * status.offline_success:.0f}%"
+    fin = "-" if status.success is None else f"{100 * status.success:.0f}%"
+    return f"success {off} after offline, {fin} at the end"
 
 
 def _short_env(env: str) -> str:
@@ -104,9 +129,10 @@ def format_table(statuses: Sequence[RunStatus], max_rows: int | None = None) -> 
         keep = sorted(rows, key=lambda s: priority.get(s.state, 9))[:max_rows]
         hidden = len(rows) - len(keep)
         rows = [s for s in rows if s in keep]
-    table = [("run", "state", "progress", "phase", "success")]
+    # "success" only over success rates: a task without a success signal shows its score or return
+    table = [("run", "state", "progress", "phase", "result" if any(s.measure for s in rows) else "success")]
     for s in rows:
-        pct = "-" if s.success is None else f"{100 * s.success:.0f}%"
+        pct = (s.measure or "-") if s.success is None else f"{100 * s.success:.0f}%"
         if s.offline_success is not None and s.state in ("finished", "skipped"):
             pct = f"{100 * s.offline_success:.0f}% -> {pct}"
         prog = f"{_steps(s.step)}/{_steps(s.total_steps)}" if s.step else f"-/{_steps(s.total_steps)}"

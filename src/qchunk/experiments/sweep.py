@@ -27,7 +27,7 @@ from qchunk.experiments.manifest import MANIFEST, write_manifest
 from qchunk.experiments.ray_session import check_resources, ray_session, sigterm_as_interrupt
 from qchunk.experiments.ray_task import ERROR_FILE, TASK_MARKER, run_one, worker_env
 from qchunk.experiments.settings_on_disk import check_settings_on_disk, setting_differences, settings_conflicts
-from qchunk.experiments.status_table import RunStatus, StatusDisplay, format_table, run_state
+from qchunk.experiments.status_table import RunStatus, StatusDisplay, format_table, result_text, run_state
 from qchunk.experiments.sweep_plan import SweepArgs, SweepPlan, format_plan, plan_sweep, validate_runs
 from qchunk.training.run_dir import RunDir
 
@@ -130,9 +130,7 @@ def _collect(ray, ref, st: RunStatus, display: StatusDisplay) -> None:
     st.refresh()
     if st.state == "finished":
         _fill_result(st)
-        off = "-" if st.offline_success is None else f"{100 * st.offline_success:.0f}%"
-        fin = "-" if st.success is None else f"{100 * st.success:.0f}%"
-        display.event(st, f"finished (success {off} after offline, {fin} at the end)")
+        display.event(st, f"finished ({result_text(st)})")
     else:
         display.event(st, st.state + (f": {st.message}" if st.message else ""))
 

@@ -327,7 +327,8 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None, *, by
     doc.img(figure[0].name, figure[1].name, "learning curves")
 
     doc.h(2, "Per task")
-    doc.p("Mean over seeds (success %, after offline → after online); the number of seeds in brackets.")
+    measured = {"success": "success %", "normalized_score": "normalised score x100", "return": "return"}[metric]
+    doc.p(f"Mean over seeds ({measured}, after offline → after online); the number of seeds in brackets.")
     for d in domains:
         doc.h(3, d)
         trows = []
