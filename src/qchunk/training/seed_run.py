@@ -252,12 +252,10 @@ class SeedRun:
         return row
 
     def save(self) -> None:
-        """Checkpoint now (the metrics must be finite)."""
-        if self.last_info:
-            self._info_floats()
-        self.logger.flush()
+        """Checkpoint now (the metrics must be finite: :meth:`_info_floats` raises otherwise)."""
         state = {**self.state.to_dict(), "dataset": self.source.fingerprint(),
                  "last_info": self._info_floats() if self.last_info else {}}
+        self.logger.flush()
         self.exploration.save()
         self.dir.checkpoints.save(self.step, serialization.to_bytes(self.agent_of()), state,
                                   self.source.buffer_state())
