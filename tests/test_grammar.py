@@ -111,9 +111,11 @@ def sweep_dir(tmp_path):
     (["plot", "SWEEP", "--reference", "papr"], "unknown --reference 'papr' (did you mean 'paper'?)"),
     (["report", "SWEEP", "--reference", "papr"], "unknown --reference 'papr' (did you mean 'paper'?)"),
     (["plot", "SWEEP", "--by", "horizn"], "(did you mean 'horizon'?)"),
+    (["data", "robomimic", "lfit", "--out", "OUT"], "no scripted policy for 'lfit' (did you mean 'lift'?)"),
+    (["data", "ogbench", "puzzle-3x3-paly-v0", "--out", "OUT"], "(did you mean"),
 ])
 def test_every_name_option_suggests_the_nearest_name(capsys, sweep_dir, tmp_path, argv, match):
-    argv = [str(sweep_dir) if a == "SWEEP" else a for a in argv]
+    argv = [str(sweep_dir) if a == "SWEEP" else str(tmp_path / "out") if a == "OUT" else a for a in argv]
     if argv[0] == "plot":
         argv += ["--out", str(tmp_path / "fig.png")]
     if argv[0] == "report":
