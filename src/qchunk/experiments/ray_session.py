@@ -36,7 +36,7 @@ def ray_session(address: str | None, local_cpus: int | None) -> Iterator[Any]:
             else:
                 ray.init(address="local", num_cpus=local_cpus or os.cpu_count() or 1, include_dashboard=False,
                          object_store_memory=200 * 1024**2, **quiet)
-    except (ConnectionError, ValueError, RuntimeError) as e:
+    except Exception as e:  # Ray raises a bare Exception when its node does not start in time (an overloaded machine)
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise QchunkError(f"could not start or reach {where}: {str(e).splitlines()[0] if str(e) else e}") from None
     if address:
