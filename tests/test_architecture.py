@@ -17,8 +17,11 @@ import qchunk
 SRC = Path(qchunk.__file__).resolve().parent
 
 #: Import cycles allowed among the units (none: ``qchunk eval`` and ``analyze trajectories``, which read runs,
-#: live above training in ``qchunk.replay`` and ``qchunk.plotting``).
+#: live above training in ``qchunk.evaluation.checkpoint_eval`` and ``qchunk.plotting``).
 KNOWN_CYCLES: set[frozenset[str]] = set()
+#: Modules that are a unit of their own: the checkpoint evaluator behind ``qchunk eval`` lives with the
+#: evaluation code it drives, but reads run directories, so it sits above training (which evaluates).
+OWN_UNITS = {"qchunk.evaluation.checkpoint_eval": "evaluation.checkpoint_eval"}
 
 
 def _module_name(path: Path) -> list[str]:
@@ -43,6 +46,14 @@ def _imported_modules(path: Path) -> list[str]:
     return names
 
 
+def _unit(module: str) -> str:
+    """The unit of a module name: ``qchunk.data.check`` -> ``data`` (see :data:`OWN_UNITS`)."""
+    for own, unit in OWN_UNITS.items():
+        if module == own or module.startswith(own + "."):
+            return unit
+    return module.split(".")[1]
+
+
 @functools.cache
 def unit_graph() -> dict[str, frozenset[str]]:
     """``unit -> units it imports`` over every module of ``qchunk`` (self-imports left out)."""
@@ -51,13 +62,22 @@ def unit_graph() -> dict[str, frozenset[str]]:
         name = _module_name(path)
         if len(name) < 2:  # qchunk/__init__.py
             continue
-        unit = name[1]
+        unit = _unit(".".join(name))
         edges[unit]
         for imported in _imported_modules(path):
             parts = imported.split(".")
-            if parts[0] == "qchunk" and len(parts) > 1 and parts[1] != unit:
-                edges[unit].add(parts[1])
+            if parts[0] == "qchunk" and len(parts) > 1 and _unit(imported) != unit:
+                edges[unit].add(_unit(imported))
     return {k: frozenset(v) for k, v in edges.items()}
+
+
+@functools.cache
+def module_graph() -> dict[str, frozenset[str]]:
+    """``module -> qchunk modules it imports`` (a package is its ``__init__``; a name imported from a package
+    counts as that package)."""
+    paths = {".".join(_module_name(p)): p for p in SRC.rglob("*.py")}
+    return {name: frozenset(m for m in _imported_modules(path) if m in paths and m != name)
+            for name, path in paths.items()}
 
 
 def cycles(graph: dict[str, frozenset[str]]) -> set[frozenset[str]]:
@@ -124,6 +144,25 @@ def test_no_import_cycles_among_subpackages():
     assert found == KNOWN_CYCLES, (f"import cycles among qchunk subpackages: {sorted(map(sorted, found))}; "
                                    f"expected only {sorted(map(sorted, KNOWN_CYCLES))} (update KNOWN_CYCLES when "
                                    "one is removed)")
+
+
+def test_no_import_cycles_among_modules():
+    """Within a subpackage too, no module imports (even lazily) one that imports it back."""
+    found = cycles(module_graph())
+    assert not found, f"import cycles among qchunk modules: {sorted(map(sorted, found))}"
+
+
+def test_no_module_is_named_like_something_it_is_not():
+    """A reader of an RL codebase expects ``replay`` to be a buffer: the checkpoint evaluator is not there."""
+    assert not (SRC / "replay.py").exists()
+    assert (SRC / "evaluation" / "checkpoint_eval.py").exists()
+
+
+def test_the_sweep_is_split_by_concern():
+    """``qchunk sweep``'s grid, Ray execution, status table and cancel relay are files of at most 300 lines."""
+    parts = ("sweep", "sweep_plan", "settings_on_disk", "manifest", "status_table", "ray_task", "ray_session")
+    sizes = {p: len((SRC / "experiments" / f"{p}.py").read_text().splitlines()) for p in parts}
+    assert max(sizes.values()) <= 300, sizes
 
 
 def test_task_names_are_parsed_in_one_place():

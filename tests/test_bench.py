@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from conftest import TINY_TASK
-from qchunk.bench.update import BenchArgs, main, run_bench, single_agent_mode, synthetic_batch
+from qchunk.bench.args import BenchArgs
+from qchunk.bench.command import main, single_agent_mode
+from qchunk.bench.update import run_bench, synthetic_batch
 from qchunk.errors import QchunkError
 
 #: Tiny networks and batches: the suites' machinery in seconds.
@@ -64,7 +66,7 @@ def test_every_bench_field_has_a_docstring():
     import ast
     import inspect
 
-    from qchunk.bench import update as module
+    from qchunk.bench import args as module
 
     tree = ast.parse(inspect.getsource(module))
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "BenchArgs")

@@ -63,7 +63,7 @@ def test_no_command_shows_a_boolean_as_a_true_false_choice(capsys):
 
 @pytest.mark.parametrize(("argv", "match"), [
     (["--offline-steps", "abc"], "--offline-steps: 'abc' is not an integer"),
-    (["--offline-steps", "1e26"], "--offline-steps: '1e26' is not an integer (write the whole number"),
+    (["--offline-steps", "1.5e0"], "--offline-steps: '1.5e0' is not a whole number"),
     (["--lr", "fast"], "--lr: 'fast' is not a number"),
     (["--preset", "quik"], "--preset: 'quik' is not a choice (did you mean 'quick'?); choose one of: paper, quick"),
     (["--offline-stpes", "3"], "unknown option --offline-stpes (did you mean '--offline-steps'?)"),

@@ -98,5 +98,5 @@ def test_multi_seed_run_stops_on_sigint_and_resumes(tiny_ogbench_dir, tmp_path):
 def test_multi_seed_refuses_bad_seeds(tiny_ogbench_dir, tmp_path):
     p = subprocess.run([*cli_args(tiny_ogbench_dir, tmp_path / "r"), "--seeds", "2-1"], capture_output=True,
                        text=True, timeout=120)
-    assert p.returncode == 2 and p.stderr.strip() == "error: seed range '2-1' is empty"
+    assert p.returncode == 2 and p.stderr.strip() == "error: --seeds: bad seed range '2-1', the end is below the start"
     assert not (tmp_path / "r").exists()

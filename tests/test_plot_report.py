@@ -139,7 +139,7 @@ def test_paper_curves_are_packaged():
     (["report", "{empty}"], "no runs under"),
     (["plot", "/nonexistent/sweep"], "does not exist"),
     (["plot", "{noevals}"], "no evaluations yet"),
-    (["plot", "{noevals}", "--reference", "arxiv"], "choose paper or qam"),
+    (["plot", "{noevals}", "--reference", "arxiv"], "choose one of: paper, qam, none"),
     (["plot", "{noevals}", "--by", "colour"], "no run has a setting called 'colour'"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, capsys, args, match):

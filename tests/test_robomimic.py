@@ -342,11 +342,13 @@ def test_offscreen_rendering():
 
 def test_one_mujoco_serves_ogbench_and_robosuite():
     """The installed MuJoCo satisfies qchunk's pin and every installed package's requirement on it (OGBench,
-    robosuite, mink, dm_control ...), and is below 3.10 (robosuite 1.5.1 breaks on 3.10+); the robomimic
-    extra never pulls the `robomimic` package (its PyPI release needs mujoco_py)."""
+    robosuite, mink, dm_control ...), and is below 3.10 (robosuite 1.5.1 breaks on 3.10+: the robomimic extra
+    caps it, the core does not); the robomimic extra never pulls the `robomimic` package (its PyPI release needs
+    mujoco_py)."""
     mujoco = Version(metadata.version("mujoco"))
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    pins = {"qchunk": [Requirement(r) for r in project["dependencies"] if Requirement(r).name == "mujoco"]}
+    declared = [*project["dependencies"], *project["optional-dependencies"]["robomimic"]]
+    pins = {"qchunk": [Requirement(r) for r in declared if Requirement(r).name == "mujoco"]}
     for dist in metadata.distributions():
         for r in map(Requirement, dist.requires or []):
             if r.name == "mujoco" and (r.marker is None or r.marker.evaluate({"extra": ""})):
@@ -359,6 +361,9 @@ def test_one_mujoco_serves_ogbench_and_robosuite():
     assert metadata.version("robosuite") == "1.5.1"
     extra = [Requirement(r).name for r in project["optional-dependencies"]["robomimic"]]
     assert "robosuite" in extra and "h5py" in extra and "robomimic" not in extra
+    # the cap is robosuite's: the core (OGBench, gymnasium's MuJoCo tasks) leaves MuJoCo open above
+    core = [Requirement(r) for r in project["dependencies"] if Requirement(r).name == "mujoco"]
+    assert core and not any(s.operator in ("<", "<=", "==") for r in core for s in r.specifier)
 
 
 def test_cli_errors_are_one_line(tmp_path):

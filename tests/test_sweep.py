@@ -14,7 +14,7 @@ from conftest import TINY_TASK
 from qchunk.cli import main
 from qchunk.errors import QchunkError
 from qchunk.experiments import RECIPES, SweepArgs, parse_envs, parse_seeds, parse_settings, plan_sweep
-from qchunk.experiments.grid import expand_braces, parse_names
+from qchunk.grammar import expand_braces, parse_names
 
 QCHUNK = str(Path(sys.executable).parent / "qchunk")
 TINY = ["--set", "preset=quick", "--set", "offline_steps=30", "--set", "online_steps=90", "--set", "eval_every=30",
@@ -40,7 +40,9 @@ def test_lists_accept_commas_repeats_and_unexpanded_braces():
     assert parse_envs([(",".join(envs[:2]),), (envs[2],)]) == envs[:3]
     assert parse_envs(["cube-double"]) == envs
     assert parse_seeds([("0-3",)]) == parse_seeds(["0..3"]) == parse_seeds(["{0..3}"]) == [0, 1, 2, 3]
-    assert parse_seeds([("0,2",), ("5", "2")]) == [0, 2, 5]
+    assert parse_seeds([("0,2",), ("5", "7")]) == parse_seeds(["0,2 5", "7"]) == [0, 2, 5, 7]
+    with pytest.raises(QchunkError, match="gives seed 2 twice"):  # one grammar with train --seeds
+        parse_seeds([("0,2",), ("5", "2")])
 
 
 def test_settings_are_typed_and_checked():
@@ -48,13 +50,13 @@ def test_settings_are_typed_and_checked():
                         "num_samples=64", "alpha=300", "buffer_size=none", "utd=5"])
     assert s == {"preset": "quick", "offline_steps": 1_000_000, "actor_hidden_dims": (32, 32), "sparse": False,
                  "num_samples": 64, "alpha": 300.0, "buffer_size": None, "utd": 5}
-    with pytest.raises(QchunkError, match="did you mean offline_steps"):
+    with pytest.raises(QchunkError, match="did you mean 'offline_steps'"):
         parse_settings(["offline_step=3"])
     with pytest.raises(QchunkError, match="use --seeds"):
         parse_settings(["seed=3"])
-    with pytest.raises(QchunkError, match="choose one of paper, quick"):
+    with pytest.raises(QchunkError, match="unknown value 'huge'; choose one of: paper, quick"):
         parse_settings(["preset=huge"])
-    with pytest.raises(QchunkError, match="expected an integer"):
+    with pytest.raises(QchunkError, match="--set offline_steps: 'lots' is not an integer"):
         parse_settings(["offline_steps=lots"])
 
 
@@ -111,7 +113,7 @@ def test_successors_cpu_recipe_is_the_main_jobs_budget_for_each_successor(capsys
     (["--agents", "qc", "--envs", "maze-play-singletask-task1-v0"], "unknown OGBench task"),
     (["--agents", "qc", "--envs", TINY_TASK, "--seeds", "three"], "bad seed"),
     (["--envs", TINY_TASK], "no agents"),
-    (["--agents", "nope", "--envs", TINY_TASK, "--dataset-dir", "/nonexistent"], "agent 'nope' is not available"),
+    (["--agents", "nope", "--envs", TINY_TASK, "--dataset-dir", "/nonexistent"], "unknown agent 'nope'"),
     (["--agents", "qc", "--envs", TINY_TASK, "--ray-address", "auto", "--local-cpus", "2"],
      "drop it with --ray-address"),
 ])
@@ -122,7 +124,7 @@ def test_bad_input_is_one_line_exit_2(capsys, args, match):
 def test_status_table_and_live_display(tmp_path):
     import io
 
-    from qchunk.experiments.sweep import RunStatus, _Display, format_table
+    from qchunk.experiments.sweep import RunStatus, StatusDisplay, format_table
 
     plan = plan_sweep(SweepArgs(agents=(("qc",),), envs=((TINY_TASK,),), seeds=(("0-2",),), out=str(tmp_path)))
     statuses = [RunStatus(spec, tmp_path / spec.rel_dir, 2000) for spec in plan.runs]
@@ -144,7 +146,7 @@ def test_status_table_and_live_display(tmp_path):
             return True
 
     out = Tty()
-    display = _Display(statuses, out)
+    display = StatusDisplay(statuses, out)
     display.update()
     display.update()  # redrawn in place: the cursor moves up over the previous table first
     assert out.getvalue().count("\x1b[") == 2 and out.getvalue().count("1 running") == 2

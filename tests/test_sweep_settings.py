@@ -104,7 +104,7 @@ def test_an_unreadable_config_json_stops_the_sweep_before_any_work(tiny_ogbench_
 
 
 @pytest.mark.parametrize(("args", "match"), [
-    (["--agents", "nope"], "agent 'nope' is not available"),
+    (["--agents", "nope"], "unknown agent 'nope'"),
     (["--agents", "qc", "--set", "eval_every=0"], "--eval-every must be >= 1"),
     (["--agents", "qc", "--set", "num_samples=0"], "num_samples"),
 ])

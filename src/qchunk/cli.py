@@ -101,9 +101,9 @@ COMMANDS: dict[str, _Command] = {
                              "qchunk.cli:DataInspectArgs", "qchunk.cli:_run_data_inspect"),
     "bench": _Command("benchmark suites (updates, evaluation, data, seeds, end-to-end; JSON in bench/results) or "
                       "one agent's update speed",
-                      "qchunk.bench.update:BenchArgs", "qchunk.bench.update:main"),
+                      "qchunk.bench.args:BenchArgs", "qchunk.bench.command:main"),
     "eval": _Command("re-evaluate a checkpoint of a run (episodes.csv, summary.json, optional MP4 videos)",
-                     "qchunk.replay:EvalArgs", "qchunk.replay:run_eval"),
+                     "qchunk.evaluation.checkpoint_eval:EvalArgs", "qchunk.evaluation.checkpoint_eval:run_eval"),
     "analyze trajectories": _Command("plot the end-effector path of online steps (PNG + SVG), runs side by side",
                                      "qchunk.plotting.trajectories:TrajectoriesArgs",
                                      "qchunk.plotting.trajectories:run_trajectories"),
@@ -152,6 +152,48 @@ def _option_names(cls: type, prefix: str = "") -> dict[str, bool]:
         if is_flag:
             names["--no-" + flag[2:]] = True
     return names
+
+
+def _count_options(cls: type, prefix: str = "") -> dict[str, bool]:
+    """The ``--flags`` of ``cls`` that take integers, each mapped to whether it takes several (``tuple[int, ...]``)."""
+    out: dict[str, bool] = {}
+    hints = typing.get_type_hints(cls, include_extras=True)
+    for f in dataclasses.fields(cls):
+        tp, meta = hints[f.name], ()
+        if typing.get_origin(tp) is Annotated:
+            tp, *meta = typing.get_args(tp)
+        if dataclasses.is_dataclass(tp):
+            out |= _count_options(tp, prefix if tyro.conf.OmitArgPrefixes in meta else f"{prefix}{f.name}.")
+            continue
+        args = set(typing.get_args(tp)) - {type(None)}
+        flag = "--" + f"{prefix}{f.name}".replace("_", "-")
+        if tp is int or args == {int}:
+            out[flag] = False
+        elif any(typing.get_origin(t) is tuple and typing.get_args(t)[:1] == (int,) for t in (tp, *args)):
+            out[flag] = True
+    return out
+
+
+def _with_counts(cls: type, argv: list[str]) -> list[str]:
+    """``argv`` with every integer option's value in the one grammar of counts (``1e6``, ``1_000_000``:
+    :func:`qchunk.grammar.parse_count`) written as plain digits for tyro; other values are left to tyro."""
+    from qchunk.grammar import looks_like_count, parse_count
+
+    flags = _count_options(cls)
+    out: list[str] = []
+    current, taken = None, 0  # the integer option whose values follow, and how many it has taken
+    for token in argv:
+        name, eq, value = token.partition("=")
+        if token.startswith("--"):
+            current, taken = (name if name in flags and not eq else None), 0
+            if name in flags and eq and looks_like_count(value):
+                token = f"{name}={parse_count(value, name)}"
+        elif current is not None and (taken == 0 or flags[current]) and looks_like_count(token):
+            token, taken = str(parse_count(token, current)), taken + 1
+        else:
+            current = None
+        out.append(token)
+    return out
 
 
 _KINDS = {int: "an integer", float: "a number", str: "a string", bool: "True or False"}
@@ -220,11 +262,7 @@ def _describe(event: Any, argv: list[str], cls: type, prog: str) -> str:
         value = _given(argv, tuple(argument.lowered.name_or_flags))
         if value is None:
             return f"{flag}: {event.message.splitlines()[-1].lstrip('- ')}"
-        message = f"{flag}: {value!r} is not {_expected(argument)}"
-        with contextlib.suppress(ValueError, OverflowError):
-            if "integer" in message and float(value).is_integer():
-                message += " (write the whole number: 1000000, not 1e6)"
-        return message
+        return f"{flag}: {value!r} is not {_expected(argument)}"
     if isinstance(event, te.UnrecognizedArgs):
         return _unrecognized(event.tokens, argv, cls, prog)
     if isinstance(event, te.MissingArgs):
@@ -250,6 +288,7 @@ def parse_args(cls: type, argv: list[str], prog: str, description: str | None = 
     def hook(event: Any) -> None:
         raise QchunkError(_describe(event, argv, cls, prog))
 
+    argv = _with_counts(cls, argv)
     try:
         with te.on_parse_error(hook) if te is not None else contextlib.nullcontext():
             return tyro.cli(cls, args=argv, prog=prog, description=description, console_outputs=False)

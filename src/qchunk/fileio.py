@@ -25,6 +25,17 @@ def _umask() -> int:
     return mask
 
 
+def temp_file(directory: str | os.PathLike, prefix: str, suffix: str = ".tmp") -> Path:
+    """A new empty file in ``directory`` with a unique name and a normal write's permissions (``0o666`` less the
+    umask; :func:`tempfile.mkstemp` alone makes it private, ``0o600``), for a writer that renames it into place."""
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+    finally:
+        os.close(fd)
+    return Path(tmp)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary path next to ``path`` for a writer that wants a file name (h5py, say); on clean exit the
@@ -32,9 +43,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     left untouched."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600: give the file a normal write's permissions
-    os.close(fd)
+    tmp = temp_file(path.parent, f".{path.name}.")
     try:
         yield Path(tmp)
         with open(tmp, "rb") as fh:

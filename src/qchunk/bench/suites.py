@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from qchunk.bench.results import load_average, markdown_summary, read_documents, rounded, write_document
 
 if TYPE_CHECKING:
-    from qchunk.bench.update import BenchArgs
+    from qchunk.bench.args import BenchArgs
 
 #: Suites in the order they run.
 SUITE_NAMES: tuple[str, ...] = ("update", "eval", "data", "seeds", "e2e")

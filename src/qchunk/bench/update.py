@@ -1,14 +1,8 @@
-"""``qchunk bench``: the benchmark suites, and the single-agent update benchmark on a synthetic batch.
+"""The single-agent update benchmark on a synthetic batch (``qchunk bench --agent/--preset/--json``, and the
+rows of the ``update`` suite; the command itself is :mod:`qchunk.bench.command`).
 
-``qchunk bench`` (wired by the CLI to :func:`main`) runs, by default, the quick set of suites
-(:mod:`qchunk.bench.suites`: ``update`` at the quick preset, ``eval``, ``data`` and ``seeds`` at quick
-sizes; under 5 minutes on a 2-core CPU) and writes ``bench/results/<suite>.json``. ``--suite NAME`` runs
-one suite at full size (``--quick`` for its quick size), ``--suite all`` every suite at full size
-including the ~10-minute end-to-end run (``e2e``).
-
-Given ``--agent``, ``--preset`` or ``--json`` (and no ``--suite``), it is the original single-agent
-benchmark, by default QC at the paper's cube-double settings (obs dim 37, action dim 5, h=5, N=32, 4x512
-networks, batch 256). What that measures (:func:`run_bench`, also the rows of the ``update`` suite):
+By default it measures QC at the paper's cube-double settings (obs dim 37, action dim 5, h=5, N=32, 4x512
+networks, batch 256). What :func:`run_bench` measures:
 
 * ``compile_s``: wall time of the first ``update`` call (tracing + XLA compilation + one step)
   minus one steady-state step.
@@ -26,77 +20,16 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import tyro
 
 from qchunk.agents import agent_config, make_agent
-from qchunk.agents.registry import agent_names, agent_specs
+from qchunk.bench.args import BenchArgs
 from qchunk.errors import QchunkError
-from qchunk.fileio import atomic_write_json, require_writable
-
-SuiteName = Literal["quick", "all", "update", "eval", "data", "e2e", "seeds"]
-
-
-def _domain_help() -> str:
-    """The ``--domain`` help, naming the agents registered with a bench domain of their own."""
-    special: dict[str, list[str]] = {}
-    for spec in agent_specs():
-        if spec.bench_domain is not None:
-            special.setdefault(spec.bench_domain, []).append(spec.name)
-    notes = "".join(f" {' and '.join(names)} need {domain}, where no per-domain value switches part of them off "
-                    "(the update suite measures them there)." for domain, names in special.items())
-    return ("Domain whose per-domain settings apply (scene, puzzle-3x3, cube-double, cube-triple, cube-quadruple, "
-            f"robomimic, the QAM domains).{notes}")
-
-
-@dataclass
-class BenchArgs:
-    """Benchmark suites (default: the quick set, JSON under bench/results/), or one agent's update and acting
-    speed on a synthetic batch (with --agent / --preset / --json)."""
-
-    agent: Annotated[str | None, tyro.conf.arg(help=(
-        f"Agent ({', '.join(agent_names())}). Alone: benchmark this one agent (default qc); with --suite: only "
-        "this agent in the update, eval, seeds and e2e suites."))] = None
-    """Agent (a registered name; the help lists them)."""
-    preset: Literal["paper", "quick"] | None = None
-    """Network/optimisation preset: paper (4x512) or quick (2x256). Alone: benchmark one agent (default
-    paper); with --suite update: only this preset."""
-    domain: Annotated[str, tyro.conf.arg(help=_domain_help())] = "cube-double"
-    """Domain whose per-domain settings apply (the help says which agents need another one)."""
-    steps: int = 20
-    """Timed updates (after compilation) of the single-agent benchmark."""
-    json: Path | None = None
-    """Write the single-agent results as JSON to this path (atomically)."""
-    observation_dim: int = 37
-    """State width of the synthetic batch (cube-double: 37)."""
-    action_dim: int = 5
-    """Action width of the synthetic batch (OGBench arms: 5)."""
-    batch_size: int | None = None
-    """Batch size; default: the preset's (256)."""
-    act_repeats: int = 20
-    """Timed ``sample_actions`` calls for the acting latency."""
-    scan: bool = True
-    """Also time the ``steps`` updates as one ``update_many`` (lax.scan) call."""
-    seed: int = 0
-    """Seed of the agents, the synthetic data and the evaluation episodes."""
-    suite: SuiteName | None = None
-    """Run benchmark suites: quick (the default without --agent/--preset/--json: update at the quick
-    preset, eval, data, seeds, at quick sizes; < 5 min on 2 CPU cores), all (every suite at full size,
-    e2e included), or one of update, eval, data, seeds, e2e (full size unless --quick)."""
-    quick: bool = False
-    """Quick sizes for the suite chosen with --suite (the quick set always uses them)."""
-    out_dir: Path = Path("bench/results")
-    """Where the suites write <suite>.json."""
-    dataset_dir: Path = Path("data/bench")
-    """Cache of the locally generated OGBench datasets the data and e2e suites use (made when absent)."""
-    workers: int | None = None
-    """Processes for the parallel evaluation and dataset generation (default: all cores)."""
+from qchunk.fileio import atomic_write_json
 
 
 def synthetic_batch(batch_size: int, horizon: int, observation_dim: int, action_dim: int, discount: float,
@@ -242,28 +175,3 @@ def format_summary(result: dict[str, Any]) -> str:
         f"load {result['load_avg_1m']}",
     ]
     return "\n".join(lines)
-
-
-def single_agent_mode(args: BenchArgs) -> bool:
-    """Whether ``args`` ask for the original single-agent benchmark rather than the suites."""
-    return args.suite is None and (args.agent is not None or args.preset is not None or args.json is not None)
-
-
-def main(args: BenchArgs) -> int:
-    """``qchunk bench``: the suites (see :mod:`qchunk.bench.suites`) or the single-agent benchmark; prints a
-    summary and returns the exit status. Output paths are checked before anything is measured."""
-    if not single_agent_mode(args):
-        from qchunk.bench.suites import run_suites, selection
-
-        require_writable(args.out_dir, "--out-dir", is_dir=True)
-        if {"data", "e2e"} & set(selection(args)[0]):  # the suites that generate datasets
-            require_writable(args.dataset_dir, "--dataset-dir", is_dir=True)
-        run_suites(args)
-        return 0
-    if args.json is not None:
-        require_writable(args.json, "--json", is_dir=False)
-    result = run_bench(args)
-    print(format_summary(result))
-    if args.json is not None:
-        print(f"  results written to {args.json}")
-    return 0

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from qchunk.data.dataset import Dataset
-from qchunk.errors import QchunkError, require
+from qchunk.errors import QchunkError, did_you_mean, require
 from qchunk.tasks import ROBOMIMIC_DATASET_DIR, ROBOMIMIC_OBS_KEYS, ROBOMIMIC_TASKS, Task, parse_robomimic_env_args
 
 #: robomimic's default dataset directory (``{dir}/{task}/mh/low_dim_v15.hdf5``).
@@ -44,8 +44,9 @@ _DEMO_RE = re.compile(r"^demo_(\d+)$")
 
 
 def _require_robomimic(task: Task) -> None:
-    require(task.benchmark == "robomimic", f"{task.name!r} is not a robomimic task; choose one of "
-                                           f"{', '.join(ROBOMIMIC_TASKS)}")
+    require(task.benchmark == "robomimic",
+            f"{task.name!r} is not a robomimic task{did_you_mean(task.name, ROBOMIMIC_TASKS)}; choose one of "
+            f"{', '.join(ROBOMIMIC_TASKS)}")
 
 
 def missing_dataset_error(task: Task, path: Path) -> QchunkError:

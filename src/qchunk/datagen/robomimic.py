@@ -30,7 +30,7 @@ from typing import Annotated
 import numpy as np
 import tyro
 
-from qchunk.errors import QchunkError, require
+from qchunk.errors import QchunkError, did_you_mean, require
 from qchunk.fileio import atomic_path, require_writable
 from qchunk.tasks import get_task
 
@@ -212,8 +212,8 @@ def generate_robomimic(
     from qchunk.envs.robomimic_env import RobomimicEnv, default_env_args
 
     task = task.removesuffix("-mh-low_dim")
-    require(task == "lift", f"no scripted policy for {task!r}: only `lift` can be generated; can and square "
-                            "need the official human demonstrations (see docs/robomimic.md)")
+    require(task == "lift", f"no scripted policy for {task!r}{did_you_mean(task, ['lift'])}: only `lift` can be "
+                            "generated; can and square need the official human demonstrations (see docs/robomimic.md)")
     require(isinstance(episodes, int) and episodes >= 1, f"--episodes must be >= 1, got {episodes}")
     require(noise >= 0.0, f"--noise must be >= 0, got {noise}")
     lift = get_task("lift-mh-low_dim")

@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 
 import gymnasium as gym
-import numpy as np
 
+from qchunk.envs.observations import Float32Observation
 from qchunk.envs.probes import ExplorationProbes
 from qchunk.errors import require
 from qchunk.tasks import Task, as_task
@@ -19,19 +19,6 @@ class SparseReward(gym.RewardWrapper):
 
     def reward(self, reward):
         return -1.0 if reward != 0 else 0.0
-
-
-class Float32Observation(gym.ObservationWrapper):
-    """Cast observations to float32 (OGBench returns float64; agents and datasets use float32)."""
-
-    def __init__(self, env: gym.Env):
-        super().__init__(env)
-        space = env.observation_space
-        self.observation_space = gym.spaces.Box(space.low.astype(np.float32), space.high.astype(np.float32),
-                                                dtype=np.float32)
-
-    def observation(self, observation):
-        return np.asarray(observation, np.float32)
 
 
 def make_env(

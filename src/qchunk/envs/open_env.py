@@ -11,6 +11,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
+from qchunk.envs.observations import Float32Observation
 from qchunk.envs.rescale import UnitActions
 from qchunk.errors import QchunkError, require
 from qchunk.tasks import Task
@@ -87,8 +88,6 @@ def raw_env(task: Task, episode_length: int | None = None, render_mode: str | No
 def make_open_env(task: Task, episode_length: int | None = None, render_mode: str | None = None) -> gym.Env:
     """The environment of an open task (``task.benchmark`` in gym, minari, registered), its actions in
     [-1, 1], float32 observations, ``truncated`` at ``episode_length`` (default: the task's)."""
-    from qchunk.envs.make import Float32Observation
-
     env = raw_env(task, episode_length, render_mode)
     require(tuple(env.observation_space.shape) == (task.observation_dim,)
             and tuple(env.action_space.shape) == (task.action_dim,),

@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 
-from qchunk.errors import QchunkError, require
+from qchunk.errors import QchunkError, did_you_mean, require
 from qchunk.tasks import ROBOMIMIC_OBS_KEYS, ROBOMIMIC_TASKS, RobomimicDomain, Task, as_task, parse_robomimic_env_args
 
 #: ``env_kwargs`` keys that need a display, a GPU or camera rendering; dropped before ``robosuite.make``.
@@ -318,6 +318,7 @@ def make_robomimic_env(
 
 def _robomimic_task(task: Task | str) -> Task:
     task = as_task(task)
-    require(task.benchmark == "robomimic", f"{task.name!r} is not a robomimic task; choose one of "
-                                           f"{', '.join(ROBOMIMIC_TASKS)}")
+    require(task.benchmark == "robomimic",
+            f"{task.name!r} is not a robomimic task{did_you_mean(task.name, ROBOMIMIC_TASKS)}; choose one of "
+            f"{', '.join(ROBOMIMIC_TASKS)}")
     return task

@@ -7,9 +7,10 @@
     execute(plan, cpus_per_run=1, gpus_per_run=0.25)
 """
 
-from qchunk.experiments.grid import RunSpec, Variant, expand_grid, parse_envs, parse_seeds, parse_settings
+from qchunk.experiments.grid import RunSpec, Variant, expand_grid, parse_envs, parse_settings
 from qchunk.experiments.recipes import RECIPES, Recipe, get_recipe
 from qchunk.experiments.sweep import SweepArgs, SweepPlan, execute, plan_sweep, run_state
+from qchunk.grammar import parse_seeds
 
 __all__ = [
     "RECIPES",

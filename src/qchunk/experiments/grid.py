@@ -3,15 +3,15 @@
 A sweep is the product ``envs x agents x variants x seeds``. A *variant* is a named set of settings
 (``h10`` = ``{"horizon": 10}``); each run gets its own directory ``OUT/<env>/<agent>[-<variant>]/seed<k>``.
 
-Lists are forgiving about how the shell delivered them: ``--envs a,b``, ``--envs a b``, ``--envs a --envs b``
-and an unexpanded brace pattern ``cube-double-play-singletask-task{1..5}-v0`` all work; seeds accept
-``0-3``, ``0..3``, ``{0..3}`` and ``0,2``. A bare domain name (``cube-double``) means its five tasks.
+Lists, seeds and counts follow the command line's one grammar (:mod:`qchunk.grammar`): ``--envs a,b``,
+``--envs a b``, ``--envs a --envs b`` and an unexpanded brace pattern ``cube-double-play-singletask-task{1..5}-v0``
+all work; seeds accept ``0-3``, ``0..3``, ``{0..3}`` and ``0,2``. A bare domain name (``cube-double``) means its
+five tasks.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 import types
 import typing
@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from qchunk.errors import QchunkError
+from qchunk.errors import QchunkError, did_you_mean
+from qchunk.grammar import flatten, parse_count, parse_names
 
 #: Settings a sweep manages itself; ``--set`` may not change them.
 MANAGED_KEYS = {"resume": "the sweep resumes interrupted runs itself",
@@ -31,91 +32,9 @@ MANAGED_KEYS = {"resume": "the sweep resumes interrupted runs itself",
 #: Short names of settings in variant directory names and plot labels.
 SHORT_NAMES = {"horizon": "h", "num_critics": "K", "utd": "UTD", "num_samples": "N", "alpha": "alpha"}
 
-_BRACE_RANGE = re.compile(r"\{(-?\d+)\.\.(-?\d+)\}")
-_BRACE_LIST = re.compile(r"\{([^{}]*,[^{}]*)\}")
 
 
 # ----------------------------------------------------------------------------------------------- lists
-def expand_braces(text: str) -> list[str]:
-    """Expand shell-style braces the shell left alone: ``task{1..3}`` and ``{a,b}`` (nested, left to right).
-
-    >>> expand_braces("t{1..3}-v0")
-    ['t1-v0', 't2-v0', 't3-v0']
-    """
-    found = [m for m in (_BRACE_RANGE.search(text), _BRACE_LIST.search(text)) if m]
-    if not found:
-        return [text]
-    m = min(found, key=lambda m: m.start())  # leftmost first, as the shell
-    head, tail = text[:m.start()], text[m.end():]
-    if m.re is _BRACE_RANGE:
-        lo, hi = int(m[1]), int(m[2])
-        step = 1 if hi >= lo else -1
-        parts = [str(i) for i in range(lo, hi + step, step)]
-    else:
-        parts = m[1].split(",")
-    return [out for part in parts for out in expand_braces(head + part + tail)]
-
-
-def _split_commas(text: str) -> list[str]:
-    """Split on commas that are not inside braces."""
-    parts, depth, cur = [], 0, []
-    for ch in text:
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-        if ch == "," and depth == 0:
-            parts.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-    parts.append("".join(cur))
-    return parts
-
-
-def parse_names(values: Iterable[str] | Iterable[Iterable[str]]) -> list[str]:
-    """Flatten repeated/multi-valued flags and comma lists, expand braces, drop duplicates (order kept)."""
-    out: list[str] = []
-    for value in _flatten(values):
-        for part in _split_commas(value):
-            for name in expand_braces(part.strip()):
-                if name and name not in out:
-                    out.append(name)
-    return out
-
-
-def _flatten(values) -> list[str]:
-    flat: list[str] = []
-    for v in values:
-        if isinstance(v, str):
-            flat.append(v)
-        else:
-            flat.extend(_flatten(v))
-    return flat
-
-
-def parse_seeds(values: Iterable[str] | Iterable[Iterable[str]]) -> list[int]:
-    """Seeds from ``0-3``, ``0..3``, ``{0..3}``, ``0,2`` or repeated values (duplicates dropped).
-
-    Raises:
-        QchunkError: anything that is not a non-negative integer or range.
-    """
-    seeds: list[int] = []
-    for token in parse_names(values):
-        m = re.fullmatch(r"(\d+)\s*(?:-|\.\.)\s*(\d+)", token)
-        if m:
-            lo, hi = int(m[1]), int(m[2])
-            if hi < lo:
-                raise QchunkError(f"bad seed range {token!r}: the end is below the start")
-            new = list(range(lo, hi + 1))
-        elif token.isdigit():
-            new = [int(token)]
-        else:
-            raise QchunkError(f"bad seed {token!r}; use integers, ranges like 0-3, or comma lists like 0,2")
-        seeds.extend(s for s in new if s not in seeds)
-    return seeds
-
-
 def parse_envs(values: Iterable[str] | Iterable[Iterable[str]]) -> list[str]:
     """Single-task names; a bare OGBench domain name (``cube-double``) stands for its tasks 1..5, and
     ``robomimic`` for lift, can and square (``lift-mh-low_dim`` ...).
@@ -186,7 +105,8 @@ def parse_value(key: str, text: str, tp: Any) -> Any:
     if origin is Literal:
         choices = typing.get_args(tp)
         if raw not in choices:
-            raise QchunkError(f"--set {key}={text}: choose one of {', '.join(map(str, choices))}")
+            raise QchunkError(f"--set {key}={text}: unknown value {raw!r}{did_you_mean(raw, map(str, choices))}; "
+                              f"choose one of: {', '.join(map(str, choices))}")
         return raw
     try:
         if tp is bool:
@@ -197,13 +117,7 @@ def parse_value(key: str, text: str, tp: Any) -> Any:
                 return False
             raise ValueError
         if tp is int:
-            try:
-                return int(raw)
-            except ValueError:
-                as_float = float(raw)  # 1e6
-                if not as_float.is_integer():
-                    raise
-                return int(as_float)
+            return parse_count(raw, f"--set {key}")  # 1e6, 1_000_000
         if tp is float:
             return float(raw)
         if tp is str:
@@ -214,6 +128,8 @@ def parse_value(key: str, text: str, tp: Any) -> Any:
             if not parts:
                 raise ValueError
             return tuple(parse_value(key, p, item) for p in parts)
+    except QchunkError:
+        raise
     except (ValueError, TypeError):
         pass
     else:
@@ -235,10 +151,8 @@ def check_key(key: str, fields: Mapping[str, Any] | None = None) -> str:
     if key in MANAGED_KEYS:
         raise QchunkError(f"--set {key}: not settable in a sweep ({MANAGED_KEYS[key]})")
     if key not in fields:
-        close = difflib.get_close_matches(key, fields, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        raise QchunkError(f"unknown --set key {key!r}{hint}; keys are TrainConfig and agent fields "
-                          "(see qchunk train --help)")
+        raise QchunkError(f"unknown --set key {key!r}{did_you_mean(key, fields)}; keys are TrainConfig and agent "
+                          "fields (see qchunk train --help)")
     return key
 
 
@@ -250,7 +164,7 @@ def parse_settings(assignments: Iterable[str] | Iterable[Iterable[str]]) -> dict
     """
     fields = settable_fields()
     out: dict[str, Any] = {}
-    for item in _flatten(assignments):
+    for item in flatten(assignments):
         if "=" not in item:
             raise QchunkError(f"--set expects key=value, got {item!r}")
         key, text = item.split("=", 1)
@@ -263,7 +177,7 @@ def parse_axes(assignments: Iterable[str] | Iterable[Iterable[str]]) -> dict[str
     """``--vary key=v1,v2`` -> ``{key: [v1, v2]}`` (typed; tuple fields separate values with ``;``)."""
     fields = settable_fields()
     out: dict[str, list[Any]] = {}
-    for item in _flatten(assignments):
+    for item in flatten(assignments):
         if "=" not in item:
             raise QchunkError(f"--vary expects key=v1,v2,..., got {item!r}")
         key, text = item.split("=", 1)

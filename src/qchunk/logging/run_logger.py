@@ -3,7 +3,8 @@
 CSV rows are kept in memory and the whole file is rewritten atomically at each write, so a killed run
 never leaves a torn line. A resumed run rewrites both files from the rows stored in its checkpoint (rows
 written after the checkpoint are dropped, rows lost from a damaged file come back), so every row up to
-the checkpoint is there exactly once, under its header, and later rows are written again.
+the checkpoint is there exactly once, under its header, and later rows are written again. TensorBoard's
+events follow the same rule: ``tb/`` holds one event file, rewritten from those rows when a run resumes.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ class RunLogger:
         tb_dir: directory of TensorBoard event files (None: no TensorBoard).
         rows: ``{"eval": [...], "train": [...]}``, the rows a resumed run had written up to its checkpoint
             (the files are rewritten with exactly these); None starts both files empty.
-        resume_step: global step of that checkpoint (TensorBoard events after it are purged).
+        resume_step: global step of that checkpoint. TensorBoard's event files are written anew, from
+            ``rows``, whenever a logger opens: one record of the run, without steps that a resume repeats.
         wandb: log to Weights & Biases too (``wandb_kwargs`` go to ``wandb.init``; mode defaults to
             offline, so it works without a network; ``wandb_dir`` is its directory).
     """
@@ -79,9 +81,15 @@ class RunLogger:
         if tb_dir is not None:
             from tensorboardX import SummaryWriter
 
-            # events after the checkpoint's step are dropped; those at that step were flushed before it
-            purge = None if resume_step is None else resume_step + 1
-            self._tb = SummaryWriter(str(tb_dir), purge_step=purge, flush_secs=30)
+            # One record per run: the event files of earlier processes (which may hold steps past the checkpoint)
+            # are replaced by one written from the rows up to the checkpoint, so no step shows twice.
+            for old in Path(tb_dir).glob("events.out.tfevents.*"):
+                old.unlink()
+            self._tb = SummaryWriter(str(tb_dir), flush_secs=30)
+            for prefix, name in (("eval", "eval"), ("train", "train")):
+                for row in rows.get(name) or ():
+                    self._tb_scalars(prefix, row, int(row["step"]))
+            self._tb.flush()
         self._wandb = None
         if wandb:
             try:
@@ -97,15 +105,21 @@ class RunLogger:
         """Rows written so far (stored in checkpoints)."""
         return {"eval": len(self.eval.rows), "train": len(self.train.rows)}
 
+    @staticmethod
+    def _numeric(prefix: str, row: Mapping[str, Any]) -> dict[str, float]:
+        return {f"{prefix}/{k}": float(v) for k, v in row.items()
+                if isinstance(v, int | float) and not isinstance(v, bool) and k != "step"
+                and math.isfinite(v)}  # a task without a success signal has success NaN: not a scalar
+
+    def _tb_scalars(self, prefix: str, row: Mapping[str, Any], step: int) -> None:
+        for k, v in self._numeric(prefix, row).items():
+            self._tb.add_scalar(k, v, step)
+
     def _scalars(self, prefix: str, row: Mapping[str, Any], step: int) -> None:
-        numeric = {f"{prefix}/{k}": float(v) for k, v in row.items()
-                   if isinstance(v, int | float) and not isinstance(v, bool) and k != "step"
-                   and math.isfinite(v)}  # a task without a success signal has success NaN: not a scalar
         if self._tb is not None:
-            for k, v in numeric.items():
-                self._tb.add_scalar(k, v, step)
+            self._tb_scalars(prefix, row, step)
         if self._wandb is not None:
-            self._wandb.log(numeric, step=step)
+            self._wandb.log(self._numeric(prefix, row), step=step)
 
     def log_eval(self, row: Mapping[str, Any]) -> None:
         self.eval.append(row)

@@ -22,6 +22,7 @@ import tyro
 
 from qchunk.errors import QchunkError
 from qchunk.fileio import atomic_open, require_writable
+from qchunk.grammar import check_name
 from qchunk.plotting.bootstrap import Interval, stratified_bootstrap_ci
 from qchunk.plotting.reference import qam_counterparts
 from qchunk.plotting.runs import RunRecord, load_runs
@@ -229,8 +230,8 @@ def plot_curves(runs: Sequence[RunRecord], out: str | Path, *, reference: str | 
     from matplotlib.patches import Patch
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-    if reference not in (None, "none", "paper", "qam"):
-        raise QchunkError(f"unknown --reference {reference!r}; choose paper or qam")
+    if reference is not None:
+        check_name(reference, ("paper", "qam", "none"), "--reference")
     evaluated = [r for r in runs if r.steps.size]
     if not evaluated:
         raise QchunkError("no evaluations yet in these runs (eval.csv is empty or missing); plot again later")
@@ -348,8 +349,8 @@ def main(args: PlotArgs) -> int:
         raise QchunkError(f"--resamples must be >= 1, got {args.resamples}")
     if not 0 < args.confidence < 1 or not math.isfinite(args.confidence):
         raise QchunkError(f"--confidence must be in (0, 1), got {args.confidence}")
-    if args.reference not in (None, "none", "paper", "qam"):
-        raise QchunkError(f"unknown --reference {args.reference!r}; choose paper or qam")
+    if args.reference is not None:
+        check_name(args.reference, ("paper", "qam", "none"), "--reference")
     if not args.paths:
         raise QchunkError("qchunk plot needs at least one RUN_OR_SWEEP_DIR (a run directory holds config.json), "
                           "e.g. qchunk plot runs/")

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from qchunk.agents.registry import display_name
-from qchunk.errors import QchunkError
+from qchunk.errors import QchunkError, did_you_mean
 from qchunk.training.run_dir import EVAL_CSV, RunDir, find_runs
 
 #: Short names of settings in labels.
@@ -241,7 +241,9 @@ def assign_labels(runs: Sequence[RunRecord], by: str = "agent") -> None:
         raise QchunkError("--by needs 'agent' or setting names such as horizon or agent,num_critics")
     for k in keys:
         if not any(k == "agent" or k in r.train or k in r.agent_config for r in runs):
-            raise QchunkError(f"--by {k}: no run has a setting called {k!r} (use TrainConfig or agent field names)")
+            known = sorted({"agent", *(key for r in runs for key in (*r.train, *r.agent_config))})
+            raise QchunkError(f"--by {k}: no run has a setting called {k!r}{did_you_mean(k, known)} (use TrainConfig "
+                              "or agent field names)")
     for r in runs:
         parts = []
         for k in keys:

@@ -26,6 +26,7 @@ import tyro
 
 from qchunk.errors import QchunkError
 from qchunk.fileio import atomic_write_json, atomic_write_text, require_writable
+from qchunk.grammar import check_name
 from qchunk.plotting.bootstrap import Interval, stratified_bootstrap_ci
 from qchunk.plotting.curves import domain_key, legend_key, natural_key, plot_curves
 from qchunk.plotting.reference import paper_aggregate, paper_curve, qam_domain, qam_method, qam_value
@@ -326,7 +327,8 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None, *, by
     doc.img(figure[0].name, figure[1].name, "learning curves")
 
     doc.h(2, "Per task")
-    doc.p("Mean over seeds (success %, after offline → after online); the number of seeds in brackets.")
+    measured = {"success": "success %", "normalized_score": "normalised score x100", "return": "return"}[metric]
+    doc.p(f"Mean over seeds ({measured}, after offline → after online); the number of seeds in brackets.")
     for d in domains:
         doc.h(3, d)
         trows = []
@@ -455,8 +457,8 @@ def main(args: ReportArgs) -> int:
         raise QchunkError(f"--resamples must be >= 1, got {args.resamples}")
     if not (0 < args.confidence < 1) or not math.isfinite(args.confidence):
         raise QchunkError(f"--confidence must be in (0, 1), got {args.confidence}")
-    if args.reference not in (None, "none", "paper", "qam"):
-        raise QchunkError(f"unknown --reference {args.reference!r}; choose paper or qam")
+    if args.reference is not None:
+        check_name(args.reference, ("paper", "qam", "none"), "--reference")
     paths = write_report(args.sweep_dir, args.out, by=args.by, reference=args.reference, n_resamples=args.resamples,
                          confidence=args.confidence, seed=args.seed)
     for p in paths:

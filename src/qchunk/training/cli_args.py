@@ -44,8 +44,8 @@ def config_warnings(cfg: TrainConfig) -> list[str]:
 
 def run_train(args: TrainArgs) -> int:
     from qchunk.agents import agent_config
+    from qchunk.grammar import parse_seeds
     from qchunk.training.loop import train, train_seeds
-    from qchunk.training.seeds import parse_seeds
 
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     require(args.seeds is None or args.seed is None,

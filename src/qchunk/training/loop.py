@@ -74,6 +74,7 @@ def train_runs(cfgs: Sequence[TrainConfig], dirs: Sequence[RunDir]) -> list[RunR
     """Train the resolved configs ``cfgs`` (equal but for their seeds) into ``dirs``, seeds vmapped."""
     setup = _Setup(cfgs)  # data, environment and agent problems surface before anything is written
     resumes = [d.claim(cfg) for cfg, d in zip(cfgs, dirs, strict=True)]
+    stored = [d.read_result() if ckpt is not None else None for d, ckpt in zip(dirs, resumes, strict=True)]
     for cfg, d in zip(cfgs, dirs, strict=True):
         d.write_config(cfg, setup.agent_config, setup.observation_dim, setup.action_dim)
     runs = [SeedRun(cfg, d, setup.source(), setup.agent_config, setup.env_factory(k), setup.evaluate)
@@ -84,7 +85,10 @@ def train_runs(cfgs: Sequence[TrainConfig], dirs: Sequence[RunDir]) -> list[RunR
     finally:
         setup.close()
     results = []
-    for run in runs:
+    for run, done_before in zip(runs, stored, strict=True):
+        if done_before is not None and run.done:  # a finished run resumed: its record stays as it was written
+            results.append(RunResult.from_json(run.dir.path, done_before, run.state.evals))
+            continue
         result = summarize(run.cfg, setup.task, setup.agent_config.pretrains_offline, run.source.offline_ratio,
                            run.dir.path, run.state.evals, run.state.throughput, run.state.elapsed())
         run.dir.write_result(result)

@@ -25,6 +25,13 @@ class RunResult:
     online_steps_per_s: float | None
     summary: str
 
+    @classmethod
+    def from_json(cls, run_dir: Path, data: dict[str, Any], evals: list[dict[str, Any]]) -> RunResult:
+        """The result a finished run wrote to ``result.json`` (``data``), with its evaluation rows ``evals``."""
+        return cls(run_dir, data.get("offline_success"), data.get("final_success"), data.get("best_success"), evals,
+                   float(data.get("seconds") or 0.0), data.get("offline_updates_per_s"),
+                   data.get("online_steps_per_s"), str(data.get("summary", "")))
+
     def to_json(self) -> dict[str, Any]:
         """The numbers of ``result.json``."""
         return {"finished": True, "offline_success": self.offline_success, "final_success": self.final_success,

@@ -31,6 +31,7 @@ from qchunk.errors import QchunkError, require
 from qchunk.fileio import atomic_write_json
 from qchunk.training.checkpoint import Checkpoint, CheckpointStore, DamagedCheckpoint
 from qchunk.training.config import TrainConfig, config_from_dict
+from qchunk.training.settings_diff import setting_differences, summarize_differences
 
 CONFIG_FILE = "config.json"
 EVAL_CSV = "eval.csv"
@@ -61,9 +62,9 @@ class RunRecord:
 
 
 def config_differences(old: dict[str, Any], new: dict[str, Any], free=RESUME_FREE_FIELDS) -> list[str]:
-    """``"key: OLD there, NEW now"`` for every field of two ``TrainConfig.to_dict()`` that differs."""
-    return [f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in sorted(set(old) | set(new))
-            if k not in free and old.get(k) != new.get(k)]
+    """``"key: OLD there, NEW now"`` for every field of two ``TrainConfig.to_dict()`` that differs (agent fields
+    by their own name; see :mod:`qchunk.training.settings_diff`)."""
+    return setting_differences(old, new, free, there="there")
 
 
 def versions() -> dict[str, str]:
@@ -176,8 +177,8 @@ class RunDir:
             require(cfg.resume, f"run dir {self.path} already holds a run; pass --resume to continue it or choose "
                                 "another --run-dir")
             diff = config_differences(self.read().train.to_dict(), cfg.to_dict())
-            require(not diff, f"run dir {self.path} holds a run with other settings ({'; '.join(diff)}); resume "
-                              "with the same settings or choose another --run-dir")
+            require(not diff, f"run dir {self.path} holds a run with other settings ({summarize_differences(diff)}); "
+                              "resume with the same settings or choose another --run-dir")
             ckpt = self.checkpoints.newest_good(report=say)
             if ckpt is None:
                 say(f"no intact checkpoint in {self.path}: starting the run over from step 0")

@@ -104,6 +104,7 @@ class SeedRun:
             raise QchunkError(f"the offline dataset changed since {ckpt.path} was written; resume with the same "
                               "data or start a new --run-dir")
         self.state.load(st)
+        self.last_info = dict(st.get("last_info") or {})  # train.csv rows before the next update repeat it
         agent = ckpt.agent(agent)
         self.source.seek_shard(self.state.counters["shard"])
         self.exploration.restore(self.state.counters["env_steps"])
@@ -159,15 +160,17 @@ class SeedRun:
             self._finish_online(s, last, stop)
 
     def _finish_offline(self, s: int, last: int, stop) -> None:
+        if s == last:  # before the checkpoint, which then holds the rate (result.json of a resumed run shows it)
+            self._leave("offline_updates_per_s", s)
         if s % self.cfg.checkpoint_every == 0 or s == last:
             self.save()
-        if s == last:
-            self._leave("offline_updates_per_s", s)
         if stop.signal:
             self._stop_now(stop)
 
     def _finish_online(self, s: int, last: int, stop) -> None:
         self._checkpoint_due |= s % self.cfg.checkpoint_every == 0 or s == last
+        if s == last:  # before the checkpoint, which then holds the rate (result.json of a resumed run shows it)
+            self._leave("online_steps_per_s", s)
         over = self._last_step.episode_over
         if over:
             self.state.counters["episodes"] += 1
@@ -176,10 +179,8 @@ class SeedRun:
                 self._checkpoint_due = False
             if s < last:
                 self.collector.reset(self.state.counters["episodes"])
-        if s == last:
-            if self._checkpoint_due:  # the run ends mid-episode
-                self.save()
-            self._leave("online_steps_per_s", s)
+        if s == last and self._checkpoint_due:  # the run ends mid-episode
+            self.save()
         if stop.signal and not self.done:
             if over or stop.count > 1:
                 if not over:  # cut as by a time limit: the resumed run starts the next episode
@@ -251,11 +252,10 @@ class SeedRun:
         return row
 
     def save(self) -> None:
-        """Checkpoint now (the metrics must be finite)."""
-        if self.last_info:
-            self._info_floats()
+        """Checkpoint now (the metrics must be finite: :meth:`_info_floats` raises otherwise)."""
+        state = {**self.state.to_dict(), "dataset": self.source.fingerprint(),
+                 "last_info": self._info_floats() if self.last_info else {}}
         self.logger.flush()
-        state = {**self.state.to_dict(), "dataset": self.source.fingerprint()}
         self.exploration.save()
         self.dir.checkpoints.save(self.step, serialization.to_bytes(self.agent_of()), state,
                                   self.source.buffer_state())

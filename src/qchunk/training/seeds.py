@@ -13,28 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from qchunk.errors import QchunkError, require
+from qchunk.errors import require
 
 Request = tuple[str, dict[str, np.ndarray]]
 """``("one", batch)`` for ``agent.update`` or ``("many", batches)`` (leading axis U) for ``update_many``."""
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``"0-3"`` -> ``[0, 1, 2, 3]``; ``"0,2,5"`` and mixtures like ``"0-2,7"`` work too. Raises
-    :class:`QchunkError` for anything else, negative seeds or duplicates."""
-    seeds: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        bounds = part.split("-", 1) if "-" in part[1:] else [part]
-        try:
-            lo, hi = int(bounds[0]), int(bounds[-1])
-        except ValueError:
-            raise QchunkError(f"--seeds must look like 0-7 or 0,2,5, got {text!r}") from None
-        require(lo <= hi, f"seed range {part!r} is empty")
-        seeds.extend(range(lo, hi + 1))
-    require(all(s >= 0 for s in seeds), f"seeds must be >= 0, got {text!r}")
-    require(len(set(seeds)) == len(seeds), f"--seeds lists a seed twice: {text!r}")
-    return seeds
 
 
 class SeedInfo(Mapping):

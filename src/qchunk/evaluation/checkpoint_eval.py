@@ -28,7 +28,6 @@ import io
 import os
 import re
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ import tyro
 
 from qchunk.errors import QchunkError, require
 from qchunk.evaluation.pool import LocalEnvs
-from qchunk.fileio import atomic_write_json, atomic_write_text
+from qchunk.fileio import atomic_write_json, atomic_write_text, temp_file
 
 _DISABLED_GL = ("", "disable", "disabled", "off", "false", "0")
 _RENDER_PACKAGES = "on Debian/Ubuntu: apt-get install libegl1 libgl1-mesa-dri (or libosmesa6 and set MUJOCO_GL=osmesa)"
@@ -153,8 +152,8 @@ def _video_writer_module():
         import imageio.v2 as imageio
         import imageio_ffmpeg  # noqa: F401 - the ffmpeg binary imageio writes MP4 with
     except ImportError:
-        raise QchunkError("--video needs the imageio and imageio-ffmpeg packages: "
-                          f"{Path(sys.executable).parent / 'pip'} install imageio imageio-ffmpeg") from None
+        raise QchunkError("--video needs the video extra (imageio, imageio-ffmpeg): "
+                          f"{Path(sys.executable).parent / 'pip'} install 'qchunk[video]'") from None
     return imageio
 
 
@@ -176,8 +175,7 @@ class _Videos:
 
     def _append(self, episode: int, frame: np.ndarray) -> None:
         if episode not in self._open:
-            fd, tmp = tempfile.mkstemp(prefix=f".episode_{episode:03d}.", suffix=".tmp.mp4", dir=self.folder)
-            os.close(fd)
+            tmp = temp_file(self.folder, f".episode_{episode:03d}.", ".tmp.mp4")  # a normal write's mode
             writer = self.imageio.get_writer(tmp, format="FFMPEG", mode="I", fps=self.fps, codec="libx264",
                                              pixelformat="yuv420p", quality=7, macro_block_size=2,
                                              ffmpeg_log_level="error")
