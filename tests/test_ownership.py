@@ -153,3 +153,43 @@ def test_eval_refuses_an_out_dir_of_the_users_files(tiny_ogbench_dir, tmp_path, 
     line = _one_error_line(capsys)
     assert f"--out {out} holds files qchunk eval did not write: episodes.csv, summary.json" in line
     assert _snapshot(out) == before
+
+
+def test_plot_replaces_its_own_figure_but_not_the_users(tmp_path, capsys):
+    from test_plot_report import make_run
+
+    run = make_run(tmp_path / "runs", "cube-double-play-singletask-task1-v0", "qc", 0)
+    (run / "plots").mkdir()
+    (run / "plots" / "learning_curves.png").write_bytes(b"drawn by an older qchunk, without the mark")
+    assert main(["plot", str(run), "--resamples", "50"]) == 0  # a run's own plots/ folder is qchunk's
+    figs = tmp_path / "figs"
+    figs.mkdir()
+    args = ["plot", str(tmp_path / "runs"), "--resamples", "50", "--out", str(figs / "curve.png")]
+    assert main(args) == 0
+    assert main(args) == 0  # its own figure: replaced
+    capsys.readouterr()
+    (figs / "curve.svg").write_text("<svg>the user's drawing</svg>")
+    assert main(args) == 2
+    assert f"--out: {figs / 'curve.svg'} exists and qchunk did not write it" in _one_error_line(capsys)
+    assert (figs / "curve.svg").read_text() == "<svg>the user's drawing</svg>"
+
+
+def test_report_and_bench_json_refuse_the_users_files(tmp_path, capsys):
+    from test_plot_report import make_run
+
+    sweep = tmp_path / "sweep"
+    make_run(sweep, "cube-double-play-singletask-task1-v0", "qc", 0)
+    out = tmp_path / "paper"
+    out.mkdir()
+    (out / "report.md").write_text("# my paper draft\n")
+    assert main(["report", str(sweep), "--resamples", "50", "--out", str(out)]) == 2
+    assert f"{out / 'report.md'} exists and qchunk did not write it" in _one_error_line(capsys)
+    assert sorted(p.name for p in out.iterdir()) == ["report.md"]
+    (out / "report.md").unlink()
+    assert main(["report", str(sweep), "--resamples", "50", "--out", str(out)]) == 0
+    assert main(["report", str(sweep), "--resamples", "50", "--out", str(out)]) == 0  # its own: replaced
+    capsys.readouterr()
+    mine = tmp_path / "numbers.json"
+    mine.write_text('{"my": 1}')
+    assert main(["bench", "--agent", "fql", "--preset", "quick", "--steps", "2", "--json", str(mine)]) == 2
+    assert "--json: " in _one_error_line(capsys) and mine.read_text() == '{"my": 1}'

@@ -35,8 +35,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from qchunk.agents import agent_config, make_agent
+from qchunk.bench.results import is_suite_document, result_path
 from qchunk.errors import QchunkError
 from qchunk.fileio import atomic_write_json, require_writable
+from qchunk.ownership import MARK, refuse_foreign_files
 
 SuiteName = Literal["quick", "all", "update", "eval", "data", "e2e", "seeds"]
 
@@ -213,7 +215,7 @@ def run_bench(args: BenchArgs) -> dict[str, Any]:
                          observation_dim=args.observation_dim, action_dim=args.action_dim, **overrides)
     result.update(_environment())
     if args.json is not None:
-        atomic_write_json(args.json, result)
+        atomic_write_json(args.json, {**result, "written_by": MARK})
     return result
 
 
@@ -244,12 +246,15 @@ def main(args: BenchArgs) -> int:
         from qchunk.bench.suites import run_suites, selection
 
         require_writable(args.out_dir, "--out-dir", is_dir=True)
+        refuse_foreign_files([result_path(args.out_dir, suite) for suite in selection(args)[0]], "--out-dir",
+                             also=is_suite_document)
         if {"data", "e2e"} & set(selection(args)[0]):  # the suites that generate datasets
             require_writable(args.dataset_dir, "--dataset-dir", is_dir=True)
         run_suites(args)
         return 0
     if args.json is not None:
         require_writable(args.json, "--json", is_dir=False)
+        refuse_foreign_files([args.json], "--json")
     result = run_bench(args)
     print(format_summary(result))
     if args.json is not None:

@@ -48,8 +48,9 @@ it may come before ``config.json``."""
 BEFORE_CONFIG = LAUNCHER_FILES | {LOCK_FILE}
 """The only names a run directory may hold before qchunk has written its ``config.json``."""
 OWN_ENTRIES = BEFORE_CONFIG | {CONFIG_FILE, EVAL_CSV, TRAIN_CSV, RESULT_FILE, ONLINE_STATES_FILE, "tb",
-                               "checkpoints", "eval", "plots"}
-"""Everything qchunk writes into a run directory (``eval/`` and ``plots/``: ``qchunk eval`` and ``qchunk plot``)."""
+                               "checkpoints", "eval", "plots", "analysis"}
+"""Everything qchunk writes into a run directory (``eval/``, ``plots/``, ``analysis/``: ``qchunk eval``, ``qchunk
+plot``, ``qchunk analyze trajectories``)."""
 
 RESUME_FREE_FIELDS = frozenset({"resume", "progress", "eval_workers", "eval_envs", "tensorboard", "wandb"})
 """TrainConfig fields that may differ between a run and its ``--resume`` (they do not change the training;
@@ -283,6 +284,17 @@ class RunDir:
     def write_result(self, result: Any) -> None:
         """Write ``result.json``, last: its presence means the run finished (sweeps skip such runs)."""
         atomic_write_json(self.path / RESULT_FILE, result.to_json())
+
+
+OWN_FOLDERS = ("plots", "report", "analysis")
+"""Folders of a run or sweep directory that hold only what qchunk's plot, report and analysis commands wrote."""
+
+
+def in_own_folder(path: str | os.PathLike) -> bool:
+    """Whether ``path`` lies in a :data:`OWN_FOLDERS` folder of a run (``config.json``) or sweep (``sweep.json``)
+    directory, so that qchunk wrote it (figures drawn before they carried :data:`qchunk.ownership.MARK` too)."""
+    folder = Path(path).parent
+    return folder.name in OWN_FOLDERS and any((folder.parent / n).is_file() for n in (CONFIG_FILE, "sweep.json"))
 
 
 def find_runs(root: str | os.PathLike) -> Iterator[RunDir]:
