@@ -10,6 +10,10 @@ Layout::
     RUN_DIR/online_states.npz    optional (``--save-online-states``)
     RUN_DIR/tb/                  TensorBoard events
     RUN_DIR/checkpoints/step_N/  see :mod:`qchunk.training.checkpoint`
+    RUN_DIR/.qchunk.lock         while a process writes the run (:mod:`qchunk.dir_lock`)
+
+A directory without ``config.json`` may hold only :data:`BEFORE_CONFIG`; one holding other files is the
+user's and is refused (:meth:`RunDir.check_owned`).
 
 ``config.json`` stores the fully resolved agent config, so :meth:`RunDir.load_agent` rebuilds the agent
 exactly, with no re-resolution of presets.
