@@ -61,7 +61,8 @@ class EvalArgs:
     video: bool = False
     """Record one MP4 per episode under OUT/videos/ (renders offscreen; needs libEGL or libOSMesa)."""
     out: str | None = None
-    """Output directory. Default: `RUN_DIR/eval/step_XXXXXXXXXX` (the checkpoint's name)."""
+    """Output directory. Default: `RUN_DIR/eval/step_XXXXXXXXXX` (the checkpoint's name). It may hold an
+    earlier evaluation (replaced), nothing else; one process at a time (locked)."""
     seed: int = 0
     """Evaluation seed: the episodes' reset seeds and the policy's key derive from the run's seed and this."""
     episode_length: int | None = None
