@@ -35,7 +35,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from qchunk.agents import agent_config, make_agent
-from qchunk.bench.results import is_suite_document, result_path
 from qchunk.errors import QchunkError
 from qchunk.fileio import atomic_write_json, require_writable
 from qchunk.ownership import MARK, refuse_foreign_files
@@ -243,6 +242,7 @@ def main(args: BenchArgs) -> int:
     """``qchunk bench``: the suites (see :mod:`qchunk.bench.suites`) or the single-agent benchmark; prints a
     summary and returns the exit status. Output paths are checked before anything is measured."""
     if not single_agent_mode(args):
+        from qchunk.bench.results import is_suite_document, result_path
         from qchunk.bench.suites import run_suites, selection
 
         require_writable(args.out_dir, "--out-dir", is_dir=True)

@@ -25,7 +25,6 @@ from qchunk.fileio import atomic_open, require_writable
 from qchunk.ownership import figure_metadata, refuse_foreign_files
 from qchunk.plotting.bootstrap import Interval, stratified_bootstrap_ci
 from qchunk.plotting.runs import DISPLAY_NAMES, RunRecord, load_runs
-from qchunk.training.run_dir import in_own_folder
 
 #: Domain order of the paper's table 1; other domains follow alphabetically.
 DOMAIN_ORDER = ("puzzle-3x3", "scene", "cube-double", "cube-triple", "cube-quadruple", "robomimic")
@@ -359,6 +358,8 @@ def main(args: PlotArgs) -> int:
     out = args.out if args.out else Path(args.paths[0]).expanduser() / "plots" / "learning_curves.png"
     for path in figure_paths(out):  # before the bootstrap
         require_writable(path, "--out", is_dir=False)
+    from qchunk.training.run_dir import in_own_folder
+
     refuse_foreign_files(figure_paths(out), also=in_own_folder)  # a figure is replaced only if qchunk drew it
     paths = plot_curves(runs, out, reference=args.reference, n_resamples=args.resamples,
                         confidence=args.confidence, seed=args.seed)
