@@ -86,7 +86,8 @@ def test_resume_falls_back_from_a_truncated_newest_checkpoint_through_the_cli(ti
     lines = [ln for ln in done.stderr.splitlines() if "damaged" in ln]
     cut = (run / "checkpoints" / "damaged-step_0000000090" / "agent.msgpack").stat().st_size
     full = (reference / "checkpoints" / "step_0000000090" / "agent.msgpack").stat().st_size
-    assert lines == [f"checkpoint step_0000000090 is damaged (agent.msgpack has {cut} bytes, the manifest says "
+    assert lines == [f"resuming {run} (seed 0) from checkpoint step_0000000060 (step 60), the newest intact one: "
+                     f"checkpoint step_0000000090 is damaged (agent.msgpack has {cut} bytes, the manifest says "
                      f"{full}); set aside as damaged-step_0000000090"]
     # resumed from step 60 (the good one was kept), the damaged one set aside, a fresh step 90 written
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [

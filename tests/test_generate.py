@@ -191,7 +191,8 @@ def test_failed_write_leaves_no_complete_looking_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(np, "savez_compressed", failing_savez)
     with pytest.raises(OSError, match="disk full"):
-        generate_ogbench(PUZZLE, episodes=1, out_dir=tmp_path, workers=1, episode_steps=5, progress=False)
+        generate_ogbench(PUZZLE, episodes=1, out_dir=tmp_path, workers=1, episode_steps=5, progress=False,
+                         overwrite=True)  # replacing the old file was asked for
     assert len(calls) == 2
     # The stale training file is gone (it must not pair with the new validation file) and no temp remains.
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"{PUZZLE}-val.npz"]

@@ -218,6 +218,6 @@ def test_run_dir_claim_and_read(tiny_ogbench_dir, tmp_path):
         run.claim(cfg)
     resumed = cfg.__class__(**{**cfg.__dict__, "resume": True, "progress": False})
     assert run.claim(resumed, say=said.append) is None
-    assert said == [f"no intact checkpoint in {run.path}: starting the run over from step 0"]
+    assert said == [f"no intact checkpoint in {run.path} (seed 0): starting the run over from step 0"]
     with pytest.raises(QchunkError, match="no intact checkpoint"):
         run.load_agent()

@@ -40,6 +40,9 @@ class DataOgbenchArgs:
     """Worker processes (default: all cores)."""
     episode_steps: int = 1001
     """Steps per episode (1001 is the official protocol; shorter only for tests)."""
+    overwrite: bool = False
+    """Replace existing dataset files in the output directory (refused by default: they may be official
+    downloads)."""
 
 
 @dataclass
@@ -59,7 +62,7 @@ def _run_data_ogbench(args: DataOgbenchArgs) -> int:
     from qchunk.datagen.ogbench import generate_ogbench
 
     train, val = generate_ogbench(args.name, episodes=args.episodes, seed=args.seed, out_dir=args.out,
-                                  workers=args.workers, episode_steps=args.episode_steps)
+                                  workers=args.workers, episode_steps=args.episode_steps, overwrite=args.overwrite)
     print(f"wrote {train}\nwrote {val}")
     return 0
 

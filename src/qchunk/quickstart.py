@@ -12,12 +12,12 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from qchunk.dir_lock import hold
 from qchunk.errors import QchunkError
 
 
@@ -67,12 +67,17 @@ def _ensure_dataset(args: QuickstartArgs) -> None:
             n = len(read_npz(path)["terminals"])
             print(f"[quickstart] reusing {path} ({n:,} steps)")
             return
-        except QchunkError as e:
-            print(f"[quickstart] {e}; generating it again")
+        except QchunkError as e:  # qchunk writes atomically: a file it cannot read is not one it wrote
+            raise QchunkError(f"{e}; quickstart does not replace it: delete it to generate the dataset again, or "
+                              "choose another --dataset-dir") from None
+    val = path.with_name(f"{task.dataset}-val.npz")
+    if val.is_file():  # generation writes the validation file first: an interrupted one leaves it alone
+        print(f"[quickstart] replacing {val}, a validation file without its training file (an interrupted "
+              "generation)")
     print(f"[quickstart] generating {args.episodes} episodes of {task.dataset} with OGBench's plan oracles into "
           f"{args.dataset_dir}")
     generate_ogbench(task, episodes=args.episodes, seed=args.seed, out_dir=args.dataset_dir,
-                     workers=args.workers, progress=args.progress)
+                     workers=args.workers, progress=args.progress, overwrite=val.is_file())
 
 
 def _describe_batches(config, agent_horizon: int, discount: float) -> None:
@@ -106,19 +111,21 @@ def main(args: QuickstartArgs) -> int:
     config.resolved()  # bad arguments fail before any work
     if args.episodes < 1:
         raise QchunkError(f"--episodes must be >= 1, got {args.episodes}")
+    RunDir(args.run_dir).check_owned()  # a directory of the user's files: refused before any work
     _ensure_dataset(args)
     acfg = agent_config(config.agent, "quick", config.task.domain.name)
     _describe_batches(config, acfg.horizon, acfg.discount)
     run_dir = Path(args.run_dir)
-    if args.fresh and run_dir.exists():
-        shutil.rmtree(run_dir)
-    resume = RunDir(run_dir).holds_run()
-    if resume:
-        print(f"[quickstart] continuing the run in {run_dir} (--fresh starts over)")
-    print(f"[quickstart] training {config.agent} on {config.env}: {config.offline_steps:,} offline steps, then "
-          f"{config.online_steps:,} online steps; evaluation every {config.eval_every:,} steps "
-          f"({config.eval_episodes} episodes)")
-    result = train(dataclasses.replace(config, resume=resume), run_dir)
+    with hold(run_dir):  # kept from the erase of --fresh to the end of training (train takes it again)
+        if args.fresh:
+            RunDir(run_dir).erase()
+        resume = RunDir(run_dir).holds_run()
+        if resume:
+            print(f"[quickstart] continuing the run in {run_dir} (--fresh starts over)")
+        print(f"[quickstart] training {config.agent} on {config.env}: {config.offline_steps:,} offline steps, then "
+              f"{config.online_steps:,} online steps; evaluation every {config.eval_every:,} steps "
+              f"({config.eval_episodes} episodes)")
+        result = train(dataclasses.replace(config, resume=resume), run_dir)
     print("\n" + result.summary)
     _plot(run_dir)
     return 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 from qchunk.bench.args import BenchArgs
 from qchunk.bench.update import format_summary, run_bench
 from qchunk.fileio import require_writable
+from qchunk.ownership import refuse_foreign_files
 
 
 def single_agent_mode(args: BenchArgs) -> bool:
@@ -26,15 +27,19 @@ def main(args: BenchArgs) -> int:
     """``qchunk bench``: the suites (see :mod:`qchunk.bench.suites`) or the single-agent benchmark; prints a
     summary and returns the exit status. Output paths are checked before anything is measured."""
     if not single_agent_mode(args):
+        from qchunk.bench.results import is_suite_document, result_path
         from qchunk.bench.suites import run_suites, selection
 
         require_writable(args.out_dir, "--out-dir", is_dir=True)
+        refuse_foreign_files([result_path(args.out_dir, suite) for suite in selection(args)[0]], "--out-dir",
+                             also=is_suite_document)
         if {"data", "e2e"} & set(selection(args)[0]):  # the suites that generate datasets
             require_writable(args.dataset_dir, "--dataset-dir", is_dir=True)
         run_suites(args)
         return 0
     if args.json is not None:
         require_writable(args.json, "--json", is_dir=False)
+        refuse_foreign_files([args.json], "--json")
     result = run_bench(args)
     print(format_summary(result))
     if args.json is not None:

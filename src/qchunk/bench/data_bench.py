@@ -82,8 +82,8 @@ def ensure_ogbench_dataset(task: Task, dataset_dir: str | os.PathLike, episodes:
         return directory, None
     print(f"[bench] generating {episodes} episodes of {dataset} with OGBench's oracles into {directory}", flush=True)
     t0 = time.perf_counter()
-    generate_ogbench(task, episodes=episodes, seed=seed, out_dir=directory, workers=workers,
-                     episode_steps=episode_steps, progress=False)
+    generate_ogbench(task, episodes=episodes, seed=seed, out_dir=directory, workers=workers,  # its own cache
+                     episode_steps=episode_steps, progress=False, overwrite=True)
     return directory, time.perf_counter() - t0
 
 

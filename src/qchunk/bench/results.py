@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from qchunk.fileio import atomic_write_json
+from qchunk.ownership import MARK
 
 #: Where ``qchunk bench`` writes its documents unless told otherwise (relative to the working directory).
 DEFAULT_RESULTS_DIR = Path("bench/results")
@@ -93,6 +94,15 @@ def result_path(out_dir: str | os.PathLike, suite: str) -> Path:
     return Path(out_dir) / f"{suite}.json"
 
 
+def is_suite_document(path: Path) -> bool:
+    """Whether ``path`` is a suite's results document (one written before documents carried qchunk's mark too)."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and {"suite", "environment", "results"} <= set(doc)
+
+
 def write_document(out_dir: str | os.PathLike, suite: str, results: dict[str, Any], *, quick: bool,
                    wall_s: float, load_before: float | None = None) -> Path:
     """Write one suite's results with the environment (atomically); returns the path."""
@@ -105,6 +115,7 @@ def write_document(out_dir: str | os.PathLike, suite: str, results: dict[str, An
         "wall_s": round(wall_s, 2),
         "environment": env,
         "results": results,
+        "written_by": MARK,
     }
     path = result_path(out_dir, suite)
     atomic_write_json(path, doc)

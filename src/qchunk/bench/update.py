@@ -30,6 +30,7 @@ from qchunk.agents import agent_config, make_agent
 from qchunk.bench.args import BenchArgs
 from qchunk.errors import QchunkError
 from qchunk.fileio import atomic_write_json
+from qchunk.ownership import MARK
 
 
 def synthetic_batch(batch_size: int, horizon: int, observation_dim: int, action_dim: int, discount: float,
@@ -158,7 +159,7 @@ def run_bench(args: BenchArgs) -> dict[str, Any]:
                          observation_dim=args.observation_dim, action_dim=args.action_dim, **overrides)
     result.update(_environment())
     if args.json is not None:
-        atomic_write_json(args.json, result)
+        atomic_write_json(args.json, {**result, "written_by": MARK})
     return result
 
 

@@ -13,6 +13,7 @@ terminated, ``timeouts`` = truncated, ``next_observations``).
 
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,9 @@ class DataCollectArgs:
     (give it with --ref-max-score)."""
     ref_max_score: float | None = None
     """Minari output: an expert's mean return (with --ref-min-score)."""
+    overwrite: bool = False
+    """Replace an existing `.npz` / `.hdf5` output file (refused by default: it may be a downloaded dataset).
+    A Minari id that exists is always refused; choose a new id or version."""
 
 
 class _RunPolicy:
@@ -64,7 +68,7 @@ class _RunPolicy:
         require((spaces.get("observation_dim"), spaces.get("action_dim")) == (task.observation_dim, task.action_dim),
                 f"--policy {run_dir}: the run's agent takes {spaces.get('observation_dim')}-dim observations and "
                 f"{spaces.get('action_dim')}-dim actions, {task.name} has {task.observation_dim} and {task.action_dim}")
-        self.agent, _ = run.load_agent()
+        self.agent, self.checkpoint = run.load_agent(say=_say, user="--policy: acting with")
         self.key = jax.random.PRNGKey(seed)
         self.executor, self.scale, self._jax = ChunkExecutor(), task.action_scale, jax
 
@@ -79,8 +83,13 @@ class _RunPolicy:
         return action if self.scale is None else self.scale.from_unit(action)
 
 
-def _check_out(out: str) -> None:
-    """Refuse an output that cannot be written, before any episode runs."""
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _check_out(out: str, overwrite: bool = False) -> None:
+    """Refuse an output that cannot be written, or that exists (a file: unless ``overwrite``), before any
+    episode runs."""
     if out.startswith(MINARI_PREFIX):
         try:
             import minari  # noqa: F401
@@ -96,13 +105,16 @@ def _check_out(out: str) -> None:
         except ValueError:
             raise QchunkError(f"--out {out}: a Minari id looks like namespace/name-v0 (or name-v0)") from None
         require(not get_dataset_path(dataset_id).exists(),
-                f"--out {out}: the Minari dataset exists already; choose a new id (or a new version -vN)")
+                f"--out {out}: the Minari dataset exists already; choose a new id (or a new version -vN)"
+                + ("; --overwrite replaces only files" if overwrite else ""))
         return
     from qchunk.fileio import require_writable
+    from qchunk.ownership import refuse_existing
 
     require(out.lower().endswith((".npz", ".hdf5", ".h5")),
             f"--out {out!r}: give minari:<dataset id> or a .npz / .hdf5 file")
     require_writable(out, "--out", is_dir=False)
+    refuse_existing([out], "--out", overwrite)
 
 
 def _episodes(env, policy, episodes: int, seed: int, on_step=None):
@@ -143,7 +155,7 @@ def collect(args: DataCollectArgs) -> tuple[str, int, float]:
     require(args.episode_length is None or args.episode_length >= 1, "--episode-length must be >= 1")
     require((args.ref_min_score is None) == (args.ref_max_score is None),
             "--ref-min-score and --ref-max-score go together (the normalised score needs both)")
-    _check_out(args.out)
+    _check_out(args.out, args.overwrite)
     policy = None if args.policy == "random" else _RunPolicy(args.policy, task, args.seed)
     from qchunk.envs.open_env import raw_env
 

@@ -36,7 +36,8 @@ Differences from the official script, all deliberate:
   the validation split is ``max(1, episodes // 10)`` episodes. From 10 episodes on it is the official split.
 - Atomic output: both files are written through a temp file and a rename, validation first and training
   last, and a stale training file is removed before the new pair is written; a present training file
-  therefore always comes with its matching validation file.
+  therefore always comes with its matching validation file. Existing files (the default directory is where
+  official downloads live) are refused before any episode runs unless ``overwrite`` is given.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ from tqdm import tqdm
 
 from qchunk.errors import QchunkError
 from qchunk.fileio import atomic_savez
+from qchunk.ownership import refuse_existing
 from qchunk.tasks import OGBenchDomain, Task, get_task
 
 #: Steps per episode in the official datasets (1000 episodes x 1001 steps = the 1M-transition sets).
@@ -326,6 +328,7 @@ def generate_ogbench(
     workers: int | None = None,
     episode_steps: int = OFFICIAL_EPISODE_STEPS,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> tuple[Path, Path]:
     """Generate the OGBench ``play`` dataset of ``task`` with OGBench's plan oracles (see the module doc).
 
@@ -341,12 +344,15 @@ def generate_ogbench(
         workers: Worker processes; default all cores. ``1`` runs in this process.
         episode_steps: Steps per episode. 1001 is the official value; smaller values are for quick tests.
         progress: Show a progress bar with ETA over episodes (on stderr).
+        overwrite: Replace existing files; without it an existing training or validation file is refused
+            before any episode runs (it may be an official download).
 
     Returns:
         ``(train_path, val_path)``: ``<out_dir>/<dataset>.npz`` and ``<out_dir>/<dataset>-val.npz``.
 
     Raises:
-        QchunkError: For an unknown name, a count out of range, or an output directory that cannot be written.
+        QchunkError: For an unknown name, a count out of range, an output directory that cannot be written, or
+            an existing file without ``overwrite``.
     """
     if isinstance(task, str):
         task = get_task(task)
@@ -367,6 +373,9 @@ def generate_ogbench(
     episode_steps = _check_count(episode_steps, "episode_steps", 2,
                                  f"use at least 2 (the official value is {OFFICIAL_EPISODE_STEPS})")
     directory = _writable_dir(task, out_dir)
+    train_path = directory / f"{domain.dataset}.npz"
+    val_path = directory / f"{domain.dataset}-val.npz"
+    refuse_existing([train_path, val_path], "--out", overwrite)  # before any episode runs
 
     n_val = max(1, n_train // 10)
     n_total = n_train + n_val
@@ -376,8 +385,6 @@ def generate_ogbench(
     assert assembler.splits is not None
     train, val = assembler.splits
 
-    train_path = directory / f"{domain.dataset}.npz"
-    val_path = directory / f"{domain.dataset}-val.npz"
     # A training file from an earlier run must not be paired with the new validation file if writing the
     # new training file fails: remove it first, then write validation, then training (each atomically).
     with contextlib.suppress(FileNotFoundError):

@@ -37,7 +37,9 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import tyro
 
+from qchunk.dir_lock import hold
 from qchunk.errors import QchunkError, require
+from qchunk.evaluation.eval_out import check_eval_out
 from qchunk.evaluation.pool import LocalEnvs
 from qchunk.fileio import atomic_write_json, atomic_write_text, temp_file
 
@@ -58,7 +60,8 @@ class EvalArgs:
     video: bool = False
     """Record one MP4 per episode under OUT/videos/ (renders offscreen; needs libEGL or libOSMesa)."""
     out: str | None = None
-    """Output directory. Default: `RUN_DIR/eval/step_XXXXXXXXXX` (the checkpoint's name)."""
+    """Output directory. Default: `RUN_DIR/eval/step_XXXXXXXXXX` (the checkpoint's name). It may hold an
+    earlier evaluation (replaced), nothing else; one process at a time (locked)."""
     seed: int = 0
     """Evaluation seed: the episodes' reset seeds and the policy's key derive from the run's seed and this."""
     episode_length: int | None = None
@@ -238,20 +241,15 @@ def evaluate_checkpoint(args: EvalArgs) -> dict[str, Any]:
     require(args.workers is None or args.workers >= 1, "--workers must be >= 1")
     require(min(args.size) >= 16, f"--size must be at least 16 16 pixels, got {args.size[0]} {args.size[1]}")
     require(args.fps is None or args.fps >= 1, "--fps must be >= 1")
-    agent, ckpt = run.load_agent(args.checkpoint)  # verified against its manifest; exact agent config
+    if args.out:
+        check_eval_out(Path(args.out).expanduser())  # the user's files: refused before any work
+    # verified against its manifest, exact agent config; one line names it (and any newer one skipped)
+    agent, ckpt = run.load_agent(args.checkpoint, say=lambda line: print(line, file=sys.stderr, flush=True),
+                                 user="evaluating")
     out = Path(args.out).expanduser() if args.out else run_dir / "eval" / ckpt.path.name
-    fresh = [p for p in (out, *out.parents) if not p.exists()]  # deepest first
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise QchunkError(f"cannot write to {out} ({e.strerror}); choose another --out") from None
-    try:
+    check_eval_out(out)  # replaces only an earlier evaluation, never the user's files
+    with hold(out, "--out"):  # one writer; a failed evaluation leaves no empty folders behind
         return _evaluate_into(args, run_dir, train, agent, ckpt, out)
-    except BaseException:
-        for p in fresh:  # a failed evaluation leaves no empty folders behind
-            with contextlib.suppress(OSError):
-                p.rmdir()
-        raise
 
 
 def _evaluate_into(args: EvalArgs, run_dir: Path, train, agent, ckpt, out: Path) -> dict[str, Any]:

@@ -22,12 +22,14 @@ import sys
 import time
 from typing import Any
 
+from qchunk.dir_lock import hold
 from qchunk.errors import QchunkError
 from qchunk.experiments.manifest import MANIFEST, write_manifest
 from qchunk.experiments.ray_session import check_resources, ray_session, sigterm_as_interrupt
 from qchunk.experiments.ray_task import ERROR_FILE, TASK_MARKER, run_one, worker_env
 from qchunk.experiments.settings_on_disk import check_settings_on_disk, setting_differences, settings_conflicts
 from qchunk.experiments.status_table import RunStatus, StatusDisplay, format_table, result_text, run_state
+from qchunk.experiments.sweep_dir import check_sweep_dir
 from qchunk.experiments.sweep_plan import SweepArgs, SweepPlan, format_plan, plan_sweep, validate_runs
 from qchunk.training.run_dir import RunDir
 
@@ -192,6 +194,7 @@ def main(args: SweepArgs) -> int:
     if args.dry_run:
         if not (plan.recipe is not None and plan.recipe.blocked):
             validate_runs(plan, check_data=False)  # names and settings as the real sweep checks them
+        check_sweep_dir(plan.out, (plan.out / r.rel_dir for r in plan.runs))
         conflicts = settings_conflicts(plan)
         print(format_plan(plan, conflicts))
         check_settings_on_disk(plan, conflicts)
@@ -199,8 +202,9 @@ def main(args: SweepArgs) -> int:
     if plan.recipe is not None and plan.recipe.blocked:
         raise QchunkError(f"recipe {plan.recipe.name} needs {plan.recipe.blocked}; --dry-run shows its grid")
     validate_runs(plan, check_data=args.ray_address is None)
-    check_settings_on_disk(plan)  # before anything is written: sweep.json must keep describing the runs
-    plan.out.mkdir(parents=True, exist_ok=True)
-    write_manifest(plan, args)
-    return execute(plan, ray_address=args.ray_address, cpus_per_run=args.cpus_per_run,
-                   gpus_per_run=args.gpus_per_run, local_cpus=args.local_cpus, refresh=args.refresh)
+    check_sweep_dir(plan.out, (plan.out / r.rel_dir for r in plan.runs))  # the user's files: refused, untouched
+    with hold(plan.out, "--out"):  # one sweep per directory; each run also locks its own (in train)
+        check_settings_on_disk(plan)  # before anything is written: sweep.json must keep describing the runs
+        write_manifest(plan, args)
+        return execute(plan, ray_address=args.ray_address, cpus_per_run=args.cpus_per_run,
+                       gpus_per_run=args.gpus_per_run, local_cpus=args.local_cpus, refresh=args.refresh)

@@ -23,6 +23,7 @@ import tyro
 from qchunk.errors import QchunkError
 from qchunk.fileio import atomic_open, require_writable
 from qchunk.grammar import check_name
+from qchunk.ownership import figure_metadata, refuse_foreign_files
 from qchunk.plotting.bootstrap import Interval, stratified_bootstrap_ci
 from qchunk.plotting.reference import qam_counterparts
 from qchunk.plotting.runs import RunRecord, load_runs
@@ -326,7 +327,8 @@ def plot_curves(runs: Sequence[RunRecord], out: str | Path, *, reference: str | 
     for path in paths:
         fmt = path.suffix.lower()[1:]
         with atomic_open(path, "wb") as f:
-            fig.savefig(f, format=fmt, **({} if fmt in ("svg", "pdf", "eps") else {"dpi": 150}))
+            fig.savefig(f, format=fmt, metadata=figure_metadata(fmt),
+                        **({} if fmt in ("svg", "pdf", "eps") else {"dpi": 150}))
     plt.close(fig)
     return paths
 
@@ -358,6 +360,9 @@ def main(args: PlotArgs) -> int:
     out = args.out if args.out else Path(args.paths[0]).expanduser() / "plots" / "learning_curves.png"
     for path in figure_paths(out):  # before the bootstrap
         require_writable(path, "--out", is_dir=False)
+    from qchunk.training.run_dir import in_own_folder
+
+    refuse_foreign_files(figure_paths(out), also=in_own_folder)  # a figure is replaced only if qchunk drew it
     paths = plot_curves(runs, out, reference=args.reference, n_resamples=args.resamples,
                         confidence=args.confidence, seed=args.seed)
     labels = sorted({r.label for r in runs}, key=natural_key)

@@ -22,7 +22,8 @@ import tyro
 from qchunk.analysis.coherence import load_online_states, log_coherence, path_breaks
 from qchunk.errors import QchunkError, require
 from qchunk.fileio import atomic_open
-from qchunk.training.run_dir import ONLINE_STATES_FILE, RunDir
+from qchunk.ownership import figure_metadata, refuse_foreign_files
+from qchunk.training.run_dir import ONLINE_STATES_FILE, RunDir, in_own_folder
 
 
 @dataclass
@@ -165,7 +166,7 @@ def plot_trajectories(paths: Sequence[RunPath], out: str | os.PathLike, steps: t
     written = []
     for path, fmt in ((out, "png"), (out.with_suffix(".svg"), "svg")):
         with atomic_open(path, "wb") as f:
-            fig.savefig(f, format=fmt, dpi=150, bbox_inches="tight")
+            fig.savefig(f, format=fmt, dpi=150, bbox_inches="tight", metadata=figure_metadata(fmt))
         written.append(path)
     plt.close(fig)
     return written
@@ -188,6 +189,7 @@ def run_trajectories(args: TrajectoriesArgs) -> int:
     else:
         out = Path(args.out).expanduser()
         require(out.suffix.lower() == ".png", f"--out must end in .png (an .svg is written next to it), got {out}")
+    refuse_foreign_files([out, out.with_suffix(".svg")], also=in_own_folder)  # replaced only if qchunk drew it
     for path in plot_trajectories(paths, out, steps, args.view):
         print(f"wrote {path}")
     for p in paths:

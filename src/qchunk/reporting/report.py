@@ -27,11 +27,12 @@ import tyro
 from qchunk.errors import QchunkError
 from qchunk.fileio import atomic_write_json, atomic_write_text, require_writable
 from qchunk.grammar import check_name
+from qchunk.ownership import MARK, refuse_foreign_files
 from qchunk.plotting.bootstrap import Interval, stratified_bootstrap_ci
-from qchunk.plotting.curves import domain_key, legend_key, natural_key, plot_curves
+from qchunk.plotting.curves import domain_key, figure_paths, legend_key, natural_key, plot_curves
 from qchunk.plotting.reference import paper_aggregate, paper_curve, qam_domain, qam_method, qam_value
 from qchunk.plotting.runs import RunRecord, load_runs
-from qchunk.training.run_dir import CONFIG_FILE, RESULT_FILE, RunDir
+from qchunk.training.run_dir import CONFIG_FILE, RESULT_FILE, RunDir, in_own_folder
 
 #: The paper's five OGBench domains (its "all" column averages them).
 _PAPER_DOMAINS = ("puzzle-3x3", "scene", "cube-double", "cube-triple", "cube-quadruple")
@@ -273,6 +274,8 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None, *, by
     sweep_dir = Path(sweep_dir).expanduser()
     out = Path(out_dir).expanduser() if out_dir else sweep_dir / "report"
     require_writable(out, "--out", is_dir=True)  # before the bootstrap, not after it
+    refuse_foreign_files([out / "report.md", out / "report.html", out / "summary.json",
+                          *figure_paths(out / "learning_curves.png")], also=in_own_folder)  # only qchunk's
     runs = load_runs([sweep_dir], by)
     if not any(r.steps.size for r in runs):
         raise QchunkError(f"no run under {sweep_dir} has an evaluation yet (eval.csv); report again later")
@@ -353,9 +356,9 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None, *, by
 
     out.mkdir(parents=True, exist_ok=True)
     md, page = out / "report.md", out / "report.html"
-    atomic_write_text(md, doc.markdown())
-    atomic_write_text(page, doc.html(title))
-    atomic_write_json(out / "summary.json", summary)
+    atomic_write_text(md, doc.markdown() + f"\n<!-- {MARK} -->\n")
+    atomic_write_text(page, doc.html(title).replace("<head>", f'<head><meta name="generator" content="{MARK}">', 1))
+    atomic_write_json(out / "summary.json", {**summary, "written_by": MARK})
     umask = os.umask(0)
     os.umask(umask)
     for path in (md, page, out / "summary.json"):

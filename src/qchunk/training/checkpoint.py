@@ -4,7 +4,9 @@
 RNG key), ``state.json`` (the run state: counters, the sampler's generator, the CSV rows), once the online
 phase has begun ``buffer.npz`` (the replay buffer in its own format), and ``manifest.json``: the size and
 SHA-256 of every other file, written last. The directory rename is atomic, so a ``step_*`` directory is
-always complete; a killed save leaves only a ``.tmp-*`` directory that the next save removes.
+always complete; a killed save leaves only a ``.tmp-<step>-<pid>`` directory. A save removes only its own
+process's leftovers; another writer's are removed by :meth:`CheckpointStore.remove_stale_saves`, under the
+run directory's lock, once their process is gone.
 
 Loading verifies the manifest. A checkpoint that fails (a file cut short, zeroed or garbled, or missing)
 is set aside as ``damaged-step_*`` (never deleted, never loaded again) and the next older one is tried.
@@ -101,6 +103,33 @@ def verify(path: Path) -> Checkpoint:
         raise DamagedCheckpoint(f"{STATE_FILE} is unreadable") from None
 
 
+Skipped = tuple[str, str, "str | None"]
+"""A checkpoint passed over: its directory name, why, and the name it was set aside as (None: left in place)."""
+
+
+def describe_pick(ckpt: Checkpoint | None, skipped: list[Skipped]) -> str:
+    """One clause naming the checkpoint picked and every newer one skipped, and why, e.g. ``checkpoint
+    step_0000000200 (step 200), the newest intact one: checkpoint step_0000000400 is damaged (...); set aside
+    as damaged-step_0000000400`` (``ckpt`` None: only the skipped ones)."""
+    why = ", and ".join(f"checkpoint {name} is damaged ({reason})" + (f"; set aside as {moved}" if moved else
+                                                                       ", skipped")
+                        for name, reason, moved in skipped)
+    if ckpt is None:
+        return why
+    used = f"checkpoint {ckpt.path.name} (step {ckpt.step})"
+    return f"{used}, the newest intact one: {why}" if skipped else used
+
+
+def _process_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # another user's process: alive
+        return False
+    return False
+
+
 class CheckpointStore:
     """The ``checkpoints/`` directory of one run: save, list, verify, set aside, retain.
 
@@ -122,8 +151,8 @@ class CheckpointStore:
              buffer: Mapping[str, np.ndarray] | None = None) -> Path:
         """Write the checkpoint of global ``step`` atomically, then apply retention."""
         self.root.mkdir(parents=True, exist_ok=True)
-        for stale in self.root.glob(".tmp-*"):
-            shutil.rmtree(stale, ignore_errors=True)
+        for own in self.root.glob(f".tmp-*-{os.getpid()}"):  # this process's own interrupted saves only
+            shutil.rmtree(own, ignore_errors=True)
         tmp = self.root / f".tmp-{step}-{os.getpid()}"
         tmp.mkdir()
         (tmp / AGENT_FILE).write_bytes(agent_bytes)
@@ -148,6 +177,20 @@ class CheckpointStore:
             if old not in (self.protected, newest):
                 shutil.rmtree(old, ignore_errors=True)
 
+    def remove_stale_saves(self) -> list[Path]:
+        """Remove the ``.tmp-<step>-<pid>`` directories of saves whose process is gone (killed mid-save);
+        those of a live process are kept. Call it holding the run directory's lock. Returns the removed."""
+        removed = []
+        for tmp in self.root.glob(".tmp-*") if self.root.is_dir() else ():
+            try:
+                pid = int(tmp.name.rsplit("-", 1)[1])
+            except (IndexError, ValueError):
+                continue
+            if pid == os.getpid() or _process_gone(pid):
+                shutil.rmtree(tmp, ignore_errors=True)
+                removed.append(tmp)
+        return removed
+
     def set_aside(self, path: Path) -> Path:
         """Rename a damaged checkpoint to ``damaged-step_*`` (a name no loader or retention touches)."""
         target = path.with_name(DAMAGED_PREFIX + path.name)
@@ -158,17 +201,24 @@ class CheckpointStore:
         os.replace(path, target)
         return target
 
+    def pick(self, set_aside: bool = False) -> tuple[Checkpoint | None, list[Skipped]]:
+        """The newest checkpoint that verifies (None if none does) and the newer ones skipped, and why;
+        ``set_aside``: rename each damaged one to ``damaged-step_*`` (only under the run directory's lock)."""
+        skipped: list[Skipped] = []
+        for path in self.paths():
+            try:
+                return verify(path), skipped
+            except DamagedCheckpoint as e:
+                skipped.append((path.name, str(e), self.set_aside(path).name if set_aside else None))
+        return None, skipped
+
     def newest_good(self, report=None) -> Checkpoint | None:
         """The newest checkpoint that verifies; damaged newer ones are set aside and ``report(line)`` is
         told about each (None: nothing is renamed, damaged ones are only skipped)."""
-        for path in self.paths():
-            try:
-                return verify(path)
-            except DamagedCheckpoint as e:
-                if report is not None:
-                    moved = self.set_aside(path)
-                    report(f"checkpoint {path.name} is damaged ({e}); set aside as {moved.name}")
-        return None
+        ckpt, skipped = self.pick(set_aside=report is not None)
+        for name, why, moved in skipped if report is not None else ():
+            report(f"checkpoint {name} is damaged ({why}); set aside as {moved}")
+        return ckpt
 
     def at_step(self, step: int) -> Checkpoint:
         """The checkpoint of global ``step``, verified (raises FileNotFoundError or DamagedCheckpoint)."""

@@ -20,7 +20,8 @@ class TrainArgs(TrainConfig):
     seed: int | None = None  # type: ignore[assignment]
     """Seed of everything (network init, sampling, environments; default 0). Not together with --seeds."""
     run_dir: str | None = None
-    """Run directory (default: runs/<env>/<agent>-<preset>/seed<seed>; with --seeds, RUN_DIR/seed<k>)."""
+    """Run directory (default: runs/<env>/<agent>-<preset>/seed<seed>; with --seeds, RUN_DIR/seed<k>). New, empty or
+    a qchunk run (files of the user's are refused); one process at a time (locked)."""
     seeds: str | None = None
     """Train several seeds in this one process, e.g. `0-7` or `0,3,5`: one environment per seed stepped
     together, the agents' updates vmapped over seeds; each seed writes an ordinary run directory. Not

@@ -8,11 +8,13 @@ back from the run's newest checkpoint.
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 
 from qchunk.data.dataset import TRANSITION_KEYS, Dataset, ReplayBuffer
 from qchunk.errors import require
+from qchunk.training.checkpoint import describe_pick
 from qchunk.training.run_dir import RunDir
 
 
@@ -35,9 +37,12 @@ def collected_transitions(run_dir: str | os.PathLike, env: str | None = None,
     require(env is None or train.env == env, f"--extra-data {run.path} was collected on {train.env}, not {env}")
     require(sparse is None or train.sparse == sparse,
             f"--extra-data {run.path} used sparse={train.sparse}, this run sparse={sparse}")
-    ckpt = run.checkpoints.newest_good()
+    ckpt, skipped = run.checkpoints.pick()
+    if ckpt is not None:
+        print(f"--extra-data: reading {run.label()}: {describe_pick(ckpt, skipped)}", file=sys.stderr, flush=True)
     state = ckpt.buffer() if ckpt is not None else None
-    require(state is not None, f"--extra-data {run.path} has no checkpoint with online data yet")
+    require(state is not None, f"--extra-data {run.path} has no checkpoint with online data yet"
+                               + (f" ({describe_pick(None, skipped)})" if skipped and ckpt is None else ""))
     meta = [int(x) for x in state["_meta"]]
     collected = int(ckpt.state["counters"]["env_steps"])
     skip = meta[3] if len(meta) > 3 else 0

@@ -19,12 +19,14 @@ saving (a second signal stops at once, cutting the episode).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from qchunk.dir_lock import hold
 from qchunk.errors import QchunkError, require
 from qchunk.training.checkpoint import Checkpoint
 from qchunk.training.config import TrainConfig
@@ -71,9 +73,23 @@ def train_seeds(config: TrainConfig, seeds: Sequence[int], run_dirs: Sequence[st
 
 
 def train_runs(cfgs: Sequence[TrainConfig], dirs: Sequence[RunDir]) -> list[RunResult]:
-    """Train the resolved configs ``cfgs`` (equal but for their seeds) into ``dirs``, seeds vmapped."""
+    """Train the resolved configs ``cfgs`` (equal but for their seeds) into ``dirs``, seeds vmapped; each
+    directory's lock (:mod:`qchunk.dir_lock`) is held from before the data is read to the end."""
+    for d in dirs:
+        d.check_owned()  # a directory of the user's files is refused before any work
+    with contextlib.ExitStack() as locks:
+        for d in dirs:
+            locks.enter_context(hold(d.path))
+        return _train_locked(cfgs, dirs)
+
+
+def _train_locked(cfgs: Sequence[TrainConfig], dirs: Sequence[RunDir]) -> list[RunResult]:
     setup = _Setup(cfgs)  # data, environment and agent problems surface before anything is written
-    resumes = [d.claim(cfg) for cfg, d in zip(cfgs, dirs, strict=True)]
+    try:
+        resumes = [d.claim(cfg) for cfg, d in zip(cfgs, dirs, strict=True)]
+    except BaseException:
+        setup.close()
+        raise
     stored = [d.read_result() if ckpt is not None else None for d, ckpt in zip(dirs, resumes, strict=True)]
     for cfg, d in zip(cfgs, dirs, strict=True):
         d.write_config(cfg, setup.agent_config, setup.observation_dim, setup.action_dim)
