@@ -12,7 +12,9 @@ import dataclasses
 import difflib
 import importlib
 import os
+import signal
 import sys
+import threading
 import traceback
 import typing
 from dataclasses import dataclass
@@ -297,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cmd = COMMANDS[name]
     rest = argv[len(name.split()):]
+    old_term = _sigterm_as_ctrl_c()
     try:
         args_cls = _load(cmd.args)
         args = parse_args(args_cls, rest, prog=f"qchunk {name}", description=cmd.help)
@@ -307,11 +310,35 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except _interrupted() as e:
+        _ignore_signals()
         print(f"interrupted: {e}", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
+        _ignore_signals()
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if old_term is not None and signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:
+            signal.signal(signal.SIGTERM, old_term)
+
+
+def _sigterm_as_ctrl_c():
+    """Make SIGTERM stop a command as Ctrl-C does (a KeyboardInterrupt, or the trainer's stop flag).
+    Returns the old handler (None off the main thread, where handlers cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, handler)
+
+
+def _ignore_signals() -> None:
+    """The command has stopped and says so: further SIGINT/SIGTERM must not cut that line into a traceback."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

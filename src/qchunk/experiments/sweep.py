@@ -498,8 +498,9 @@ def run_one(config: dict[str, Any], run_dir: str, env_vars: dict[str, str], cpus
         config = {**config, "resume": RunDir(path).holds_run()}
         try:
             result = train(config_from_dict(config), path)
-        except RunInterrupted:
-            return {"state": "interrupted", "message": "checkpoint saved"}
+        except RunInterrupted as e:
+            return {"state": "interrupted", "message": "checkpoint saved" if e.saved else "resumes from its "
+                    "last checkpoint"}
         except KeyboardInterrupt:  # without a main thread to relay through
             return {"state": "interrupted", "message": "stopped"}
         except QchunkError as e:
@@ -636,7 +637,9 @@ def execute(plan: SweepPlan, *, ray_address: str | None = None, cpus_per_run: fl
     display = _Display(statuses, stream)
     eval_workers = max(1, int(cpus_per_run))
     env_vars = _worker_env(gpus_per_run)
-    with _sigterm_as_interrupt(), ray_session(ray_address, local_cpus) as ray:
+    # ray.init installs its own SIGTERM handler (exit 1 with a stack dump): SIGTERM must stop the sweep as
+    # Ctrl-C does, so the handler goes in again once Ray has started
+    with _sigterm_as_interrupt(), ray_session(ray_address, local_cpus) as ray, _sigterm_as_interrupt():
         _check_resources(ray, cpus_per_run, gpus_per_run, local=ray_address is None)
         # max_calls=1: a fresh worker process per run (JAX releases its GPU memory only when the process exits);
         # max_retries: a crashed worker or lost node restarts the run, which resumes from its checkpoint
