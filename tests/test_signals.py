@@ -151,3 +151,26 @@ def test_two_signals_to_a_multi_seed_run_resume_identically(tiny_ogbench_dir, re
     finish(cmd)
     for s in (0, 1):
         same_curves(run / f"seed{s}", ref / f"seed{s}")
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_sweep_as_ctrl_c_does_and_it_resumes_identically(tiny_ogbench_dir, reference, tmp_path):
+    settings = ["preset=quick", "offline_steps=20", "online_steps=200", "eval_every=100", "eval_episodes=1",
+                "episode_length=100", "start_training=10", "log_every=10", "checkpoint_every=50",
+                "actor_hidden_dims=16,16", "critic_hidden_dims=16,16", "batch_size=16"]
+    out = tmp_path / "sweep"
+    cmd = [QCHUNK, "sweep", "--agents", "qc-fql", "--envs", TINY_TASK, "--seeds", "0", "--dataset-dir",
+           str(tiny_ogbench_dir), "--out", str(out), "--local-cpus", "1", "--refresh", "0.5",
+           *[a for s in settings for a in ("--set", s)]]
+    run = out / TINY_TASK / "qc-fql" / "seed0"
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    wait_for(lambda: online_rows(run) >= 1, proc)
+    proc.send_signal(signal.SIGTERM)  # as a process manager stops the driver
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stderr
+    assert "interrupted: checkpoint saved" in stdout, stdout
+    assert "run the same command again to resume it" in stderr and "Traceback" not in stderr
+    assert checkpoints(run)[-1] > 20 and not (run / "result.json").exists()  # the episode's end
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    same_curves(run, reference / "single")

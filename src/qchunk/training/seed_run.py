@@ -190,8 +190,8 @@ class SeedRun:
                 # not resume exactly. Stop without one; --resume continues from the last (exact) checkpoint.
                 self.stopped, self.saved_on_stop = True, False
             elif not self._warned:
-                print(f"\n{stop.signal}: finishing the current episode, then saving a checkpoint "
-                      "(send it again to stop now)", file=sys.stderr)
+                print(f"\n{stop.signal}: finishing the current episode, then saving a checkpoint (send it again "
+                      "to stop now, without one: --resume then continues from the last)", file=sys.stderr)
                 self._warned = True
 
     def _stop_now(self, stop) -> None:
