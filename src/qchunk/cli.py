@@ -23,6 +23,7 @@ from typing import Annotated, Any
 import tyro
 
 from qchunk.errors import QchunkError, did_you_mean
+from qchunk.signals import defer_signals, deliver_deferred
 
 
 @dataclass
@@ -85,11 +86,14 @@ class _Command:
     help: str
     args: str  # "module:Class" of the tyro dataclass
     run: str  # "module:function" taking the parsed args, returning the exit code
+    stops_at_safe_points: bool = False
+    """The command reads SIGINT/SIGTERM at safe points itself (:mod:`qchunk.signals`); others get them as
+    KeyboardInterrupt once their module is imported."""
 
 
 COMMANDS: dict[str, _Command] = {
     "train": _Command("offline-to-online training with evaluation, logging, checkpoints and resume",
-                      "qchunk.training.cli_args:TrainArgs", "qchunk.training.cli_args:run_train"),
+                      "qchunk.training.cli_args:TrainArgs", "qchunk.training.cli_args:run_train", True),
     "quickstart": _Command("the main job: a quick run on an embedded default (no download)",
                            "qchunk.quickstart:QuickstartArgs", "qchunk.quickstart:main"),
     "data ogbench": _Command("generate an OGBench play dataset locally with OGBench's oracles",
@@ -299,11 +303,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cmd = COMMANDS[name]
     rest = argv[len(name.split()):]
-    old_term = _sigterm_as_ctrl_c()
+    old_handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    defer_signals()  # a signal raised inside the import of a C extension can crash the process
     try:
         args_cls = _load(cmd.args)
         args = parse_args(args_cls, rest, prog=f"qchunk {name}", description=cmd.help)
-        return int(_load(cmd.run)(args) or 0)
+        run = _load(cmd.run)
+        if not cmd.stops_at_safe_points:
+            deliver_deferred()
+        return int(run(args) or 0)
     except QchunkError as e:
         if debug:  # the traceback too; the exit status stays that of a user error
             traceback.print_exc()
@@ -318,20 +326,10 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     finally:
-        if old_term is not None and signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:
-            signal.signal(signal.SIGTERM, old_term)
-
-
-def _sigterm_as_ctrl_c():
-    """Make SIGTERM stop a command as Ctrl-C does (a KeyboardInterrupt, or the trainer's stop flag).
-    Returns the old handler (None off the main thread, where handlers cannot be set)."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    return signal.signal(signal.SIGTERM, handler)
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:
+            for sig, handler in old_handlers.items():
+                signal.signal(sig, handler)
 
 
 def _ignore_signals() -> None:

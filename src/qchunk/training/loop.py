@@ -27,13 +27,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from qchunk.errors import QchunkError, require
+from qchunk.signals import StopFlag
 from qchunk.training.checkpoint import Checkpoint
 from qchunk.training.config import TrainConfig
 from qchunk.training.result import RunResult, summarize
 from qchunk.training.run_dir import RunDir
 from qchunk.training.seed_run import SeedRun
 from qchunk.training.seeds import SeedAxis
-from qchunk.training.signals import StopFlag
 from qchunk.training.sources import BatchSource
 
 
@@ -80,14 +80,18 @@ def train_seeds(config: TrainConfig, seeds: Sequence[int], run_dirs: Sequence[st
 def train_runs(cfgs: Sequence[TrainConfig], dirs: Sequence[RunDir]) -> list[RunResult]:
     """Train the resolved configs ``cfgs`` (equal but for their seeds) into ``dirs``, seeds vmapped.
 
-    Signals: during the set-up (before anything is written) SIGINT raises KeyboardInterrupt as usual. From
-    the first write on, SIGINT/SIGTERM only raise a flag that the loop reads once per step (see
-    :class:`~qchunk.training.seed_run.SeedRun`), so a signal never lands inside a write; one that arrives
-    after the last step is ignored (the run has finished and writes its result).
+    Signals: from the first write on, SIGINT/SIGTERM only raise a flag that the loop reads once per step
+    (see :class:`~qchunk.training.seed_run.SeedRun`), so a signal never lands inside a write; one that
+    arrives after the last step is ignored (the run has finished and writes its result). The CLI defers
+    them through the set-up too (:mod:`qchunk.signals`): one recorded then stops the run here, before
+    anything is written. Called from Python, SIGINT raises KeyboardInterrupt during the set-up as usual.
     """
     setup = _Setup(cfgs)  # data, environment and agent problems surface before anything is written
     with StopFlag() as stop:
         try:
+            if stop.signal:  # it arrived during the start-up, which the CLI defers signals through
+                raise RunInterrupted(f"stopped by {stop.signal} during start-up, before anything was written",
+                                     saved=False)
             resumes = [d.claim(cfg) for cfg, d in zip(cfgs, dirs, strict=True)]
             for cfg, d in zip(cfgs, dirs, strict=True):
                 d.write_config(cfg, setup.agent_config, setup.observation_dim, setup.action_dim)
