@@ -1,5 +1,8 @@
 """``RunLogger``: eval.csv and train.csv (atomic rewrites), TensorBoard events, optional W&B.
 
+Every write happens in the caller's thread, so a failed one (a full disk) is an ``OSError`` there, which
+the trainer turns into one line (TensorBoard included: :class:`~qchunk.logging.tb_events.TbEvents`).
+
 CSV rows are kept in memory and the whole file is rewritten atomically at each write, so a killed run
 never leaves a torn line. A resumed run rewrites both files from the rows stored in its checkpoint (rows
 written after the checkpoint are dropped, rows lost from a damaged file come back), so every row up to
@@ -8,6 +11,7 @@ the checkpoint is there exactly once, under its header, and later rows are writt
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -77,11 +81,11 @@ class RunLogger:
         self.train = _CsvTable(train_csv, rows.get("train"))
         self._tb = None
         if tb_dir is not None:
-            from tensorboardX import SummaryWriter
+            from qchunk.logging.tb_events import TbEvents
 
             # events after the checkpoint's step are dropped; those at that step were flushed before it
             purge = None if resume_step is None else resume_step + 1
-            self._tb = SummaryWriter(str(tb_dir), purge_step=purge, flush_secs=30)
+            self._tb = TbEvents(tb_dir, purge_step=purge)
         self._wandb = None
         if wandb:
             try:
@@ -102,8 +106,7 @@ class RunLogger:
                    if isinstance(v, int | float) and not isinstance(v, bool) and k != "step"
                    and math.isfinite(v)}  # a task without a success signal has success NaN: not a scalar
         if self._tb is not None:
-            for k, v in numeric.items():
-                self._tb.add_scalar(k, v, step)
+            self._tb.add_scalars(numeric, step)
         if self._wandb is not None:
             self._wandb.log(numeric, step=step)
 
@@ -121,7 +124,11 @@ class RunLogger:
             self._tb.flush()
 
     def close(self) -> None:
-        if self._tb is not None:
-            self._tb.close()
+        """Close the writers. A failed write here (a full disk) is dropped: the run has flushed its events
+        before its last checkpoint (:meth:`flush`), and what follows it is written again by a resume."""
+        tb, self._tb = self._tb, None
+        if tb is not None:
+            with contextlib.suppress(OSError):
+                tb.close()
         if self._wandb is not None:
             self._wandb.finish()

@@ -37,6 +37,11 @@ from qchunk.training.seeds import SeedAxis
 from qchunk.training.sources import BatchSource
 
 
+class WriteFailed(QchunkError):
+    """A write failed (a full disk, say): the run stopped; the message names the file and the step, and says
+    where ``--resume`` continues from once the disk has room."""
+
+
 class RunInterrupted(Exception):
     """SIGINT/SIGTERM stopped the run cleanly; the message says whether a checkpoint was saved at the stop
     or the last one is used (``saved``: every seed saved one)."""
@@ -87,6 +92,7 @@ def train_runs(cfgs: Sequence[TrainConfig], dirs: Sequence[RunDir]) -> list[RunR
     anything is written. Called from Python, SIGINT raises KeyboardInterrupt during the set-up as usual.
     """
     setup = _Setup(cfgs)  # data, environment and agent problems surface before anything is written
+    runs: list[SeedRun] = []
     with StopFlag() as stop:
         try:
             if stop.signal:  # it arrived during the start-up, which the CLI defers signals through
@@ -95,18 +101,34 @@ def train_runs(cfgs: Sequence[TrainConfig], dirs: Sequence[RunDir]) -> list[RunR
             resumes = [d.claim(cfg) for cfg, d in zip(cfgs, dirs, strict=True)]
             for cfg, d in zip(cfgs, dirs, strict=True):
                 d.write_config(cfg, setup.agent_config, setup.observation_dim, setup.action_dim)
-            runs = [SeedRun(cfg, d, setup.source(), setup.agent_config, setup.env_factory(k), setup.evaluate)
-                    for k, (cfg, d) in enumerate(zip(cfgs, dirs, strict=True))]
+            runs += [SeedRun(cfg, d, setup.source(), setup.agent_config, setup.env_factory(k), setup.evaluate)
+                     for k, (cfg, d) in enumerate(zip(cfgs, dirs, strict=True))]
             _run(runs, resumes, setup, stop)
+            setup.close()
+            results = []
+            for run in runs:
+                result = summarize(run.cfg, setup.task, setup.agent_config.pretrains_offline,
+                                   run.source.offline_ratio, run.dir.path, run.state.evals, run.state.throughput,
+                                   run.state.elapsed())
+                run.dir.write_result(result)
+                results.append(result)
+        except OSError as e:  # a full disk, say: one line; every file is written atomically, so it resumes
+            raise WriteFailed(_write_failed_message(e, runs, dirs)) from None
         finally:
             setup.close()
-        results = []
-        for run in runs:
-            result = summarize(run.cfg, setup.task, setup.agent_config.pretrains_offline, run.source.offline_ratio,
-                               run.dir.path, run.state.evals, run.state.throughput, run.state.elapsed())
-            run.dir.write_result(result)
-            results.append(result)
     return results
+
+
+def _write_failed_message(e: OSError, runs: list[SeedRun], dirs: Sequence[RunDir]) -> str:
+    where = e.filename or (dirs[0].path if len(dirs) == 1 else dirs[0].path.parent)
+    what = f"{where}: {e.strerror or e}"
+    if not runs:
+        return f"{what}; the run stopped before training began; once it can write again, run the same command again"
+    step = min(r.step for r in runs)
+    if len(runs) == 1:
+        return f"{what} at step {step}; the run stopped; once it can write again, {_resumes_from(runs[0])}"
+    return (f"{what} at step {step}; the run stopped; once it can write again, --resume continues every seed "
+            "exactly from its last checkpoint")
 
 
 def _run(runs: list[SeedRun], resumes: list[Checkpoint | None], setup: _Setup, stop: StopFlag) -> None:
