@@ -78,9 +78,7 @@ class SeedRun:
         self.agent_of = None  # set by the loop: () -> this seed's current agent
         self.last_info: Any = {}
         self.last_ckpt: int | None = None
-        self.stopped = False
-        self.saved_on_stop = False
-        """Whether the stop wrote (or found) a checkpoint at the step it stopped at."""
+        self.stopped = self.saved_on_stop = False  # saved_on_stop: a checkpoint is at the step it stopped at
         self._checkpoint_due = self._warned = False
         self.clock = PhaseClock()
 
