@@ -2,7 +2,8 @@
 
 Each command is a typed dataclass parsed by tyro (`qchunk COMMAND --help` lists every option). Errors
 the user can fix, option-parsing errors included, print one line (`error: ...`) and exit with status 2;
-`--debug` adds the traceback.
+`--debug` adds the traceback. So does a fault of the machine (an ``OSError``: a full disk, say). SIGINT and
+SIGTERM stop a command as Ctrl-C does, exit 130 (see :mod:`qchunk.signals`).
 """
 
 from __future__ import annotations
@@ -316,6 +317,12 @@ def main(argv: list[str] | None = None) -> int:
         if debug:  # the traceback too; the exit status stays that of a user error
             traceback.print_exc()
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the machine, not the code: a full disk, a lost mount, a permission
+        if debug:
+            traceback.print_exc()
+        print(f"error: {e.filename}: {e.strerror or e}" if e.filename else f"error: {e.strerror or e}",
+              file=sys.stderr)
         return 2
     except _interrupted() as e:
         _ignore_signals()
