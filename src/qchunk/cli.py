@@ -115,7 +115,7 @@ COMMANDS: dict[str, _Command] = {
                                      "qchunk.plotting.trajectories:TrajectoriesArgs",
                                      "qchunk.plotting.trajectories:run_trajectories"),
     "sweep": _Command("a grid of runs (agents x envs x seeds, or a --recipe) on Ray, resumable",
-                      "qchunk.experiments.sweep:SweepArgs", "qchunk.experiments.sweep:main"),
+                      "qchunk.experiments.sweep:SweepArgs", "qchunk.experiments.sweep:main", True),
     "plot": _Command("learning curves with 95% stratified-bootstrap CIs from run or sweep directories",
                      "qchunk.plotting.curves:PlotArgs", "qchunk.plotting.curves:main"),
     "report": _Command("a markdown + HTML report of a sweep: table-1 numbers with CIs, figures, metadata",

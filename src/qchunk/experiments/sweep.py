@@ -56,6 +56,7 @@ from qchunk.experiments.grid import (
 )
 from qchunk.experiments.recipes import RECIPES, Recipe, get_recipe
 from qchunk.fileio import atomic_write_json, atomic_write_text
+from qchunk.signals import deliver_deferred
 from qchunk.training.run_dir import CONFIG_FILE, EVAL_CSV, TRAIN_CSV, RunDir
 
 #: Name of the marker a run's task writes into its run directory when it starts (host, pid, resources).
@@ -638,8 +639,8 @@ def execute(plan: SweepPlan, *, ray_address: str | None = None, cpus_per_run: fl
     eval_workers = max(1, int(cpus_per_run))
     env_vars = _worker_env(gpus_per_run)
     # ray.init installs its own SIGTERM handler (exit 1 with a stack dump): SIGTERM must stop the sweep as
-    # Ctrl-C does, so the handler goes in again once Ray has started
-    with _sigterm_as_interrupt(), ray_session(ray_address, local_cpus) as ray, _sigterm_as_interrupt():
+    # Ctrl-C does, so ours goes in once Ray has started (until then the CLI defers signals: qchunk.signals)
+    with ray_session(ray_address, local_cpus) as ray, _sigterm_as_interrupt():
         _check_resources(ray, cpus_per_run, gpus_per_run, local=ray_address is None)
         # max_calls=1: a fresh worker process per run (JAX releases its GPU memory only when the process exits);
         # max_retries: a crashed worker or lost node restarts the run, which resumes from its checkpoint
@@ -647,6 +648,7 @@ def execute(plan: SweepPlan, *, ray_address: str | None = None, cpus_per_run: fl
                           retry_exceptions=False)(run_one)
         pending: dict[Any, RunStatus] = {}
         try:
+            deliver_deferred()  # a signal the CLI held through the imports and Ray's start stops the sweep here
             for st in todo:
                 st.submitted = time.time()
                 extra = {"resume": True, "progress": False}
