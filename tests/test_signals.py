@@ -163,6 +163,12 @@ def test_sigterm_stops_a_sweep_as_ctrl_c_does_and_it_resumes_identically(tiny_og
            str(tiny_ogbench_dir), "--out", str(out), "--local-cpus", "1", "--refresh", "0.5",
            *[a for s in settings for a in ("--set", s)]]
     run = out / TINY_TASK / "qc-fql" / "seed0"
+    # during its start-up (imports, planning, Ray's start): held, then the sweep stops before any run
+    early = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(1.0)
+    early.send_signal(signal.SIGTERM)
+    _, stderr = early.communicate(timeout=300)
+    assert early.returncode == 130 and "Traceback" not in stderr, stderr
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     wait_for(lambda: online_rows(run) >= 1, proc)
     proc.send_signal(signal.SIGTERM)  # as a process manager stops the driver
