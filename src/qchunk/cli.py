@@ -2,7 +2,8 @@
 
 Each command is a typed dataclass parsed by tyro (`qchunk COMMAND --help` lists every option). Errors
 the user can fix, option-parsing errors included, print one line (`error: ...`) and exit with status 2;
-`--debug` adds the traceback.
+`--debug` adds the traceback. So does a fault of the machine (an ``OSError``: a full disk, say). SIGINT and
+SIGTERM stop a command as Ctrl-C does, exit 130 (see :mod:`qchunk.signals`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import dataclasses
 import difflib
 import importlib
 import os
+import signal
 import sys
+import threading
 import traceback
 import typing
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ from typing import Annotated, Any
 import tyro
 
 from qchunk.errors import QchunkError, did_you_mean
+from qchunk.signals import defer_signals, deliver_deferred
 
 
 @dataclass
@@ -86,11 +90,14 @@ class _Command:
     help: str
     args: str  # "module:Class" of the tyro dataclass
     run: str  # "module:function" taking the parsed args, returning the exit code
+    stops_at_safe_points: bool = False
+    """The command reads SIGINT/SIGTERM at safe points itself (:mod:`qchunk.signals`); others get them as
+    KeyboardInterrupt once their module is imported."""
 
 
 COMMANDS: dict[str, _Command] = {
     "train": _Command("offline-to-online training with evaluation, logging, checkpoints and resume",
-                      "qchunk.training.cli_args:TrainArgs", "qchunk.training.cli_args:run_train"),
+                      "qchunk.training.cli_args:TrainArgs", "qchunk.training.cli_args:run_train", True),
     "quickstart": _Command("the main job: a quick run on an embedded default (no download)",
                            "qchunk.quickstart:QuickstartArgs", "qchunk.quickstart:main"),
     "data ogbench": _Command("generate an OGBench play dataset locally with OGBench's oracles",
@@ -111,7 +118,7 @@ COMMANDS: dict[str, _Command] = {
                                      "qchunk.plotting.trajectories:TrajectoriesArgs",
                                      "qchunk.plotting.trajectories:run_trajectories"),
     "sweep": _Command("a grid of runs (agents x envs x seeds, or a --recipe) on Ray, resumable",
-                      "qchunk.experiments.sweep:SweepArgs", "qchunk.experiments.sweep:main"),
+                      "qchunk.experiments.sweep:SweepArgs", "qchunk.experiments.sweep:main", True),
     "plot": _Command("learning curves with 95% stratified-bootstrap CIs from run or sweep directories",
                      "qchunk.plotting.curves:PlotArgs", "qchunk.plotting.curves:main"),
     "report": _Command("a markdown + HTML report of a sweep: table-1 numbers with CIs, figures, metadata",
@@ -339,21 +346,46 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cmd = COMMANDS[name]
     rest = argv[len(name.split()):]
+    old_handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    defer_signals()  # a signal raised inside the import of a C extension can crash the process
     try:
         args_cls = _load(cmd.args)
         args = parse_args(args_cls, rest, prog=f"qchunk {name}", description=cmd.help)
-        return int(_load(cmd.run)(args) or 0)
+        run = _load(cmd.run)
+        if not cmd.stops_at_safe_points:
+            deliver_deferred()
+        return int(run(args) or 0)
     except QchunkError as e:
         if debug:  # the traceback too; the exit status stays that of a user error
             traceback.print_exc()
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # the machine, not the code: a full disk, a lost mount, a permission
+        if debug:
+            traceback.print_exc()
+        print(f"error: {e.filename}: {e.strerror or e}" if e.filename else f"error: {e.strerror or e}",
+              file=sys.stderr)
+        return 2
     except _interrupted() as e:
+        _ignore_signals()
         print(f"interrupted: {e}", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
+        _ignore_signals()
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:
+            for sig, handler in old_handlers.items():
+                signal.signal(sig, handler)
+
+
+def _ignore_signals() -> None:
+    """The command has stopped and says so: further SIGINT/SIGTERM must not cut that line into a traceback."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

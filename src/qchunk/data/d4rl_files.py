@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qchunk.data.columns import FLAG, READ_ERRORS, SCALAR, VECTOR, check_columns, h5_array, read_error
 from qchunk.errors import QchunkError, require
 
 #: Keys of the layout (``terminals`` / ``timeouts``: at least one; ``next_observations`` optional).
@@ -29,47 +30,52 @@ D4RL_KEYS = ("observations", "actions", "rewards", "terminals", "timeouts", "nex
 
 HDF5_SUFFIXES = (".hdf5", ".h5")
 
+#: The kind of each column (see :mod:`qchunk.data.columns`).
+D4RL_COLUMNS = {"observations": VECTOR, "actions": VECTOR, "rewards": SCALAR, "terminals": FLAG, "timeouts": FLAG,
+                "next_observations": VECTOR}
+
 
 def read_d4rl_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """The D4RL-layout arrays of ``path`` (``.npz``, ``.hdf5`` or ``.h5``), as stored.
 
     Raises:
-        QchunkError: the file is missing, unreadable, of another suffix, or lacks a required key.
+        QchunkError: the file is missing, unreadable (empty, cut short, another type), of another suffix,
+            lacks a required key, or an array of the wrong shape, dtype or length, or not finite.
     """
     path = Path(path).expanduser()
     require(path.is_file(), f"dataset file {path} not found (a --dataset file is an .npz or .hdf5 in the D4RL "
                             "layout; make one with qchunk data collect --out FILE)")
     suffix = path.suffix.lower()
+    require(suffix in (".npz", *HDF5_SUFFIXES), f"{path}: a dataset file must end in .npz, .hdf5 or .h5 (D4RL "
+                                                f"layout), got {suffix or 'no suffix'!r}")
     try:
         if suffix == ".npz":
             with np.load(path, allow_pickle=False) as f:
+                require(hasattr(f, "files"), f"{path}: a single array, not an .npz archive of named arrays")
                 arrays = {k: np.asarray(f[k]) for k in f.files if k in D4RL_KEYS}
-        elif suffix in HDF5_SUFFIXES:
+        else:
             try:
                 import h5py
             except ImportError:
                 raise QchunkError(f"{path}: reading .hdf5 files needs h5py; pip install h5py (or qchunk[minari])") \
                     from None
             with h5py.File(path, "r") as f:
-                arrays = {k: np.asarray(f[k]) for k in D4RL_KEYS if k in f}
-        else:
-            raise QchunkError(f"{path}: a dataset file must end in .npz, .hdf5 or .h5 (D4RL layout), got "
-                              f"{suffix or 'no suffix'!r}")
+                arrays = {k: h5_array(f, k, str(path)) for k in D4RL_KEYS if k in f}
     except QchunkError:
         raise
-    except (OSError, ValueError, KeyError) as e:
-        raise QchunkError(f"{path}: cannot read the file ({' '.join(str(e).split())[:120]}); it is corrupt or not "
-                          "a dataset") from None
+    except READ_ERRORS as e:
+        raise read_error(path, e) from None
     missing = [k for k in ("observations", "actions", "rewards") if k not in arrays]
     require(not missing, f"{path}: missing {missing}; a D4RL-layout file needs observations, actions, rewards and "
                          "terminals and/or timeouts")
     require("terminals" in arrays or "timeouts" in arrays,
             f"{path}: the file has neither 'terminals' nor 'timeouts', so its episode ends are unknown; add "
             "terminals (1 where an episode terminated) and/or timeouts (1 where a time limit cut it)")
-    n = len(arrays["observations"])
-    require(n > 0, f"{path}: the dataset is empty (0 rows)")
-    for k, v in arrays.items():
-        require(len(v) == n, f"{path}: '{k}' has {len(v)} rows but 'observations' has {n}")
+    arrays = check_columns(arrays, D4RL_COLUMNS, str(path))
+    if "next_observations" in arrays:
+        require(arrays["next_observations"].shape == arrays["observations"].shape,
+                f"{path}: 'next_observations' has shape {arrays['next_observations'].shape} but 'observations' "
+                f"{arrays['observations'].shape}")
     return arrays
 
 

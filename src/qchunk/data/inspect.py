@@ -167,12 +167,13 @@ def inspect_path(path: str | Path, env: str | None = None) -> list[FileSummary]:
 
     Rewards are relabelled for tasks 1..5 of the file's domain (for a shard directory: the first shard).
     Each file is checked against ``env``'s environment (or the one its name infers), as :func:`summarize_file`.
-    A ``minari:<id>`` source, an ``.hdf5`` file and any file for an open task (``env`` is ``gym:<id>``,
-    ``minari:<id>`` or registered) are read as training reads them (:func:`summarize_source`).
+    A ``minari:<id>`` source, an ``.hdf5`` file, an ``.npz`` in the D4RL layout (``qchunk data collect``
+    output) and any file for an open task (``env`` is ``gym:<id>``, ``minari:<id>`` or registered) are read
+    as training reads them (:func:`summarize_source`).
     """
     text = str(path)
     open_task = env is not None and get_task(env).benchmark not in ("ogbench", "robomimic")
-    if text.startswith("minari:") or text.lower().endswith((".hdf5", ".h5")) or open_task:
+    if text.startswith("minari:") or text.lower().endswith((".hdf5", ".h5")) or open_task or _is_d4rl_npz(text):
         return [summarize_source(text if text.startswith("minari:") else str(Path(text).expanduser()), env)]
     path = Path(path).expanduser()
     if path.is_dir():
@@ -190,6 +191,21 @@ def inspect_path(path: str | Path, env: str | None = None) -> list[FileSummary]:
         elif _domain_of(path) is not None:
             out[0].problems.append(f"no validation file {val.name} beside it")
     return out
+
+
+def _is_d4rl_npz(text: str) -> bool:
+    """An ``.npz`` in the D4RL layout (``qchunk data collect`` writes one): it stores rewards or timeouts,
+    which OGBench's layout never does."""
+    from qchunk.data.columns import READ_ERRORS
+
+    path = Path(text).expanduser()
+    if path.suffix.lower() != ".npz" or not path.is_file():
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return bool({"rewards", "timeouts"} & set(f.files))
+    except READ_ERRORS:
+        return False  # unreadable: the reader below says so in one line
 
 
 def format_summary(summaries: list[FileSummary]) -> str:

@@ -10,12 +10,12 @@ OGBench for that so rewards match the benchmark exactly.
 from __future__ import annotations
 
 import os
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from qchunk.data.columns import FLAG, READ_ERRORS, VECTOR, check_columns, read_error
 from qchunk.data.dataset import Dataset
 from qchunk.errors import QchunkError, require
 from qchunk.tasks import Task
@@ -24,6 +24,9 @@ from qchunk.tasks import Task
 OGBENCH_DATASET_URL = "https://rail.eecs.berkeley.edu/datasets/ogbench"
 REQUIRED_NPZ_KEYS = ("observations", "actions", "terminals")
 OPTIONAL_NPZ_KEYS = ("qpos", "qvel", "button_states")
+#: The kind of each array of the layout (see :mod:`qchunk.data.columns`).
+NPZ_COLUMNS = {"observations": VECTOR, "actions": VECTOR, "terminals": FLAG, "qpos": VECTOR, "qvel": VECTOR,
+               "button_states": VECTOR}
 
 
 def _missing(path: Path, task: Task) -> QchunkError:
@@ -76,25 +79,10 @@ def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
             arrays = {k: f[k] for k in (*REQUIRED_NPZ_KEYS, *OPTIONAL_NPZ_KEYS) if k in keys}
     except QchunkError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
-        raise QchunkError(f"{path}: not a readable npz file ({type(e).__name__}: {e}); the file is truncated "
-                          "or corrupt, regenerate or re-download it") from None
-    n = len(arrays["observations"])
-    require(n > 0, f"{path}: the dataset is empty")
-    for k, v in arrays.items():
-        require(len(v) == n, f"{path}: '{k}' has {len(v)} rows but 'observations' has {n}; the file is "
-                             "inconsistent, regenerate it")
-    require(arrays["observations"].ndim == 2 and arrays["actions"].ndim == 2,
-            f"{path}: observations and actions must be 2-D, got {arrays['observations'].shape} and "
-            f"{arrays['actions'].shape}")
-    for k in ("observations", "actions"):
-        if np.issubdtype(arrays[k].dtype, np.floating):
-            bad = ~np.isfinite(arrays[k])
-            if bad.any():
-                raise QchunkError(f"{path}: '{k}' contains NaN or inf ({int(bad.sum())} values, first at row "
-                                  f"{int(np.argwhere(bad)[0][0])}); regenerate the dataset")
+    except READ_ERRORS as e:
+        raise read_error(path, e) from None
+    arrays = check_columns(arrays, NPZ_COLUMNS, str(path))
     terms = arrays["terminals"].astype(np.float32)
-    require(np.isin(terms, (0.0, 1.0)).all(), f"{path}: 'terminals' must be 0/1")
     require(terms[-1] == 1.0, f"{path}: the last episode is unfinished (terminals[-1] == 0); the file is "
                               "truncated, regenerate it")
     return arrays

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from qchunk.data.columns import FLAG, READ_ERRORS, SCALAR, VECTOR, check_columns, h5_array, read_error
 from qchunk.data.dataset import Dataset
 from qchunk.errors import QchunkError, did_you_mean, require
 from qchunk.tasks import ROBOMIMIC_DATASET_DIR, ROBOMIMIC_OBS_KEYS, ROBOMIMIC_TASKS, Task, parse_robomimic_env_args
@@ -125,6 +126,15 @@ def read_robomimic(path: str | os.PathLike, filter_key: str | None = None) -> Ro
         filter_key: read only the demos named in ``mask/<filter_key>`` (e.g. ``"train"``); None reads all.
     """
     path = Path(path)
+    try:
+        return _read_demos(path, filter_key)
+    except QchunkError:
+        raise
+    except READ_ERRORS as e:  # a file cut short opens, then fails inside
+        raise read_error(path, e) from None
+
+
+def _read_demos(path: Path, filter_key: str | None) -> RobomimicDemos:
     with _open(path) as f:
         require("data" in f, f"{path}: no 'data' group; not a robomimic dataset")
         data = f["data"]
@@ -133,6 +143,8 @@ def read_robomimic(path: str | os.PathLike, filter_key: str | None = None) -> Ro
         lengths_all = {}
         for d in all_demos:
             require("actions" in data[d], f"{path}: data/{d} has no 'actions'")
+            require(len(getattr(data[d]["actions"], "shape", ())) >= 1,
+                    f"{path}: data/{d}/actions is not an array of rows")
             lengths_all[d] = int(data[d]["actions"].shape[0])
         if "total" in data.attrs:
             total = int(data.attrs["total"])
@@ -150,21 +162,18 @@ def read_robomimic(path: str | os.PathLike, filter_key: str | None = None) -> Ro
             require(n > 0, f"{where} is empty")
             for key in ("rewards", "dones"):
                 require(key in g, f"{where} has no '{key}'")
-                require(g[key].shape == (n,), f"{where}/{key} has shape {g[key].shape}, expected ({n},)")
-            require(g["actions"].ndim == 2, f"{where}/actions must be 2-D, got shape {g['actions'].shape}")
+            cols = check_columns({k: h5_array(g, k, where) for k in ("actions", "rewards", "dones")},
+                                 {"actions": VECTOR, "rewards": SCALAR, "dones": FLAG}, where, rows=n)
             for group in ("obs", "next_obs"):
                 missing = [k for k in OBS_KEYS if group not in g or k not in g[group]]
                 require(not missing, f"{where}/{group} lacks {missing}; a low-dim dataset holds {list(OBS_KEYS)}")
-                cols = []
-                for k in OBS_KEYS:
-                    col = g[group][k]
-                    require(col.ndim in (1, 2) and col.shape[0] == n,
-                            f"{where}/{group}/{k} has shape {col.shape}, expected {n} rows")
-                    cols.append(np.asarray(col[()], np.float32).reshape(n, -1))
-                parts[group].append(np.concatenate(cols, axis=1))
-            parts["actions"].append(np.asarray(g["actions"][()], np.float32))
-            parts["rewards"].append(np.asarray(g["rewards"][()], np.float32))
-            parts["dones"].append(np.asarray(g["dones"][()], np.float32))
+                obs = {k: h5_array(g[group], k, f"{where}/{group}") for k in OBS_KEYS}
+                obs = {k: v.reshape(n, -1) if v.ndim == 1 and len(v) == n else v for k, v in obs.items()}
+                obs = check_columns(obs, dict.fromkeys(OBS_KEYS, VECTOR), f"{where}/{group}", rows=n)
+                parts[group].append(np.concatenate([obs[k].astype(np.float32) for k in OBS_KEYS], axis=1))
+            parts["actions"].append(cols["actions"].astype(np.float32))
+            parts["rewards"].append(cols["rewards"].astype(np.float32))
+            parts["dones"].append(cols["dones"].astype(np.float32))
     dims = {p.shape[1] for p in parts["obs"]} | {p.shape[1] for p in parts["next_obs"]}
     require(len(dims) == 1, f"{path}: demos have different observation sizes {sorted(dims)}")
     acts = {p.shape[1] for p in parts["actions"]}

@@ -102,7 +102,7 @@ def _check_out(out: str, overwrite: bool = False) -> None:
 
         try:
             parse_dataset_id(dataset_id)
-        except ValueError:
+        except (ValueError, TypeError):  # Minari raises TypeError for an id without its -vN
             raise QchunkError(f"--out {out}: a Minari id looks like namespace/name-v0 (or name-v0)") from None
         require(not get_dataset_path(dataset_id).exists(),
                 f"--out {out}: the Minari dataset exists already; choose a new id (or a new version -vN)"

@@ -126,10 +126,14 @@ class LocalEnvs:
             env.close()
 
 
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
 def _worker(conn, task: Task, sparse: bool, n: int, episode_length: int | None, dataset_dir) -> None:
     # Ctrl-C goes to the whole process group; the parent decides when to stop and closes the pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # blocked by the parent while it started us
     envs = LocalEnvs.make(task, sparse, n, episode_length, dataset_dir)
     release_build_memory(clear_asset_cache=True)
     conn.send(("ready", len(envs.envs)))
@@ -178,7 +182,14 @@ class EnvPool:
                 parent, child = ctx.Pipe()
                 proc = ctx.Process(target=_worker, args=(child, task, sparse, size, episode_length, dataset_dir),
                                    daemon=True)
-                proc.start()
+                # Ctrl-C reaches the whole process group: a worker must not get it before it ignores it (a
+                # KeyboardInterrupt traceback from its imports). The blocked mask passes to the child, which
+                # unblocks once it ignores them; here they are delivered when unblocked.
+                old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+                try:
+                    proc.start()
+                finally:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
                 child.close()  # the worker's end: a worker that dies then reads as EOFError here, not a hang
                 self._conns.append(parent)
                 self._procs.append(proc)

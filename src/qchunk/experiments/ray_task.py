@@ -91,8 +91,9 @@ def run_one(config: dict[str, Any], run_dir: str, env_vars: dict[str, str], cpus
         config = {**config, "resume": RunDir(path).holds_run()}
         try:
             result = train(config_from_dict(config), path)
-        except RunInterrupted:
-            return {"state": "interrupted", "message": "checkpoint saved"}
+        except RunInterrupted as e:
+            return {"state": "interrupted", "message": "checkpoint saved" if e.saved else "resumes from its "
+                    "last checkpoint"}
         except KeyboardInterrupt:  # without a main thread to relay through
             return {"state": "interrupted", "message": "stopped"}
         except QchunkError as e:

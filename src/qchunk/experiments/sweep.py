@@ -31,6 +31,7 @@ from qchunk.experiments.settings_on_disk import check_settings_on_disk, setting_
 from qchunk.experiments.status_table import RunStatus, StatusDisplay, format_table, result_text, run_state
 from qchunk.experiments.sweep_dir import check_sweep_dir
 from qchunk.experiments.sweep_plan import SweepArgs, SweepPlan, format_plan, plan_sweep, validate_runs
+from qchunk.signals import deliver_deferred
 from qchunk.training.run_dir import RunDir
 
 __all__ = [
@@ -82,7 +83,9 @@ def execute(plan: SweepPlan, *, ray_address: str | None = None, cpus_per_run: fl
     display = StatusDisplay(statuses, stream)
     eval_workers = max(1, int(cpus_per_run))
     env_vars = worker_env(gpus_per_run)
-    with sigterm_as_interrupt(), ray_session(ray_address, local_cpus) as ray:
+    # ray.init installs its own SIGTERM handler (exit 1 with a stack dump): SIGTERM must stop the sweep as
+    # Ctrl-C does, so ours goes in once Ray has started (until then the CLI defers signals: qchunk.signals)
+    with ray_session(ray_address, local_cpus) as ray, sigterm_as_interrupt():
         check_resources(ray, cpus_per_run, gpus_per_run, local=ray_address is None)
         # max_calls=1: a fresh worker process per run (JAX releases its GPU memory only when the process exits);
         # max_retries: a crashed worker or lost node restarts the run, which resumes from its checkpoint
@@ -90,6 +93,7 @@ def execute(plan: SweepPlan, *, ray_address: str | None = None, cpus_per_run: fl
                           retry_exceptions=False)(run_one)
         pending: dict[Any, RunStatus] = {}
         try:
+            deliver_deferred()  # a signal the CLI held through the imports and Ray's start stops the sweep here
             for st in todo:
                 st.submitted = time.time()
                 extra = {"resume": True, "progress": False}

@@ -1,5 +1,8 @@
 """``RunLogger``: eval.csv and train.csv (atomic rewrites), TensorBoard events, optional W&B.
 
+Every write happens in the caller's thread, so a failed one (a full disk) is an ``OSError`` there, which
+the trainer turns into one line (TensorBoard included: :class:`~qchunk.logging.tb_events.TbEvents`).
+
 CSV rows are kept in memory and the whole file is rewritten atomically at each write, so a killed run
 never leaves a torn line. A resumed run rewrites both files from the rows stored in its checkpoint (rows
 written after the checkpoint are dropped, rows lost from a damaged file come back), so every row up to
@@ -9,6 +12,7 @@ events follow the same rule: ``tb/`` holds one event file, rewritten from those 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -79,16 +83,16 @@ class RunLogger:
         self.train = _CsvTable(train_csv, rows.get("train"))
         self._tb = None
         if tb_dir is not None:
-            from tensorboardX import SummaryWriter
+            from qchunk.logging.tb_events import TbEvents
 
             # One record per run: the event files of earlier processes (which may hold steps past the checkpoint)
             # are replaced by one written from the rows up to the checkpoint, so no step shows twice.
             for old in Path(tb_dir).glob("events.out.tfevents.*"):
                 old.unlink()
-            self._tb = SummaryWriter(str(tb_dir), flush_secs=30)
+            self._tb = TbEvents(tb_dir)
             for prefix, name in (("eval", "eval"), ("train", "train")):
                 for row in rows.get(name) or ():
-                    self._tb_scalars(prefix, row, int(row["step"]))
+                    self._tb.add_scalars(self._numeric(prefix, row), int(row["step"]))
             self._tb.flush()
         self._wandb = None
         if wandb:
@@ -111,13 +115,9 @@ class RunLogger:
                 if isinstance(v, int | float) and not isinstance(v, bool) and k != "step"
                 and math.isfinite(v)}  # a task without a success signal has success NaN: not a scalar
 
-    def _tb_scalars(self, prefix: str, row: Mapping[str, Any], step: int) -> None:
-        for k, v in self._numeric(prefix, row).items():
-            self._tb.add_scalar(k, v, step)
-
     def _scalars(self, prefix: str, row: Mapping[str, Any], step: int) -> None:
         if self._tb is not None:
-            self._tb_scalars(prefix, row, step)
+            self._tb.add_scalars(self._numeric(prefix, row), step)
         if self._wandb is not None:
             self._wandb.log(self._numeric(prefix, row), step=step)
 
@@ -135,7 +135,11 @@ class RunLogger:
             self._tb.flush()
 
     def close(self) -> None:
-        if self._tb is not None:
-            self._tb.close()
+        """Close the writers. A failed write here (a full disk) is dropped: the run has flushed its events
+        before its last checkpoint (:meth:`flush`), and what follows it is written again by a resume."""
+        tb, self._tb = self._tb, None
+        if tb is not None:
+            with contextlib.suppress(OSError):
+                tb.close()
         if self._wandb is not None:
             self._wandb.finish()

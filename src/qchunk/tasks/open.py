@@ -4,6 +4,7 @@ gymnasium and minari are imported lazily, only here (the built-in tasks need nei
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ from qchunk.tasks.spec import ActionScale, Task
 GYM_PREFIX = "gym:"
 MINARI_PREFIX = "minari:"
 _GYM_EXTRA = "pip install 'gymnasium[mujoco]' (or qchunk[minari]; the dev extra has both)"
+_MINARI_ID = re.compile(r"^([\w.-]+/)*[\w.-]+-v\d+$")
 _MINARI_EXTRA = "pip install minari (or qchunk[minari]; the dev extra has it)"
 
 
@@ -80,6 +82,8 @@ def minari_dataset(dataset_id: str, where: str | None = None):
         QchunkError: minari is not installed, the id is not in the local store, or the dataset has no episodes.
     """
     where = where or f"{MINARI_PREFIX}{dataset_id}"
+    require(_MINARI_ID.match(dataset_id), f"{where}: a Minari id ends in its version: namespace/name-v0 (or "
+                                          "name-v0)")
     try:
         import minari
     except ImportError:

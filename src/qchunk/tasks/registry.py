@@ -39,10 +39,12 @@ def _load_plugins() -> None:
     for module in filter(None, (m.strip() for m in os.environ.get(TASK_MODULES_ENV, "").split(","))):
         try:
             importlib.import_module(module)
-        except ImportError as e:
+        except (Exception, SystemExit) as e:  # any failure of the user's module at import, not only ImportError
             _plugins_loaded = False
+            fix = "put it on PYTHONPATH or fix the variable" if isinstance(e, ImportError) else "fix the module"
+            text = " ".join(str(e).split())[:200]
             raise QchunkError(f"{TASK_MODULES_ENV}={os.environ[TASK_MODULES_ENV]!r}: cannot import {module!r} "
-                              f"({e}); put it on PYTHONPATH or fix the variable") from None
+                              f"({type(e).__name__}: {text}); {fix}") from None
 
 
 @functools.cache

@@ -155,7 +155,23 @@ class CheckpointStore:
             shutil.rmtree(own, ignore_errors=True)
         tmp = self.root / f".tmp-{step}-{os.getpid()}"
         tmp.mkdir()
-        (tmp / AGENT_FILE).write_bytes(agent_bytes)
+        try:
+            self._write(tmp, step, agent_bytes, state, buffer)
+        except BaseException:  # a full disk, say: no partial directory stays behind to keep it full
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        final = self.root / f"{PREFIX}{step:010d}"
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        self._retain(final)
+        return final
+
+    @staticmethod
+    def _write(tmp: Path, step: int, agent_bytes: bytes, state: Mapping[str, Any],
+               buffer: Mapping[str, np.ndarray] | None) -> None:
+        with open(tmp / AGENT_FILE, "wb") as f:
+            f.write(agent_bytes)
         if buffer is not None:
             atomic_savez(tmp / BUFFER_FILE, buffer, compressed=False)
         atomic_write_json(tmp / STATE_FILE, {"step": step, **state})
@@ -165,12 +181,6 @@ class CheckpointStore:
                 os.fsync(fh.fileno())
             files[f.name] = {"bytes": f.stat().st_size, "sha256": _sha256(f)}
         atomic_write_text(tmp / MANIFEST, json.dumps({"step": step, "files": files}, indent=2) + "\n")
-        final = self.root / f"{PREFIX}{step:010d}"
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        self._retain(final)
-        return final
 
     def _retain(self, newest: Path) -> None:
         for old in self.paths()[self.keep:]:

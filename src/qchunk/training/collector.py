@@ -46,7 +46,6 @@ class Collector:
     def __init__(self, env, buffer: ReplayBuffer, seed: int, episode: int):
         self.env, self.buffer, self.seed = env, buffer, seed
         self.executor = ChunkExecutor()
-        self.mid_episode = False
         self.reset(episode)
 
     def reset(self, episode: int) -> None:
@@ -67,16 +66,9 @@ class Collector:
         stats = StepStats(float(reward), bool(terminated), bool(truncated), self.info.get("ee_pos"),
                           self.info.get("gripper_contact"), self.episode_start)
         self.obs, self.info, self.episode_start = next_obs, info, False
-        self.mid_episode = not done
         if done:
             self.executor.reset()
         return stats
-
-    def cut(self) -> None:
-        """End the unfinished episode here (a stop mid-episode): marked as an episode end, mask unchanged."""
-        if self.mid_episode:
-            self.buffer.end_episode()
-            self.mid_episode = False
 
     def close(self) -> None:
         self.env.close()

@@ -14,7 +14,8 @@ from the seed and a counter (the sampler's numpy generator is checkpointed; each
 with a seed made from its index; acting and evaluation keys are folded from the step). Online checkpoints
 are taken at episode ends, so a run killed at any moment and resumed from its last checkpoint writes the
 same ``eval.csv`` as an uninterrupted run. SIGINT/SIGTERM finish the current online episode before
-saving (a second signal stops at once, cutting the episode).
+saving; a second signal stops at once, and mid-episode writes no checkpoint (the environment's state is
+not in one), so ``--resume`` continues exactly from the last checkpoint; the message says which.
 """
 
 from __future__ import annotations
@@ -28,18 +29,28 @@ from pathlib import Path
 
 from qchunk.dir_lock import hold
 from qchunk.errors import QchunkError, require
+from qchunk.signals import StopFlag
 from qchunk.training.checkpoint import Checkpoint
 from qchunk.training.config import TrainConfig
 from qchunk.training.result import RunResult, summarize
 from qchunk.training.run_dir import RunDir
 from qchunk.training.seed_run import SeedRun
 from qchunk.training.seeds import SeedAxis
-from qchunk.training.signals import StopFlag
 from qchunk.training.sources import BatchSource
 
 
+class WriteFailed(QchunkError):
+    """A write failed (a full disk, say): the run stopped; the message names the file and the step, and says
+    where ``--resume`` continues from once the disk has room."""
+
+
 class RunInterrupted(Exception):
-    """SIGINT/SIGTERM: a checkpoint was saved and the run stopped cleanly."""
+    """SIGINT/SIGTERM stopped the run cleanly; the message says whether a checkpoint was saved at the stop
+    or the last one is used (``saved``: every seed saved one)."""
+
+    def __init__(self, message: str, saved: bool = True):
+        super().__init__(message)
+        self.saved = saved
 
 
 def train(config: TrainConfig, run_dir: str | os.PathLike) -> RunResult:
@@ -52,7 +63,8 @@ def train(config: TrainConfig, run_dir: str | os.PathLike) -> RunResult:
     Raises:
         QchunkError: bad configuration or data (one line, before anything is written), or
             :class:`~qchunk.training.seed_run.NonFiniteLoss`.
-        RunInterrupted: SIGINT/SIGTERM arrived; a checkpoint was saved first.
+        RunInterrupted: SIGINT/SIGTERM arrived; a checkpoint was saved first, or (a second signal in the
+            middle of an online episode) the last one is used.
     """
     return train_runs([config.resolved()], [RunDir(run_dir)])[0]
 
@@ -74,7 +86,14 @@ def train_seeds(config: TrainConfig, seeds: Sequence[int], run_dirs: Sequence[st
 
 def train_runs(cfgs: Sequence[TrainConfig], dirs: Sequence[RunDir]) -> list[RunResult]:
     """Train the resolved configs ``cfgs`` (equal but for their seeds) into ``dirs``, seeds vmapped; each
-    directory's lock (:mod:`qchunk.dir_lock`) is held from before the data is read to the end."""
+    directory's lock (:mod:`qchunk.dir_lock`) is held from before the data is read to the end.
+
+    Signals: from the first write on, SIGINT/SIGTERM only raise a flag that the loop reads once per step
+    (see :class:`~qchunk.training.seed_run.SeedRun`), so a signal never lands inside a write; one that
+    arrives after the last step is ignored (the run has finished and writes its result). The CLI defers
+    them through the set-up too (:mod:`qchunk.signals`): one recorded then stops the run here, before
+    anything is written. Called from Python, SIGINT raises KeyboardInterrupt during the set-up as usual.
+    """
     for d in dirs:
         d.check_owned()  # a directory of the user's files is refused before any work
     with contextlib.ExitStack() as locks:
@@ -85,31 +104,48 @@ def train_runs(cfgs: Sequence[TrainConfig], dirs: Sequence[RunDir]) -> list[RunR
 
 def _train_locked(cfgs: Sequence[TrainConfig], dirs: Sequence[RunDir]) -> list[RunResult]:
     setup = _Setup(cfgs)  # data, environment and agent problems surface before anything is written
-    try:
-        resumes = [d.claim(cfg) for cfg, d in zip(cfgs, dirs, strict=True)]
-    except BaseException:
-        setup.close()
-        raise
-    stored = [d.read_result() if ckpt is not None else None for d, ckpt in zip(dirs, resumes, strict=True)]
-    for cfg, d in zip(cfgs, dirs, strict=True):
-        d.write_config(cfg, setup.agent_config, setup.observation_dim, setup.action_dim)
-    runs = [SeedRun(cfg, d, setup.source(), setup.agent_config, setup.env_factory(k), setup.evaluate)
-            for k, (cfg, d) in enumerate(zip(cfgs, dirs, strict=True))]
-    try:
-        with StopFlag() as stop:
+    runs: list[SeedRun] = []
+    with StopFlag() as stop:
+        try:
+            if stop.signal:  # it arrived during the start-up, which the CLI defers signals through
+                raise RunInterrupted(f"stopped by {stop.signal} during start-up, before anything was written",
+                                     saved=False)
+            resumes = [d.claim(cfg) for cfg, d in zip(cfgs, dirs, strict=True)]
+            stored = [d.read_result() if ckpt is not None else None for d, ckpt in zip(dirs, resumes, strict=True)]
+            for cfg, d in zip(cfgs, dirs, strict=True):
+                d.write_config(cfg, setup.agent_config, setup.observation_dim, setup.action_dim)
+            runs += [SeedRun(cfg, d, setup.source(), setup.agent_config, setup.env_factory(k), setup.evaluate)
+                     for k, (cfg, d) in enumerate(zip(cfgs, dirs, strict=True))]
             _run(runs, resumes, setup, stop)
-    finally:
-        setup.close()
-    results = []
-    for run, done_before in zip(runs, stored, strict=True):
-        if done_before is not None and run.done:  # a finished run resumed: its record stays as it was written
-            results.append(RunResult.from_json(run.dir.path, done_before, run.state.evals))
-            continue
-        result = summarize(run.cfg, setup.task, setup.agent_config.pretrains_offline, run.source.offline_ratio,
-                           run.dir.path, run.state.evals, run.state.throughput, run.state.elapsed())
-        run.dir.write_result(result)
-        results.append(result)
+            setup.close()
+            results = []
+            for run, done_before in zip(runs, stored, strict=True):
+                if done_before is not None and run.done:  # a finished run resumed: its record stays as written
+                    results.append(RunResult.from_json(run.dir.path, done_before, run.state.evals))
+                    continue
+                result = summarize(run.cfg, setup.task, setup.agent_config.pretrains_offline,
+                                   run.source.offline_ratio, run.dir.path, run.state.evals, run.state.throughput,
+                                   run.state.elapsed())
+                run.dir.write_result(result)
+                results.append(result)
+        except OSError as e:  # a full disk, say: one line; every file is written atomically, so it resumes
+            raise WriteFailed(_write_failed_message(e, runs, dirs)) from None
+        finally:
+            setup.close()
     return results
+    return results
+
+
+def _write_failed_message(e: OSError, runs: list[SeedRun], dirs: Sequence[RunDir]) -> str:
+    where = e.filename or (dirs[0].path if len(dirs) == 1 else dirs[0].path.parent)
+    what = f"{where}: {e.strerror or e}"
+    if not runs:
+        return f"{what}; the run stopped before training began; once it can write again, run the same command again"
+    step = min(r.step for r in runs)
+    if len(runs) == 1:
+        return f"{what} at step {step}; the run stopped; once it can write again, {_resumes_from(runs[0])}"
+    return (f"{what} at step {step}; the run stopped; once it can write again, --resume continues every seed "
+            "exactly from its last checkpoint")
 
 
 def _run(runs: list[SeedRun], resumes: list[Checkpoint | None], setup: _Setup, stop: StopFlag) -> None:
@@ -141,16 +177,36 @@ def _run(runs: list[SeedRun], resumes: list[Checkpoint | None], setup: _Setup, s
         for run in started:
             run.close()
     if any(r.stopped for r in runs):
-        raise RunInterrupted(_interrupted_message(runs, stop))
+        raise RunInterrupted(_interrupted_message(runs, stop),
+                             saved=all(r.saved_on_stop for r in runs if r.stopped))
+
+
+def _resumes_from(run: SeedRun) -> str:
+    if run.last_ckpt is None:
+        return "no checkpoint yet, so --resume starts it over"
+    return f"--resume continues exactly from its checkpoint at step {run.last_ckpt}"
 
 
 def _interrupted_message(runs: list[SeedRun], stop: StopFlag) -> str:
+    """One line: where the run stopped, and whether the stop wrote a checkpoint or the last one is used."""
+    unsaved = [r for r in runs if r.stopped and not r.saved_on_stop]
     if len(runs) == 1:
         r = runs[0]
+        if unsaved:
+            return (f"{r.dir.path}: stopped at once by a second {stop.signal} at step {r.step}, in the middle of "
+                    "an online episode: no checkpoint written there (it could not resume exactly); "
+                    + _resumes_from(r))
         return (f"{r.dir.path}: stopped by {stop.signal} in the {r.phase} phase at step {r.step}; checkpoint "
                 "saved, continue with --resume")
-    return (f"stopped by {stop.signal} at step {min(r.step for r in runs)}; every seed saved a checkpoint, "
-            "continue with --resume")
+    if not unsaved:
+        return (f"stopped by {stop.signal} at step {min(r.step for r in runs)}; every seed saved a checkpoint, "
+                "continue with --resume")
+    saved = [r for r in runs if r not in unsaved]
+    said = "; ".join(f"seed {r.cfg.seed}: {_resumes_from(r).replace('--resume continues', 'continues')}"
+                     for r in unsaved)
+    return (f"stopped at once by a second {stop.signal} at step {min(r.step for r in runs)}; "
+            + (f"seeds {', '.join(str(r.cfg.seed) for r in saved)} saved a checkpoint; " if saved else "")
+            + f"mid-episode, no checkpoint written ({said}); continue with --resume")
 
 
 def _progress_bar(runs: list[SeedRun]):
@@ -237,10 +293,11 @@ class _Setup:
         return run_episodes(policy, self._pool, evaluation_seeds(seed, round_index, b.eval_episodes))
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-        if self._first_env is not None:
-            self._first_env.close()
+        pool, env, self._pool, self._first_env = self._pool, self._first_env, None, None
+        if pool is not None:
+            pool.close()
+        if env is not None:
+            env.close()
 
 
 def _with_extra_data(cfg: TrainConfig, data):

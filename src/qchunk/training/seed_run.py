@@ -78,7 +78,7 @@ class SeedRun:
         self.agent_of = None  # set by the loop: () -> this seed's current agent
         self.last_info: Any = {}
         self.last_ckpt: int | None = None
-        self.stopped = False
+        self.stopped = self.saved_on_stop = False  # saved_on_stop: a checkpoint is at the step it stopped at
         self._checkpoint_due = self._warned = False
         self.clock = PhaseClock()
 
@@ -182,20 +182,21 @@ class SeedRun:
         if s == last and self._checkpoint_due:  # the run ends mid-episode
             self.save()
         if stop.signal and not self.done:
-            if over or stop.count > 1:
-                if not over:  # cut as by a time limit: the resumed run starts the next episode
-                    self.collector.cut()
-                    self.state.counters["episodes"] += 1
+            if over:
                 self._stop_now(stop)
+            elif stop.count > 1:
+                # Mid-episode: the environment's state is not in a checkpoint, so one written here could
+                # not resume exactly. Stop without one; --resume continues from the last (exact) checkpoint.
+                self.stopped, self.saved_on_stop = True, False
             elif not self._warned:
-                print(f"\n{stop.signal}: finishing the current episode, then saving a checkpoint "
-                      "(send it again to stop now)", file=sys.stderr)
+                print(f"\n{stop.signal}: finishing the current episode, then saving a checkpoint (send it again "
+                      "to stop now, without one: --resume then continues from the last)", file=sys.stderr)
                 self._warned = True
 
     def _stop_now(self, stop) -> None:
         if self.last_ckpt != self.step:
             self.save()
-        self.stopped = True
+        self.stopped, self.saved_on_stop = True, True
 
     def _enter(self, phase: str, counter: int) -> None:
         self.phase = phase
