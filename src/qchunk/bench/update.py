@@ -38,7 +38,7 @@ from qchunk.agents import agent_config, make_agent
 from qchunk.errors import QchunkError
 from qchunk.fileio import atomic_write_json, require_writable
 
-SuiteName = Literal["quick", "all", "update", "eval", "data", "e2e", "seeds"]
+SuiteName = Literal["quick", "all", "update", "eval", "data", "e2e", "seeds", "loop"]
 
 
 @dataclass
@@ -76,7 +76,7 @@ class BenchArgs:
     suite: SuiteName | None = None
     """Run benchmark suites: quick (the default without --agent/--preset/--json: update at the quick
     preset, eval, data, seeds, at quick sizes; < 5 min on 2 CPU cores), all (every suite at full size,
-    e2e included), or one of update, eval, data, seeds, e2e (full size unless --quick)."""
+    e2e included), or one of update, eval, data, seeds, loop, e2e (full size unless --quick)."""
     quick: bool = False
     """Quick sizes for the suite chosen with --suite (the quick set always uses them)."""
     out_dir: Path = Path("bench/results")
@@ -244,7 +244,7 @@ def main(args: BenchArgs) -> int:
         from qchunk.bench.suites import run_suites, selection
 
         require_writable(args.out_dir, "--out-dir", is_dir=True)
-        if {"data", "e2e"} & set(selection(args)[0]):  # the suites that generate datasets
+        if {"data", "loop", "e2e"} & set(selection(args)[0]):  # the suites that generate datasets
             require_writable(args.dataset_dir, "--dataset-dir", is_dir=True)
         run_suites(args)
         return 0
