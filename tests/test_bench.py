@@ -127,21 +127,24 @@ def test_seeds_suite_reports_aggregate_rate_and_ratio():
     from qchunk.bench.seeds import SeedsSettings, run_seeds
 
     # S=2 only (each S is one compile; the other seeds tests reuse this one)
-    res = run_seeds(SeedsSettings(seeds=(2,), steps=1, agent_overrides=TINY))
+    res = run_seeds(SeedsSettings(seeds=(2,), steps=1, rounds=1, modes=("map",), agent_overrides=TINY))
     (r2,) = res["rows"]
-    assert r2["seeds"] == 2 and r2["updates_per_s"] > 0 and r2["metrics_finite"]
+    assert r2["seeds"] == 2 and r2["mode"] == "map" and r2["updates_per_s"] > 0 and r2["metrics_finite"]
+    assert res["auto_mode"] == "map"  # the CPU backend
     assert math.isclose(r2["updates_per_s"], 2 * r2["per_seed_updates_per_s"])
     assert r2["ratio_to_1"] is None  # no S=1 row to compare with
 
 
 @pytest.mark.slow
-def test_vmapped_seed_k_follows_the_single_agent_of_seed_k(agent="qc-fql"):
-    from qchunk.bench.seeds import SeedsSettings, stacked_inputs, unstack_agent, vmapped_update
+@pytest.mark.parametrize("mode", ["vmap", "map"])
+def test_vmapped_seed_k_follows_the_single_agent_of_seed_k(mode, agent="qc-fql"):
+    from qchunk.bench.seeds import SeedsSettings, seed_kernel, stacked_inputs, unstack_agent, vmapped_update
 
     settings = SeedsSettings(agent=agent, seed=3, agent_overrides=TINY)  # same shapes as the suite test: one compile
     stacked, batches = stacked_inputs(settings, 2)
+    kernel = vmapped_update if mode == "vmap" else seed_kernel(2, "map")
     for _ in range(3):
-        stacked, info = vmapped_update(stacked, batches)
+        stacked, info = kernel(stacked, batches)
     assert all(v.shape == (2,) for v in info.values())
     for k in range(2):
         single, _ = stacked_inputs(SeedsSettings(agent=agent, seed=3 + k, agent_overrides=TINY), 1)

@@ -166,3 +166,17 @@ def test_what_looks_wrong_is_a_warning(capsys):
     err = capsys.readouterr().err.splitlines()
     assert any(ln.startswith("warning: --start-training 5,000 > --online-steps 40") for ln in err), err
     assert any(ln.startswith("warning: --buffer-size 100 is smaller than a batch") for ln in err), err
+
+
+def test_device_sampling_without_offline_steps_says_it_samples_on_the_host(capsys):
+    assert main(["train", "--dry-run", "--agent", "rlpd", "--preset", "quick", "--sample-on", "device"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert any(ln.startswith("warning: --sample-on device gathers offline batches only") for ln in err), err
+
+
+def test_a_bad_seed_axis_or_scan_block_is_one_line(capsys, tmp_path):
+    one_line_error(capsys, ["train", "--preset", "quick", "--seed-axis", "pmap", "--run-dir", str(tmp_path / "r")],
+                   "seed-axis")
+    one_line_error(capsys, ["train", "--preset", "quick", "--scan-block", "0", "--run-dir", str(tmp_path / "r")],
+                   "--scan-block must be >= 1")
+    assert not (tmp_path / "r").exists()

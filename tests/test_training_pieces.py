@@ -13,11 +13,13 @@ import pytest
 from conftest import TINY_TASK
 from qchunk.agents import make_agent
 from qchunk.data.dataset import Dataset, ReplayBuffer
+from qchunk.data.device import DeviceData
 from qchunk.data.tasks import TaskData
 from qchunk.errors import QchunkError
 from qchunk.training import RunDir, TrainConfig
 from qchunk.training.checkpoint import CheckpointStore, DamagedCheckpoint, verify
 from qchunk.training.collector import Collector, episode_seed
+from qchunk.training.seed_run import offline_block, offline_block_length
 from qchunk.training.seeds import SeedAxis
 from qchunk.training.sources import BatchSource
 from qchunk.training.state import RunState
@@ -152,10 +154,12 @@ def _batch(seed, h=5, B=4):
 
 
 @pytest.mark.slow
-def test_seed_axis_updates_each_seed_as_alone_and_keeps_a_seed_without_a_request():
+@pytest.mark.parametrize("mode", ["vmap", "map"])
+def test_seed_axis_updates_each_seed_as_alone_and_keeps_a_seed_without_a_request(mode):
     small = dict(actor_hidden_dims=(8,), critic_hidden_dims=(8,), flow_steps=2)
     agents = [make_agent("qc-fql", OBS, ACT, preset="quick", domain="puzzle-3x3", seed=s, **small) for s in (0, 1)]
-    axis = SeedAxis(agents)
+    axis = SeedAxis(agents, mode)
+    assert axis.mode == mode
     infos = axis.update([("one", _batch(0)), None])
     assert infos[1] is None and float(infos[0]["critic/loss"]) > 0
     alone, _ = agents[0].update(_batch(0))
@@ -221,3 +225,37 @@ def test_run_dir_claim_and_read(tiny_ogbench_dir, tmp_path):
     assert said == [f"no intact checkpoint in {run.path} (seed 0): starting the run over from step 0"]
     with pytest.raises(QchunkError, match="no intact checkpoint"):
         run.load_agent()
+
+
+def test_seed_axis_gathers_device_windows_as_the_host_batches():
+    small = dict(actor_hidden_dims=(8,), critic_hidden_dims=(8,), flow_steps=2)
+    agent = make_agent("qc-fql", OBS, ACT, preset="quick", domain="puzzle-3x3", seed=0, horizon=3, **small)
+    ds = _offline()
+    starts = np.array([[0, 8, 9, 39], [4, 17, 27, 30]], np.int32)  # windows across episode ends too
+    host = [ds.chunks_at(row, 3, agent.config.discount) for row in starts]
+    alone, _ = agent.update_many({k: np.stack([b[k] for b in host]) for k in host[0]})
+    axis = SeedAxis([agent])
+    infos = axis.update([("gather", (DeviceData(ds), starts))])
+    assert int(axis.agent(0).step) == 2 and np.isfinite(float(infos[0]["critic/loss"]))
+    for a, b in zip(jax.tree_util.tree_leaves(axis.agent(0).params), jax.tree_util.tree_leaves(alone.params),
+                    strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(("every", "scan_block", "sharded", "want"), [
+    ((500, 5000, 5000), 50, False, 50), ((25, 50, 25), 50, False, 25), ((10, 50, 20), 50, False, 10),
+    ((500, 5000, 5000), 1, False, 1), ((997, 997, 997), 50, False, 1), ((500, 5000, 5000), 50, True, 50),
+    ((300, 300, 300), 64, True, 50),  # with shards the swap interval (1000) counts too: gcd 100, largest <= 64: 50
+])
+def test_offline_blocks_end_at_every_log_eval_and_checkpoint_step(every, scan_block, sharded, want):
+    log, ev, ck = every
+    cfg = TrainConfig(log_every=log, eval_every=ev, checkpoint_every=ck, scan_block=scan_block)
+    k = offline_block(cfg, sharded)
+    assert k == want
+    ends, s, last = [], 0, 1234
+    while s < last:
+        s += offline_block_length(s, last, k)
+        ends.append(s)
+    assert ends[-1] == last and all(e % k == 0 or e > last - k for e in ends)
+    for interval in every:
+        assert set(range(interval, last + 1, interval)) <= set(ends)

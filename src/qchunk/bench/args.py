@@ -11,7 +11,7 @@ import tyro
 
 from qchunk.agents.registry import agent_names, agent_specs
 
-SuiteName = Literal["quick", "all", "update", "eval", "data", "e2e", "seeds"]
+SuiteName = Literal["quick", "all", "update", "eval", "data", "e2e", "seeds", "loop"]
 
 
 def _domain_help() -> str:
@@ -59,7 +59,7 @@ class BenchArgs:
     suite: SuiteName | None = None
     """Run benchmark suites: quick (the default without --agent/--preset/--json: update at the quick
     preset, eval, data, seeds, at quick sizes; < 5 min on 2 CPU cores), all (every suite at full size,
-    e2e included), or one of update, eval, data, seeds, e2e (full size unless --quick)."""
+    e2e included), or one of update, eval, data, seeds, loop, e2e (full size unless --quick)."""
     quick: bool = False
     """Quick sizes for the suite chosen with --suite (the quick set always uses them)."""
     out_dir: Path = Path("bench/results")

@@ -33,7 +33,7 @@ def main(args: BenchArgs) -> int:
         require_writable(args.out_dir, "--out-dir", is_dir=True)
         refuse_foreign_files([result_path(args.out_dir, suite) for suite in selection(args)[0]], "--out-dir",
                              also=is_suite_document)
-        if {"data", "e2e"} & set(selection(args)[0]):  # the suites that generate datasets
+        if {"data", "loop", "e2e"} & set(selection(args)[0]):  # the suites that generate datasets
             require_writable(args.dataset_dir, "--dataset-dir", is_dir=True)
         run_suites(args)
         return 0

@@ -65,6 +65,8 @@ class E2ESettings:
     """Time limit (None: the task's)."""
     seed: int = 0
     """Seed of the dataset and the run."""
+    sample_on: str = "host"
+    """Where offline batches are gathered (``qchunk train --sample-on``)."""
     agent_overrides: dict[str, Any] = field(default_factory=dict)
     """Agent fields to override (tests use tiny networks)."""
 
@@ -118,7 +120,7 @@ def run_e2e(settings: E2ESettings, dataset_dir: str | os.PathLike, workers: int 
                       online_steps=s.online_steps, eval_every=s.eval_every, eval_episodes=s.eval_episodes,
                       episode_length=s.episode_length, start_training=s.start_training, seed=s.seed,
                       dataset_dir=str(directory), log_every=s.log_every, eval_workers=workers, progress=False,
-                      batch_size=int(s.agent_overrides.get("batch_size", 256)),
+                      batch_size=int(s.agent_overrides.get("batch_size", 256)), sample_on=s.sample_on,
                       overrides=AgentOverrides(**agent_fields))
     tmp = None
     if run_dir is None:
@@ -147,6 +149,7 @@ def run_e2e(settings: E2ESettings, dataset_dir: str | os.PathLike, workers: int 
         "preset": s.preset,
         "env": s.task,
         "sparse": s.sparse,
+        "sample_on": s.sample_on,
         "dataset": str(directory),
         "dataset_generated_s": generated_s,
         "offline_steps": offline_steps,

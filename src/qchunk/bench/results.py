@@ -219,10 +219,23 @@ def markdown_summary(docs: dict[str, dict[str, Any]]) -> str:
         out.append("")
     if "seeds" in docs:
         res = docs["seeds"]["results"]
-        out += [f"### seeds (jax.vmap of {res['agent']} ({res['preset']}) updates over S agents)", "",
-                "| S | updates/s (all seeds) | vs S=1 | compile s |", "|---|---|---|---|"]
-        out += [f"| {r['seeds']} | {_fmt(r['updates_per_s'])} | {_fmt(r['ratio_to_1'])} | "
-                f"{_fmt(r['compile_s'], '.1f')} |" for r in res["rows"]]
+        out += [f"### seeds ({res['agent']} ({res['preset']}) updates of S agents in one jitted call)", "",
+                "| S | mode | updates/s (all seeds) | vs S=1 | compile s |", "|---|---|---|---|---|"]
+        out += [f"| {r['seeds']} | {r.get('mode', 'vmap') or '-'} | {_fmt(r['updates_per_s'])} | "
+                f"{_fmt(r['ratio_to_1'])} | {_fmt(r['compile_s'], '.1f')} |" for r in res["rows"]]
+        if res.get("auto_mode"):
+            out += ["", f"--seed-axis auto picks {res['auto_mode']} on this backend; its lowest ratio to S=1: "
+                        f"{_fmt(res['auto_min_ratio_to_1'])}"]
+        out.append("")
+    if "loop" in docs:
+        res = docs["loop"]["results"]
+        out += [f"### loop (offline phase of qchunk train vs bench's per-step rate, {res['preset']} preset, "
+                f"{res['env']}, {res['rounds']} interleaved rounds)", "",
+                "| agent | scan block | sample on | offline updates/s | bench per-step | bench lax.scan | vs bench |",
+                "|---|---|---|---|---|---|---|"]
+        out += [f"| {r['agent']} | {r['scan_block']} | {r['sample_on']} | {_fmt(r['offline_updates_per_s'])} | "
+                f"{_fmt(r['bench_updates_per_s'])} | {_fmt(r['bench_scan_updates_per_s'])} | "
+                f"{_fmt(r['ratio_to_bench'])} |" for r in res["rows"]]
         out.append("")
     if "e2e" in docs:
         res = docs["e2e"]["results"]
@@ -233,7 +246,7 @@ def markdown_summary(docs: dict[str, dict[str, Any]]) -> str:
                 f"updates/s, online {_fmt(res['online_steps_per_s'])} env steps/s; time share: "
                 + ", ".join(f"{k} {100 * share[k]:.0f}%" for k in ("update", "sampling", "env", "eval", "other")
                             if k in share), ""]
-    for suite in ("update", "eval", "data", "seeds", "e2e"):
+    for suite in ("update", "eval", "data", "seeds", "loop", "e2e"):
         if suite in docs:
             env = docs[suite]["environment"]
             out.append(f"- {suite}: {docs[suite]['sizes']} sizes, {env['backend']} backend, {env['cpu']} "

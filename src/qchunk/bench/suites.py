@@ -6,7 +6,8 @@ suite      measures
 update     update throughput, compile time, acting latency per agent and preset; update cost vs h and N
 eval       a 50-episode evaluation, batched + parallel vs serial per-step (``eval_speedup``), peak memory
 data       OGBench file loading, chunk sampling per h, replay-buffer peak memory at 1M and 10M
-seeds      S = 1, 2, 4, 8 agents updated in one ``jax.vmap``
+seeds      S = 1, 2, 4, 8 agents updated in one jitted call (``jax.vmap`` and ``lax.map``)
+loop       the offline phase of ``qchunk train`` vs the update's per-step rate (scan blocks, device sampling)
 e2e        wall-clock of a fixed 20K + 20K-step training run, split into update / sampling / env / eval
 =========  ==========================================================================================
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from qchunk.bench.args import BenchArgs
 
 #: Suites in the order they run.
-SUITE_NAMES: tuple[str, ...] = ("update", "eval", "data", "seeds", "e2e")
+SUITE_NAMES: tuple[str, ...] = ("update", "eval", "data", "seeds", "loop", "e2e")
 #: The suites of the quick set.
 QUICK_SET: tuple[str, ...] = ("update", "eval", "data", "seeds")
 
@@ -72,6 +73,13 @@ def _seeds(args: BenchArgs, quick: bool) -> dict[str, Any]:
     return run_seeds(make(agent=args.agent, seed=args.seed))
 
 
+def _loop(args: BenchArgs, quick: bool) -> dict[str, Any]:
+    from qchunk.bench.loop import LoopSettings, run_loop
+
+    make = LoopSettings.quick if quick else LoopSettings.full
+    return run_loop(make(agent=args.agent, seed=args.seed), args.dataset_dir, args.workers)
+
+
 def _e2e(args: BenchArgs, quick: bool) -> dict[str, Any]:
     from qchunk.bench.e2e import E2ESettings, run_e2e
 
@@ -81,7 +89,7 @@ def _e2e(args: BenchArgs, quick: bool) -> dict[str, Any]:
 
 #: Suite name -> runner taking the CLI arguments and the quick flag.
 RUNNERS: dict[str, Callable[[BenchArgs, bool], dict[str, Any]]] = {
-    "update": _update, "eval": _eval, "data": _data, "seeds": _seeds, "e2e": _e2e,
+    "update": _update, "eval": _eval, "data": _data, "seeds": _seeds, "loop": _loop, "e2e": _e2e,
 }
 
 
@@ -100,6 +108,9 @@ def _headline(suite: str, results: dict[str, Any]) -> str:
     if suite == "seeds":
         return ", ".join(f"S={r['seeds']}: {r['updates_per_s']:.3g}/s"
                          + (f" ({r['ratio_to_1']:.2f}x)" if r["ratio_to_1"] is not None else "")
+                         for r in results["rows"])
+    if suite == "loop":
+        return ", ".join(f"{r['agent']} block {r['scan_block']} {r['sample_on']}: {r['ratio_to_bench']:.2f}x bench"
                          for r in results["rows"])
     return f"{results['wall_s'] / 60:.1f} min, shares " + ", ".join(
         f"{k} {100 * v:.0f}%" for k, v in results["time_share"].items())

@@ -215,9 +215,13 @@ class Dataset:
         Returns:
             A dict of float32 arrays with the shapes above.
         """
+        return self.chunks_at(self.draw_starts(batch_size, horizon, discount, rng), horizon, discount)
+
+    def draw_starts(self, batch_size: int, horizon: int, discount: float, rng: np.random.Generator) -> np.ndarray:
+        """The start indices ``(B,)`` :meth:`sample_chunks` draws (the same draws from ``rng``), its arguments
+        checked; :class:`~qchunk.data.device.DeviceData` gathers their windows on the device."""
         self._check_sample_args(batch_size, horizon, discount)
-        starts = self.sample_starts(batch_size, horizon, rng)
-        return self.chunks_at(starts, horizon, discount)
+        return self.sample_starts(batch_size, horizon, rng)
 
     def chunks_at(self, starts: np.ndarray, horizon: int, discount: float) -> dict[str, np.ndarray]:
         """The windows of :meth:`sample_chunks` at given logical start indices ``starts (B,)``."""

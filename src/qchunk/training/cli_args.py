@@ -40,6 +40,9 @@ def config_warnings(cfg: TrainConfig) -> list[str]:
     if cfg.buffer_size is not None and cfg.buffer_size < cfg.batch_size:
         out.append(f"--buffer-size {cfg.buffer_size:,} is smaller than a batch (--batch-size {cfg.batch_size}): every "
                    "batch repeats transitions")
+    if cfg.sample_on == "device" and cfg.offline_steps == 0:
+        out.append("--sample-on device gathers offline batches only and this run has no offline steps: every batch "
+                   "is sampled on the host")
     return out
 
 

@@ -153,6 +153,20 @@ class TrainConfig:
     """A run directory whose collected online transitions are appended to the offline dataset (the
     data-collection study: retrain on the offline data plus what another agent collected). Same task and
     reward required; not with shard directories."""
+    scan_block: int = 50
+    """Offline gradient updates per dispatch: the batches of up to this many steps are sampled at once and
+    applied in one `lax.scan` (`update_many`). Blocks are cut so that logging, evaluation and checkpoint steps
+    land exactly where they do with 1 (the block is the largest divisor of those intervals up to this value).
+    1: one update per dispatch. Changes only float rounding, not the batches or their order."""
+    sample_on: Literal["host", "device"] = "host"
+    """Where offline batches are gathered: `host` (numpy, each batch copied to the device) or `device` (the
+    offline set is copied to device memory once and the chunk windows are gathered inside the jitted update;
+    the host draws the same start indices from the same generator). For GPUs; online batches come from the
+    host's replay buffer either way."""
+    seed_axis: Literal["auto", "vmap", "map"] = "auto"
+    """How a multi-seed run (--seeds) applies one update to every seed in one jitted call: `vmap` (batched
+    kernels; best on GPUs), `map` (`lax.map`: each seed's own kernel, one after another; best on CPUs, where
+    batched matmuls over seeds are slower than S plain ones), `auto` (map on a CPU backend, vmap otherwise)."""
     shard_swap_every: int = 1000
     """With a shard directory: load the next shard every this many offline gradient steps (online: env steps,
     see `--shard-swap-online`)."""
@@ -235,7 +249,8 @@ class TrainConfig:
         cfg = dataclasses.replace(self, **changes)
         for name in ("offline_steps", "online_steps", "start_training", "seed"):
             require(getattr(cfg, name) >= 0, f"--{name.replace('_', '-')} must be >= 0, got {getattr(cfg, name)}")
-        for name in ("eval_every", "eval_episodes", "utd", "log_every", "checkpoint_every", "shard_swap_every"):
+        for name in ("eval_every", "eval_episodes", "utd", "log_every", "checkpoint_every", "shard_swap_every",
+                     "scan_block"):
             require(getattr(cfg, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
         require(cfg.buffer_size is None or cfg.buffer_size >= 1, f"--buffer-size must be >= 1, got {cfg.buffer_size}")
         require(cfg.episode_length is None or cfg.episode_length >= 1, "--episode-length must be >= 1")

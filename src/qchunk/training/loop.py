@@ -4,8 +4,10 @@ S = 1 seed of the multi-seed loop.
 
 The schedule of every step, for each seed (:class:`~qchunk.training.seed_run.SeedRun`)::
 
-    offline:  sample a batch ------------------------+
-    online:   env step (chunk executor) -> buffer.add |-> one vmapped update of all seeds
+    offline:  sample a block of K batches -----------+
+              (or draw their starts: --sample-on      |
+              device gathers the windows on device)   |
+    online:   env step (chunk executor) -> buffer.add |-> one update of all seeds (vmap or lax.map)
               -> sample U batches --------------------+       |
     then:     counters -> train.csv -> evaluation -> checkpoint -> signals
 
@@ -156,7 +158,7 @@ def _run(runs: list[SeedRun], resumes: list[Checkpoint | None], setup: _Setup, s
         for run, ckpt in zip(runs, resumes, strict=True):
             agents.append(run.begin(setup.fresh_agent(run.cfg.seed), ckpt))
             started.append(run)
-        axis = SeedAxis(agents)
+        axis = SeedAxis(agents, runs[0].cfg.seed_axis)
         for k, run in enumerate(runs):
             run.agent_of = (lambda k=k: axis.agent(k))
         bar = _progress_bar(runs)
@@ -262,6 +264,7 @@ class _Setup:
                 f"--horizon {self.agent_config.horizon} is longer than every episode of the dataset")
         self.observation_dim, self.action_dim = data.dataset.observation_dim, data.dataset.action_dim
         self._create = create_agent
+        self._device_cache: dict = {}  # the offline set in device memory (--sample-on device), shared by the seeds
 
     def fresh_agent(self, seed: int):
         return self._create(self.agent_config, self.observation_dim, self.action_dim, seed=seed)
@@ -271,7 +274,7 @@ class _Setup:
         if ratio is None and not self.agent_config.pretrains_offline:
             ratio = 0.5  # the RLPD family's symmetric sampling
         return BatchSource(self.data, self.base.batch_size, self.agent_config.horizon, self.agent_config.discount,
-                           ratio, swap_online_prefix=bool(self.base.shard_swap_online))
+                           ratio, self._device_cache, swap_online_prefix=bool(self.base.shard_swap_online))
 
     def env_factory(self, k: int):
         """``() -> env`` for seed ``k``'s online environment (seed 0 gets the one built for the data check)."""

@@ -57,9 +57,12 @@ OWN_ENTRIES = BEFORE_CONFIG | {CONFIG_FILE, EVAL_CSV, TRAIN_CSV, RESULT_FILE, ON
 """Everything qchunk writes into a run directory (``eval/``, ``plots/``, ``analysis/``: ``qchunk eval``, ``qchunk
 plot``, ``qchunk analyze trajectories``)."""
 
-RESUME_FREE_FIELDS = frozenset({"resume", "progress", "eval_workers", "eval_envs", "tensorboard", "wandb"})
+RESUME_FREE_FIELDS = frozenset({"resume", "progress", "eval_workers", "eval_envs", "tensorboard", "wandb", "scan_block",
+                                "sample_on", "seed_axis"})
 """TrainConfig fields that may differ between a run and its ``--resume`` (they do not change the training;
-``eval_envs``, a memory setting, changes only which policy noise a stochastic evaluation draws)."""
+``eval_envs``, a memory setting, changes only which policy noise a stochastic evaluation draws; ``scan_block``,
+``sample_on`` and ``seed_axis`` choose how the same updates on the same batches are computed, so they change
+only float rounding)."""
 
 
 def _say(line: str) -> None:

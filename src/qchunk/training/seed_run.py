@@ -61,6 +61,22 @@ def warmup_action(seed: int, env_step: int, action_dim: int) -> np.ndarray:
     return rng.uniform(-1.0, 1.0, (1, action_dim)).astype(np.float32)
 
 
+def offline_block(cfg: TrainConfig, sharded: bool) -> int:
+    """The offline scan block K: the largest divisor of the logging, evaluation and checkpoint intervals (and the
+    shard swap interval, with shards) that is at most ``cfg.scan_block``, so every step where one of them falls
+    ends a block."""
+    every = [cfg.log_every, cfg.eval_every, cfg.checkpoint_every] + ([cfg.shard_swap_every] if sharded else [])
+    common = math.gcd(*every)
+    return max(d for d in range(1, min(cfg.scan_block, common) + 1) if common % d == 0)
+
+
+def offline_block_length(step: int, last: int, block: int) -> int:
+    """Gradient steps of the offline block starting at ``step`` (of ``last``): ``block`` where a whole block
+    aligned to multiples of ``block`` fits, else 1 (the phase's tail). A function of the step alone, so a resumed
+    run cuts the same blocks."""
+    return block if step % block == 0 and step + block <= last else 1
+
+
 class SeedRun:
     """One seed's run of the resolved config ``cfg`` into ``run_dir``: its state, batch ``source``,
     collector (its env from ``make_env()``), logger, checkpoints, and evaluation through
@@ -81,6 +97,8 @@ class SeedRun:
         self.stopped = self.saved_on_stop = False  # saved_on_stop: a checkpoint is at the step it stopped at
         self._checkpoint_due = self._warned = False
         self.clock = PhaseClock()
+        self.block = offline_block(cfg, source.sharded is not None)
+        self._block = 1
 
     @property
     def step(self) -> int:
@@ -120,11 +138,15 @@ class SeedRun:
             self.collector.close()
 
     def prepare(self) -> Request | None:
-        """The work of one step before its gradient update; returns the update request (None: no update)."""
+        """The work of one step before its gradient update; returns the update request (None: no update).
+        Offline, a step is a block of :func:`offline_block_length` gradient steps."""
         c = self.state.counters
         if c["offline_steps"] < self.cfg.offline_steps:
             self._enter("offline", c["offline_steps"])
-            return "one", self.source.sample(self.state.rng, 1, online=False)
+            n = self._block = offline_block_length(c["offline_steps"], self.cfg.offline_steps, self.block)
+            if self.cfg.sample_on == "device":
+                return "gather", (self.source.device_data(), self.source.draw_starts(self.state.rng, n))
+            return ("one" if n == 1 else "many"), self.source.sample(self.state.rng, n, online=False)
         if self.collector is None:
             self._start_online()
         self._enter("online", c["env_steps"])
@@ -142,9 +164,9 @@ class SeedRun:
         c, cfg = self.state.counters, self.cfg
         if info is not None:
             self.last_info = info
-            c["grad_steps"] += self.cfg.utd if self.phase == "online" else 1
+            c["grad_steps"] += self.cfg.utd if self.phase == "online" else self._block
         if self.phase == "offline":
-            c["offline_steps"] += 1
+            c["offline_steps"] += self._block
             s, last = c["offline_steps"], cfg.offline_steps
         else:
             s, last = c["env_steps"], cfg.online_steps

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from qchunk.data.dataset import Dataset, ReplayBuffer
+from qchunk.data.device import DeviceData
 from qchunk.data.mixing import sample_mixed_chunks
 from qchunk.data.tasks import TaskData
 
@@ -44,7 +45,8 @@ class BatchSource:
     """
 
     def __init__(self, data: TaskData, batch_size: int, horizon: int, discount: float,
-                 offline_ratio: float | None, swap_online_prefix: bool = False):
+                 offline_ratio: float | None, device_cache: dict[int, DeviceData] | None = None,
+                 swap_online_prefix: bool = False):
         self.dataset: Dataset = data.dataset
         self.sharded = data.sharded
         self.batch_size, self.horizon, self.discount = batch_size, horizon, discount
@@ -52,6 +54,7 @@ class BatchSource:
         self.swap_online_prefix = swap_online_prefix
         self.buffer: ReplayBuffer | None = None
         self.sample_seconds = 0.0
+        self._device_cache = {} if device_cache is None else device_cache
 
     @property
     def prefix(self) -> Dataset | None:
@@ -77,6 +80,25 @@ class BatchSource:
                        for _ in range(n)]
         self.sample_seconds += time.perf_counter() - t
         return batches[0] if n == 1 else _stack(batches)
+
+    def draw_starts(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """The start indices ``(n, B)`` of ``n`` offline batches (the draws :meth:`sample` makes), for
+        :meth:`device_data`'s windows."""
+        t = time.perf_counter()
+        starts = np.stack([self.dataset.draw_starts(self.batch_size, self.horizon, self.discount, rng)
+                           for _ in range(n)]).astype(np.int32)
+        self.sample_seconds += time.perf_counter() - t
+        return starts
+
+    def device_data(self) -> DeviceData:
+        """The current offline set in device memory (copied once, shared by the seeds of a run; a shard swap
+        copies the new shard and drops the old one)."""
+        key = id(self.dataset)
+        data = self._device_cache.get(key)
+        if data is None or data.dataset is not self.dataset:
+            self._device_cache.clear()
+            data = self._device_cache[key] = DeviceData(self.dataset)
+        return data
 
     def start_online(self, buffer_size: int | None, online_steps: int) -> ReplayBuffer:
         """Create the replay buffer (see the module docstring for its contents)."""
