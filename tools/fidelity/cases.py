@@ -34,6 +34,9 @@ class Case:
     """Extra keyword arguments of ``agent.update`` and ``agent.total_loss`` (e.g. ``full_update``)."""
     seed: int = 0
     """Seed of ``create`` (parameters and the agent's key)."""
+    warmup: int = 2
+    """Updates before the recorded one (at most 2): with 2, every target network differs from its online one and
+    Adam has state; 0 records the first update after ``create`` (targets equal to the online networks)."""
 
 
 def qam_case(name: str, **config: Any) -> Case:

@@ -121,8 +121,9 @@ def record_one(name: str, repo: Path, out: Path) -> None:
 
     agent_cls = getattr(module, case.cls)
     agent = agent_cls.create(case.seed, raw["observations"][0], raw["actions"][0], config)
-    for idxs in WARMUP_IDXS:
-        agent, _ = agent.update(sample(idxs), **case.update_kwargs)
+    with jax.disable_jit():  # eagerly, like the recorded update: one set of compiled operations serves both
+        for idxs in WARMUP_IDXS[: case.warmup]:
+            agent, _ = agent.update(sample(idxs), **case.update_kwargs)
     batch = sample(SAMPLE_IDXS)
     record: dict[str, np.ndarray] = {}
     record.update({f"dataset/{k}": v for k, v in raw.items()})
@@ -176,7 +177,8 @@ def record_one(name: str, repo: Path, out: Path) -> None:
     resolved = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(config).items()}
     meta = {"case": case.name, "repo": case.repo, "module": case.module, "class": case.cls, "commit": commit.strip(),
             "config": resolved, "horizon": case.horizon, "update_kwargs": case.update_kwargs,
-            "obs_dim": OBS_DIM, "action_dim": ACTION_DIM, "batch": BATCH, "seed": case.seed, "versions": versions}
+            "obs_dim": OBS_DIM, "action_dim": ACTION_DIM, "batch": BATCH, "seed": case.seed, "warmup": case.warmup,
+            "versions": versions}
     record["meta"] = np.array(json.dumps(meta, sort_keys=True, default=str))
     bad = [k for k, v in record.items() if v.dtype == object]
     if bad:

@@ -165,8 +165,8 @@ def compare_update(fixture: Fixture, rep: Replay) -> list[Check]:
     batch = check_batch(agent, as_batch(fixture))
     loss_fn = type(agent).loss_from_draws
 
-    value_and_grad = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))
-    (loss, info), grads = value_and_grad(agent.params, agent, batch, rep.draws)
+    # eagerly: every fixture has the same small shapes, so the operations compiled for one serve the next
+    (loss, info), grads = jax.value_and_grad(loss_fn, has_aux=True)(agent.params, agent, batch, rep.draws)
     info = {k: np.asarray(v) for k, v in info.items()}
     checks = [Check(case, "loss", "total loss", relative_error(loss, fixture.arrays["out/loss"]))]
     authors_info = fixture.flat("info")
@@ -191,7 +191,7 @@ def compare_update(fixture: Fixture, rep: Replay) -> list[Check]:
         if key in update_info:
             checks.append(Check(case, "metric", key, relative_error(stats[key], update_info[key])))
 
-    new_agent, _ = jax.jit(apply_gradients)(agent, grads)
+    new_agent, _ = apply_gradients(agent, grads)
     new_params = fixture.tree("new_params")
     want_params, want_targets = rep.params(new_params), rep.targets(new_params)
     for net in sorted(want_params):
@@ -202,7 +202,7 @@ def compare_update(fixture: Fixture, rep: Replay) -> list[Check]:
                             relative_error(new_agent.target_params[net], want_targets[net])))
 
     obs = jnp.asarray(fixture.arrays["act/obs"], jnp.float32)
-    actions = jax.jit(type(agent).act)(agent, agent.params, obs, rep.act_noise)
+    actions = agent.act(agent.params, obs, rep.act_noise)
     checks.append(Check(case, "actions", "sample_actions", relative_error(actions, fixture.arrays["act/actions"])))
     return checks
 
