@@ -7,7 +7,7 @@ switches. ``CASES`` is the union of the per-family lists; the fixture of case ``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 SMALL = (32, 32)
@@ -34,6 +34,10 @@ class Case:
     """Extra keyword arguments of ``agent.update`` and ``agent.total_loss`` (e.g. ``full_update``)."""
     seed: int = 0
     """Seed of ``create`` (parameters and the agent's key)."""
+    target_offset: float = 0.0
+    """Scale of a fixed normal offset (numpy seed 99) added to every target network (``modules_target_*``) before
+    recording: at creation the targets equal their online networks, so only a case with an offset shows which of
+    the two each term reads."""
 
 
 def qam_case(name: str, **config: Any) -> Case:
@@ -85,13 +89,16 @@ FLOW_CASES = [
     acfql_case("acfql-qc-q-min", actor_type="best-of-n", actor_num_samples=32, q_agg="min"),
     acfql_case("acfql-qc-fql-q-min", actor_type="distill-ddpg", q_agg="min"),
     acfql_case("acfql-qc-fql-layer-norm", actor_type="distill-ddpg", actor_layer_norm=True, layer_norm=False),
+    replace(acfql_case("acfql-qc-fql-moved-target", actor_type="distill-ddpg"), target_offset=0.1),
+    replace(acfql_case("acfql-qc-moved-target", actor_type="best-of-n", actor_num_samples=32), target_offset=0.1),
     qam_fql_case("qam-fql", alpha=100.0),
     qam_fql_case("qam-fql-h1", horizon=1, alpha=100.0),
     qam_fql_case("qam-fql-rho-0", alpha=100.0, rho=0.0),
+    replace(qam_fql_case("qam-fql-moved-target", alpha=100.0), target_offset=0.1),
 ]
 """The flow family: acfql's actor types (``distill-ddpg`` = qc-fql / fql / fql-n, ``best-of-n`` = qc / bfn / bfn-n),
 chunked and not (``action_chunking=False``: the ``-n`` baselines), ``q_agg``, layer norms; the QAM repo's FQL with
-and without its pessimistic target and at h=1 (its mazes)."""
+and without its pessimistic target and at h=1 (its mazes); ``moved-target``: a target critic unlike the critic."""
 
 CASES: list[Case] = [*QAM_CASES, *FLOW_CASES]
 """Every case, by name."""

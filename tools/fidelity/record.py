@@ -75,6 +75,19 @@ def flat(tree, prefix: str = "") -> dict[str, np.ndarray]:
     return out
 
 
+def offset_targets(agent, scale: float):
+    """``agent`` with a fixed normal offset (numpy seed 99, times ``scale``) added to every ``modules_target_*``
+    parameter (the case's ``target_offset``)."""
+    import jax
+
+    rs = np.random.RandomState(99)
+    params = dict(agent.network.params)
+    for key in sorted(k for k in params if k.startswith("modules_target_")):
+        params[key] = jax.tree_util.tree_map(
+            lambda x: x + np.asarray(scale * rs.normal(size=np.shape(x)), np.asarray(x).dtype), params[key])
+    return agent.replace(network=agent.network.replace(params=type(agent.network.params)(params)))
+
+
 def record_one(name: str, repo: Path, out: Path) -> None:
     """Record case ``name`` from the checkout ``repo`` into ``out`` (runs in its own process)."""
     import jax
@@ -102,6 +115,8 @@ def record_one(name: str, repo: Path, out: Path) -> None:
 
     agent_cls = getattr(module, case.cls)
     agent = agent_cls.create(case.seed, raw["observations"][0], raw["actions"][0], config)
+    if case.target_offset:
+        agent = offset_targets(agent, case.target_offset)
     record: dict[str, np.ndarray] = {}
     record.update({f"dataset/{k}": v for k, v in raw.items()})
     record["sample/idxs"] = SAMPLE_IDXS
