@@ -7,7 +7,7 @@ switches. ``CASES`` is the union of the per-family lists; the fixture of case ``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 SMALL = (32, 32)
