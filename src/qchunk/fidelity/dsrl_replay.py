@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
-
-import jax
-import jax.numpy as jnp
 
 from qchunk.agents import create_agent
 from qchunk.agents.config import DsrlAgentConfig
 from qchunk.agents.dsrl import DsrlDraws
 from qchunk.fidelity.fixture import Fixture
-from qchunk.fidelity.replay import Check, Replay, compare_update, draw_queue
+from qchunk.fidelity.replay import Check, Replay, compare_update, draw_queue, event_last
 from qchunk.fidelity.transplant import check_same_structure, critic_ensemble, log_param, tanh_normal, vector_field
 
 
@@ -45,12 +41,6 @@ def dsrl_targets(tree: dict[str, Any], config: DsrlAgentConfig) -> dict[str, Any
     if config.latent_flow == "target":
         targets["flow"] = vector_field(tree["modules_target_actor_bc_flow"])
     return targets
-
-
-def event_last(take: Callable[[tuple[int, ...]], jax.Array], shape: tuple[int, ...]) -> jax.Array:
-    """The next recorded draw of a tanh-Gaussian sample of ``shape = (..., P)``: TFP's ``MultivariateNormalDiag``
-    (the authors' ``TanhNormal``) draws its standard normals event axis first, ``(P, ...)``."""
-    return jnp.moveaxis(take((shape[-1], *shape[:-1])), 0, -1)
 
 
 def replay_dsrl(fixture: Fixture, changes: dict[str, Any]) -> list[Check]:

@@ -13,7 +13,7 @@ from qchunk.agents.config import FEditAgentConfig, QamAgentConfig, QamEAgentConf
 from qchunk.agents.edit import EditNoise, FEditDraws
 from qchunk.agents.qam import QamDraws
 from qchunk.fidelity.fixture import Fixture
-from qchunk.fidelity.replay import Check, Replay, compare_update, draw_queue
+from qchunk.fidelity.replay import Check, Replay, compare_update, draw_queue, event_last
 from qchunk.fidelity.transplant import (
     check_same_structure,
     critic_ensemble,
@@ -80,7 +80,7 @@ def replay_qam(fixture: Fixture, changes: dict[str, Any]) -> list[Check]:
 
     def policy_noise(take):
         if edits:  # sample_actions: the flow's noise, then the edit's
-            return EditNoise(take((batch, n, width)), take((batch, n, width)))
+            return EditNoise(take((batch, n, width)), event_last(take, (batch, n, width)))
         return take((batch, n, width))
 
     take = draw_queue(fixture.draws("update"))
@@ -93,7 +93,7 @@ def replay_qam(fixture: Fixture, changes: dict[str, Any]) -> list[Check]:
     if isinstance(config, QamFAgentConfig) and config.alpha > 0:
         extra = take((batch, width))
     elif edits:
-        extra = EditNoise(take((batch, width)), take((batch, width)))
+        extra = EditNoise(take((batch, width)), event_last(take, (batch, width)))
     if take.remaining():
         raise ValueError(f"{fixture.name}: {take.remaining()} recorded draws not used")
     draws = QamDraws(next_action, bc_noise, bc_time, start, step_noise, extra)
@@ -155,13 +155,13 @@ def replay_fedit(fixture: Fixture, changes: dict[str, Any]) -> list[Check]:
 
     batch, width, n = meta["batch"], config.policy_dim(meta["action_dim"]), config.num_samples
     take = draw_queue(fixture.draws("update"))
-    next_action = EditNoise(take((batch, n, width)), take((batch, n, width)))  # sample_actions: flow noise, edit
+    next_action = EditNoise(take((batch, n, width)), event_last(take, (batch, n, width)))  # flow noise, edit
     draws = FEditDraws(next_action, take((batch, width)), take((batch, 1)), take((batch, width)),
-                       take((batch, width)))
+                       event_last(take, (batch, width)))
     if take.remaining():
         raise ValueError(f"{fixture.name}: {take.remaining()} recorded draws not used")
     act = draw_queue(fixture.draws("act"))
-    act_noise = EditNoise(act((batch, n, width)), act((batch, n, width)))
+    act_noise = EditNoise(act((batch, n, width)), event_last(act, (batch, n, width)))
     metrics = {
         "critic/critic_loss": lambda i: i["critic/loss"],
         "critic/q_mean": lambda i: i["critic/q_mean"],

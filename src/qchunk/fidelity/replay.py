@@ -122,6 +122,12 @@ def draw_queue(draws: list[np.ndarray]) -> Callable[[tuple[int, ...]], jax.Array
     return take
 
 
+def event_last(take: Callable[[tuple[int, ...]], jax.Array], shape: tuple[int, ...]) -> jax.Array:
+    """The next recorded draw of a tanh-Gaussian sample of ``shape = (..., P)``: TFP's ``MultivariateNormalDiag``
+    (the QAM repo's ``TanhNormal``) draws its standard normals event axis first, ``(P, ...)``."""
+    return jnp.moveaxis(take((shape[-1], *shape[:-1])), 0, -1)
+
+
 @dataclass(frozen=True)
 class Replay:
     """What a replayer hands to :func:`compare_update`."""
