@@ -363,9 +363,8 @@ def agent_config(name: str, preset: str = "paper", domain: str | None = None, **
     settable = tuple(f.name for f in dataclasses.fields(cls) if f.name not in ("agent", "preset", "domain"))
     unknown = sorted(set(overrides) - set(settable))
     if unknown:
-        raise QchunkError(f"unknown setting {unknown[0]!r}{did_you_mean(unknown[0], settable)} for agent {name}"
-                          f"{f' (and {len(unknown) - 1} more)' if len(unknown) > 1 else ''}; valid settings: "
-                          f"{', '.join(settable)}")
+        raise QchunkError(f"unknown setting(s) {', '.join(unknown)} for agent {name}"
+                          f"{did_you_mean(unknown[0], settable)}; valid settings: {', '.join(settable)}")
     fields: dict[str, Any] = {"agent": name, "preset": preset, "domain": domain}
     fields.update(FAMILY_DEFAULTS.get(cls, {}))
     fields.update(PRESETS[preset])
