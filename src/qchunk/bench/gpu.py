@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     from qchunk.bench.results import load_average, rounded, write_document
 
     backend = jax.default_backend()
-    print(f"[gpu] backend {backend} ({jax.devices()[0].device_kind}){' , dry run' if args.dry_run else ''}", flush=True)
+    print(f"[gpu] backend {backend} ({jax.devices()[0].device_kind}){', dry run' if args.dry_run else ''}", flush=True)
     if backend == "cpu" and not args.dry_run:
         print("warning: no GPU backend (jax sees only the CPU); measuring the CPU anyway", file=sys.stderr)
     t_all = time.perf_counter()
