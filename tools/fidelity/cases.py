@@ -63,16 +63,18 @@ QAM_CASES = [
 ]
 """QAM and its switches; QAM-F is ``fql_alpha > 0``, QAM-E ``edit_scale > 0`` (0 is QAM, the ``qam`` case)."""
 
-def acrlpd_case(name: str, horizon: int = 3, **config: Any) -> Case:
+def acrlpd_case(name: str, horizon: int = 3, perturb_targets: float = 0.0, **config: Any) -> Case:
     """A case of the QC repo's ``agents/acrlpd.py`` (RLPD, RLPD-AC, QC-RLPD) at small sizes, the paper's K=10."""
     base = {"actor_hidden_dims": SMALL, "value_hidden_dims": SMALL, "action_chunking": True}
-    return Case(name, "qc", "agents.acrlpd", "ACRLPDAgent", {**base, **config}, horizon=horizon)
+    return Case(name, "qc", "agents.acrlpd", "ACRLPDAgent", {**base, **config}, horizon=horizon,
+                perturb_targets=perturb_targets)
 
 
-def qam_rlpd_case(name: str, horizon: int = 3, **config: Any) -> Case:
+def qam_rlpd_case(name: str, horizon: int = 3, perturb_targets: float = 0.0, **config: Any) -> Case:
     """A case of the QAM repo's ``agents/rlpd.py`` (RLPD and RLPD-AC of the QAM protocol) at small sizes."""
     base = {"actor_hidden_dims": SMALL, "value_hidden_dims": SMALL, "action_chunking": True}
-    return Case(name, "qam", "agents.rlpd", "RLPDAgent", {**base, **config}, horizon=horizon)
+    return Case(name, "qam", "agents.rlpd", "RLPDAgent", {**base, **config}, horizon=horizon,
+                perturb_targets=perturb_targets)
 
 
 RLPD_CASES = [
@@ -93,8 +95,9 @@ RLPD_CASES = [
     qam_rlpd_case("qam-rlpd-ac-target-apart", perturb_targets=0.1),
 ]
 """The RLPD family: the paper preset's rlpd (h=1), rlpd-ac (chunks), the n-step variant (``action_chunking``
-off), clipped double-Q (``q_agg`` min), target critics apart from the online ones, another temperature and target entropy, qc-rlpd (``bc_alpha`` 0.01, and 1
-so that the BC term's masking shows); the QAM repo's (``--preset qam``: GELU networks, ``rho``) likewise."""
+off), clipped double-Q (``q_agg`` min), target critics apart from the online ones, another temperature and target
+entropy, qc-rlpd (``bc_alpha`` 0.01, and 1 so that the BC term's masking shows); the QAM repo's (``--preset qam``:
+GELU networks, ``rho``) likewise."""
 
 CASES: list[Case] = [*QAM_CASES, *RLPD_CASES]
 """Every case, by name."""
