@@ -18,6 +18,9 @@ from qchunk.fidelity.replay import failures, relative_error
 from qchunk.fidelity.transplant import check_same_structure, critic_ensemble, mlp_layers, vector_field
 
 FIXTURES = fixture_paths()
+FAST = {"qam", "qam-f", "qam-e", "fedit", "dsrl", "acfql-qc", "acfql-qc-fql", "qam-fql", "rlpd-ac", "qc-rlpd",
+        "qam-rlpd-ac"}
+"""The default case of each authors' agent: in the fast tier; every other switch runs in the full suite."""
 
 
 def test_fixtures_exist_and_are_small():
@@ -26,7 +29,8 @@ def test_fixtures_exist_and_are_small():
         assert path.stat().st_size < 1_000_000, f"{path.name} is {path.stat().st_size} bytes"
 
 
-@pytest.mark.parametrize("path", FIXTURES, ids=[p.stem for p in FIXTURES])
+@pytest.mark.parametrize("path", [p if p.stem in FAST else pytest.param(p, marks=pytest.mark.slow) for p in FIXTURES],
+                         ids=[p.stem for p in FIXTURES])
 def test_update_equals_the_authors(path):
     fixture = load_fixture(path)
     checks = replay(fixture)

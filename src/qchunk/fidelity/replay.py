@@ -28,7 +28,7 @@ from qchunk.fidelity.transplant import leaf_paths
 TOLERANCE: dict[str, float] = {
     "loss": 1e-4,
     "metric": 1e-4,
-    "gradient": 2e-3,
+    "gradient": 1e-5,
     "parameters after the update": 1e-4,
     "actions": 1e-4,
 }
