@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "gpu.sh"
 
 
@@ -17,6 +19,7 @@ def _run(*args, timeout=900):
                           env={**os.environ, "PYTHON": sys.executable, "QCHUNK_GPU_LIMIT_S": str(timeout - 60)})
 
 
+@pytest.mark.slow  # compiles qc, qc-fql and qam at tiny sizes and runs a short e2e: minutes on 2 cores
 def test_gpu_script_dry_run_writes_both_documents(tmp_path):
     done = _run("--dry-run", "--out-dir", str(tmp_path / "out"))
     assert done.returncode == 0, done.stderr
