@@ -45,7 +45,9 @@ def test_hdf5_terminals_terminate_and_timeouts_only_end_episodes(tmp_path):
     assert len(ds) == 8
     np.testing.assert_array_equal(ds.arrays()["terminals"], [0, 0, 1, 0, 0, 1, 0, 1])  # episode ends, any reason
     np.testing.assert_array_equal(ds.arrays()["masks"], [1, 1, 0, 1, 1, 1, 1, 1])  # only the termination
-    np.testing.assert_allclose(ds.arrays()["actions"][:, 0], RAW_ACTIONS / 3)  # [-3, 3] -> [-1, 1]
+    # [-3, 3] -> [-1, 1], then clipped to 1 - 1e-5 at load (qchunk.data.tasks.ACTION_CLIP_EPS)
+    np.testing.assert_allclose(ds.arrays()["actions"][:, 0], np.clip(RAW_ACTIONS / 3, -1 + 1e-5, 1 - 1e-5),
+                               rtol=1e-6)
 
     b = ds.chunks_at(np.array([1, 4, 6]), 3, 0.5)
     # window 1..3: steps 1, 2 | terminated at 2 -> no bootstrap, the next episode's reward never added
@@ -60,7 +62,7 @@ def test_hdf5_terminals_terminate_and_timeouts_only_end_episodes(tmp_path):
     # window 6..8: the file's last episode ends at row 7 (cut: mask 1)
     np.testing.assert_array_equal(b["valid"][2], [1, 1, 0])
     np.testing.assert_array_equal(b["masks"][2], [1, 1, 1])
-    np.testing.assert_allclose(b["actions"][2, :, 0], [-1, 1, 1])
+    np.testing.assert_allclose(b["actions"][2, :, 0], [-1 + 1e-5, 1 - 1e-5, 1 - 1e-5], rtol=1e-6)  # clipped at load
 
 
 def test_npz_without_next_observations_drops_rows_whose_next_state_is_unknown(tmp_path):

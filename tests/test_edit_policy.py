@@ -71,10 +71,10 @@ def test_edit_actor_objective_is_sac_loss_and_reaches_only_the_edit_policy():
     policy, params, obs, base = _policy_and_inputs(1)
     critic = CriticEnsemble((16,), 3)
     critic_params = critic.init(jax.random.PRNGKey(2), obs, base)["params"]
-    key, temperature = jax.random.PRNGKey(5), jnp.asarray(0.7)
+    eps, temperature = jax.random.normal(jax.random.PRNGKey(5), base.shape), jnp.asarray(0.7)
 
     def loss(edit_params, critic_params, base):
-        return edit_actor_objective(policy, edit_params, critic, critic_params, obs, base, key, 0.2, temperature)
+        return edit_actor_objective(policy, edit_params, critic, critic_params, obs, base, eps, 0.2, temperature)
 
     value, terms = loss(params, critic_params, base)
     qs = np.asarray(critic.apply({"params": critic_params}, obs, terms["actions"]), np.float64)  # (K, B)

@@ -58,7 +58,8 @@ def test_rlpd_transplant_is_a_bijection_with_equal_forward_passes(case, activati
     params = rlpd_params(authors, repo)
     check_same_structure(params, agent.params, case)
     check_same_structure(rlpd_targets(authors, repo), agent.target_params, case)
-    assert float(params["log_temperature"]) == pytest.approx(np.log(fixture.config["init_temp"]), abs=1e-6)
+    # the recorder's two warm-up updates move it by about two Adam steps (lr 3e-4 each)
+    assert float(params["log_temperature"]) == pytest.approx(np.log(fixture.config["init_temp"]), abs=1e-3)
 
     obs = fixture.batch()["observations"].astype(np.float64)
     chunk = fixture.batch()["actions"].reshape(obs.shape[0], -1).astype(np.float64)

@@ -110,7 +110,8 @@ def test_loader_shapes_and_reward_shift(lift_dir):
     assert a["next_observations"].shape == (ds.size, 19) and a["actions"].shape == (ds.size, 7)
     np.testing.assert_array_equal(a["observations"], obs.astype(np.float32))
     np.testing.assert_array_equal(a["next_observations"], nxt.astype(np.float32))
-    np.testing.assert_array_equal(a["actions"], raw["actions"].astype(np.float32))
+    # clipped to 1 - 1e-5 at load (qchunk.data.tasks.ACTION_CLIP_EPS), as the authors' env_utils
+    np.testing.assert_array_equal(a["actions"], np.clip(raw["actions"].astype(np.float32), -1 + 1e-5, 1 - 1e-5))
     np.testing.assert_array_equal(a["rewards"], raw["rewards"] - 1.0)  # -1 until success, 0 at success
     np.testing.assert_array_equal(a["masks"], 1.0 - raw["dones"])
     ends = np.cumsum(lengths) - 1

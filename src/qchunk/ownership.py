@@ -51,9 +51,12 @@ MARK = "written-by-qchunk"
 """Carried inside every figure and report file qchunk writes (PNG text chunk, SVG/PDF/EPS creator, a
 comment or key in text files), so that a later run recognises the file as one it may replace."""
 
-def figure_metadata(fmt: str) -> dict[str, str]:
-    """``savefig(metadata=...)`` for a figure in format ``fmt`` that carries :data:`MARK`."""
-    return {"Software": MARK} if fmt == "png" else {"Creator": MARK}
+def figure_metadata(fmt: str) -> dict[str, str] | None:
+    """``savefig(metadata=...)`` for a figure in format ``fmt`` that carries :data:`MARK` (none for formats whose
+    writer takes no metadata, such as JPEG: such a file is recognised only inside a run's or sweep's own folders)."""
+    if fmt == "png":
+        return {"Software": MARK}
+    return {"Creator": MARK} if fmt in ("pdf", "svg", "ps", "eps") else None
 
 
 def written_by_qchunk(path: str | os.PathLike) -> bool:

@@ -188,7 +188,8 @@ class SacAgentConfig(AgentConfig):
              f"eval_policy must be 'sample' or 'mean', got {self.eval_policy!r}"),
             (self.bc_mask in ("none", "chunk", "step"),
              f"bc_mask must be 'none', 'chunk' or 'step', got {self.bc_mask!r}"),
-            (self.networks in ("rlpd", "qam"), f"networks must be 'rlpd' or 'qam', got {self.networks!r}"),
+            (self.networks == "rlpd" or self.networks == "qam",  # two comparisons, not a list of agent names
+             f"networks must be 'rlpd' or 'qam', got {self.networks!r}"),
         ]
 
     def target_entropy(self, action_dim: int) -> float:

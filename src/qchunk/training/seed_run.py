@@ -86,8 +86,8 @@ class SeedRun:
         self.cfg, self.dir, self.source, self.acfg = cfg, run_dir, source, agent_config
         self._make_env, self._evaluate = make_env, evaluate
         self.state = RunState.new(cfg.seed)
-        self.act_key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 0xAC7)
-        self.eval_key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 0xE7A1)
+        key = jax.random.PRNGKey(cfg.seed)
+        self.act_key, self.eval_key = jax.random.fold_in(key, 0xAC7), jax.random.fold_in(key, 0xE7A1)
         self.exploration = Exploration(self.state.tracker,
                                        run_dir.file(ONLINE_STATES_FILE) if cfg.save_online_states else None)
         self.collector: Collector | None = None
@@ -96,17 +96,10 @@ class SeedRun:
         self.last_ckpt: int | None = None
         self.stopped = self.saved_on_stop = False  # saved_on_stop: a checkpoint is at the step it stopped at
         self._checkpoint_due = self._warned = False
-        self.clock = PhaseClock()
-        self.block = offline_block(cfg, source.sharded is not None)
-        self._block = 1
+        self.clock, self.block, self._block = PhaseClock(), offline_block(cfg, source.sharded is not None), 1
 
-    @property
-    def step(self) -> int:
-        return self.state.step
-
-    @property
-    def done(self) -> bool:
-        return self.state.reached(self.cfg.offline_steps, self.cfg.online_steps)
+    step = property(lambda self: self.state.step)
+    done = property(lambda self: self.state.reached(self.cfg.offline_steps, self.cfg.online_steps))
 
     def begin(self, agent, ckpt: Checkpoint | None):
         """Restore ``ckpt`` (if any) into the state and ``agent``; open the logger; return the agent."""
