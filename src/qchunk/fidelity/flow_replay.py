@@ -13,7 +13,7 @@ from qchunk.agents.config import FlowAgentConfig
 from qchunk.agents.flow_agent import FlowDraws
 from qchunk.errors import QchunkError
 from qchunk.fidelity.fixture import Fixture
-from qchunk.fidelity.replay import Check, Replay, compare_update, draw_queue
+from qchunk.fidelity.replay import CRITIC_METRICS, Check, Replay, compare_update, draw_queue
 from qchunk.fidelity.transplant import check_same_structure, critic_ensemble, vector_field
 
 
@@ -100,10 +100,7 @@ def _replay(fixture: Fixture, config: FlowAgentConfig) -> list[Check]:
 
     zero = np.zeros((), np.float32)
     metrics = {
-        "critic/critic_loss": lambda i: i["critic/loss"],
-        "critic/q_mean": lambda i: i["critic/q_mean"],
-        "critic/q_max": lambda i: i["critic/q_max"],
-        "critic/q_min": lambda i: i["critic/q_min"],
+        **CRITIC_METRICS,
         "actor/actor_loss": lambda i: i["actor/loss"],
         "actor/bc_flow_loss": lambda i: i["actor/bc_flow_loss"],
         # acfql logs a distillation loss of 0 for best-of-N, which trains no one-step policy

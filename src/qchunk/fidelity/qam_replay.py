@@ -13,7 +13,7 @@ from qchunk.agents.config import FEditAgentConfig, QamAgentConfig, QamEAgentConf
 from qchunk.agents.edit import EditNoise, FEditDraws
 from qchunk.agents.qam import QamDraws
 from qchunk.fidelity.fixture import Fixture
-from qchunk.fidelity.replay import Check, Replay, compare_update, draw_queue, event_last
+from qchunk.fidelity.replay import CRITIC_METRICS, Check, Replay, compare_update, draw_queue, event_last
 from qchunk.fidelity.transplant import (
     check_same_structure,
     critic_ensemble,
@@ -101,10 +101,7 @@ def replay_qam(fixture: Fixture, changes: dict[str, Any]) -> list[Check]:
     act_noise = policy_noise(act_take)
 
     metrics = {
-        "critic/critic_loss": lambda i: i["critic/loss"],
-        "critic/q_mean": lambda i: i["critic/q_mean"],
-        "critic/q_max": lambda i: i["critic/q_max"],
-        "critic/q_min": lambda i: i["critic/q_min"],
+        **CRITIC_METRICS,
         "actor/flow_loss": lambda i: i["actor/bc_flow_loss"],
         "actor/adj_loss": lambda i: i["actor/adjoint_loss"],
         "actor/fast_loss": lambda i: i["actor/adjoint_loss"],
@@ -163,10 +160,7 @@ def replay_fedit(fixture: Fixture, changes: dict[str, Any]) -> list[Check]:
     act = draw_queue(fixture.draws("act"))
     act_noise = EditNoise(act((batch, n, width)), event_last(act, (batch, n, width)))
     metrics = {
-        "critic/critic_loss": lambda i: i["critic/loss"],
-        "critic/q_mean": lambda i: i["critic/q_mean"],
-        "critic/q_max": lambda i: i["critic/q_max"],
-        "critic/q_min": lambda i: i["critic/q_min"],
+        **CRITIC_METRICS,
         "actor/bc_flow_loss": lambda i: i["actor/bc_flow_loss"],
         "actor/edit_q_loss": lambda i: -i["actor/q_mean"],
         "actor/edit_entropy_loss": lambda i: i["actor/entropy_loss"],

@@ -47,6 +47,15 @@ REPLAYERS: dict[str, str] = {
 """``repo:module`` of an authors' agent -> ``module:function`` of its replayer."""
 
 
+CRITIC_METRICS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "critic/critic_loss": lambda i: i["critic/loss"],
+    "critic/q_mean": lambda i: i["critic/q_mean"],
+    "critic/q_max": lambda i: i["critic/q_max"],
+    "critic/q_min": lambda i: i["critic/q_min"],
+}
+"""The critic metrics every authors' agent logs, from qchunk's (:func:`~qchunk.agents.common.critic_info`)."""
+
+
 @dataclass(frozen=True)
 class Check:
     """One compared quantity of one fixture."""

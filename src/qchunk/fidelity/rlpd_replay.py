@@ -11,7 +11,7 @@ from qchunk.agents import create_agent
 from qchunk.agents.config import SacAgentConfig
 from qchunk.agents.sac_agent import SacDraws
 from qchunk.fidelity.fixture import Fixture
-from qchunk.fidelity.replay import Check, Replay, compare_update, draw_queue
+from qchunk.fidelity.replay import CRITIC_METRICS, Check, Replay, compare_update, draw_queue
 from qchunk.fidelity.transplant import (
     check_same_structure,
     critic_ensemble,
@@ -89,10 +89,7 @@ def replay_rlpd(fixture: Fixture, changes: dict[str, Any]) -> list[Check]:
         return -config.bc_coef * info["actor/bc_log_likelihood"] if config.bc_coef > 0 else np.float32(0.0)
 
     metrics = {
-        "critic/critic_loss": lambda i: i["critic/loss"],
-        "critic/q_mean": lambda i: i["critic/q_mean"],
-        "critic/q_max": lambda i: i["critic/q_max"],
-        "critic/q_min": lambda i: i["critic/q_min"],
+        **CRITIC_METRICS,
         "actor/actor_loss": lambda i: i["actor/policy_loss"],
         "actor/alpha_loss": lambda i: i["temperature/loss"],
         "actor/alpha": lambda i: i["temperature/value"],
