@@ -133,3 +133,16 @@ def test_chunk_sampler_equals_the_authors_sample_sequence(path):
     np.testing.assert_array_equal(got["actions"][valid], want["actions"][valid])
     np.testing.assert_array_equal(got["next_observations"][valid], want["next_observations"][valid])
     assert not valid.all() and (want["masks"] == 0).any()
+
+
+def test_report_refuses_a_missing_fixture_directory_or_page_in_one_line(tmp_path, capsys):
+    from qchunk.fidelity.report import main
+
+    page = tmp_path / "page.md"
+    page.write_text("no markers\n")
+    assert main(["--fixtures", str(tmp_path / "none"), "--doc", str(page)]) == 2
+    assert main(["--doc", str(tmp_path / "missing.md")]) == 2
+    assert main(["--doc", str(page)]) == 2  # no table markers
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("error: ") for line in err)
+    assert page.read_text() == "no markers\n"  # nothing written

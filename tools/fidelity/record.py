@@ -224,6 +224,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: these cases need --{' --'.join(missing)} (a checkout of the authors' repository)",
               file=sys.stderr)
         return 2
+    bad = [f"--{k} {p}" for k, p in repos.items() if p is not None and not (p / "agents").is_dir()]
+    if bad:
+        print(f"error: not a checkout of the authors' repository (no agents/): {', '.join(bad)}", file=sys.stderr)
+        return 2
     out_dir = Path(tempfile.mkdtemp(prefix="fidelity-")) if args.check else args.out
     failed = []
     for i, name in enumerate(names, 1):

@@ -62,6 +62,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fixtures", type=Path, default=FIXTURE_DIR, help="fixture directory (default: %(default)s)")
     parser.add_argument("--doc", type=Path, default=DOC, help="the page to update (default: %(default)s)")
     args = parser.parse_args(argv)
+    if not fixture_paths(args.fixtures):
+        print(f"error: no fidelity fixture (*.npz) in {args.fixtures}", file=sys.stderr)
+        return 2
+    if not args.doc.is_file():
+        print(f"error: {args.doc} does not exist (the page whose table this command rewrites)", file=sys.stderr)
+        return 2
     text = args.doc.read_text()
     if BEGIN not in text or END not in text:
         print(f"error: {args.doc} lacks the markers {BEGIN} ... {END}", file=sys.stderr)
