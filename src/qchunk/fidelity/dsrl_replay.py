@@ -8,7 +8,7 @@ from qchunk.agents import create_agent
 from qchunk.agents.config import DsrlAgentConfig
 from qchunk.agents.dsrl import DsrlDraws
 from qchunk.fidelity.fixture import Fixture
-from qchunk.fidelity.replay import Check, Replay, compare_update, draw_queue, event_last
+from qchunk.fidelity.replay import Check, Replay, compare_update, draw_queue, event_last, qam_repo_fields
 from qchunk.fidelity.transplant import check_same_structure, critic_ensemble, log_param, tanh_normal, vector_field
 
 
@@ -17,13 +17,9 @@ def dsrl_config(authors: dict[str, Any], horizon: int) -> DsrlAgentConfig:
     resolved ``target_entropy`` is ``-target_entropy_multiplier * P``)."""
     width = horizon * authors["action_dim"] if authors["action_chunking"] else authors["action_dim"]
     return DsrlAgentConfig(
-        agent="dsrl", horizon=horizon, chunked=bool(authors["action_chunking"]), discount=authors["discount"],
-        tau=authors["tau"], lr=authors["lr"], actor_hidden_dims=tuple(authors["actor_hidden_dims"]),
-        critic_hidden_dims=tuple(authors["value_hidden_dims"]), actor_layer_norm=authors["actor_layer_norm"],
-        critic_layer_norm=authors["value_layer_norm"], num_critics=authors["num_qs"], rho=authors["rho"],
-        flow_steps=authors["flow_steps"], num_samples=authors["best_of_n"], noise_scale=authors["noise_scale"],
+        agent="dsrl", noise_scale=authors["noise_scale"],
         latent_flow="target" if authors["use_target_latent"] else "online", init_temperature=1.0,
-        target_entropy_per_dim=authors["target_entropy"] / width, q_agg="mean", bc_weighting="chunk")
+        target_entropy_per_dim=authors["target_entropy"] / width, **qam_repo_fields(authors, horizon))
 
 
 def dsrl_params(tree: dict[str, Any]) -> dict[str, Any]:

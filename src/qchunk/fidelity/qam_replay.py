@@ -13,7 +13,15 @@ from qchunk.agents.config import FEditAgentConfig, QamAgentConfig, QamEAgentConf
 from qchunk.agents.edit import EditNoise, FEditDraws
 from qchunk.agents.qam import QamDraws
 from qchunk.fidelity.fixture import Fixture
-from qchunk.fidelity.replay import CRITIC_METRICS, Check, Replay, compare_update, draw_queue, event_last
+from qchunk.fidelity.replay import (
+    CRITIC_METRICS,
+    Check,
+    Replay,
+    compare_update,
+    draw_queue,
+    event_last,
+    qam_repo_fields,
+)
 from qchunk.fidelity.transplant import (
     check_same_structure,
     critic_ensemble,
@@ -26,15 +34,9 @@ from qchunk.fidelity.transplant import (
 def qam_config(authors: dict[str, Any], horizon: int) -> QamAgentConfig:
     """The qchunk config of an authors' ``agents/qam.py`` config (``get_config()`` with its overrides)."""
     fields = dict(
-        horizon=horizon, chunked=bool(authors["action_chunking"]), discount=authors["discount"], tau=authors["tau"],
-        lr=authors["lr"], actor_hidden_dims=tuple(authors["actor_hidden_dims"]),
-        critic_hidden_dims=tuple(authors["value_hidden_dims"]), actor_layer_norm=authors["actor_layer_norm"],
-        critic_layer_norm=authors["value_layer_norm"], num_critics=authors["num_qs"], rho=authors["rho"],
-        flow_steps=authors["flow_steps"], num_samples=authors["best_of_n"], inv_temp=authors["inv_temp"],
-        residual=authors["residual"], target_actor=authors["target_actor"],
+        inv_temp=authors["inv_temp"], residual=authors["residual"], target_actor=authors["target_actor"],
         target_critic_grad=authors["use_target_grad"], clip_adjoint=authors["clip_adj"],
-        max_grad_norm=1.0 if authors["clip_grad"] else 0.0, q_agg="mean", bc_weighting="chunk", adjoint="authors",
-    )
+        max_grad_norm=1.0 if authors["clip_grad"] else 0.0, adjoint="authors", **qam_repo_fields(authors, horizon))
     if authors["fql_alpha"] > 0:
         return QamFAgentConfig(agent="qam-f", alpha=authors["fql_alpha"], **fields)
     if authors["edit_scale"] > 0:
@@ -124,13 +126,8 @@ def replay_qam(fixture: Fixture, changes: dict[str, Any]) -> list[Check]:
 def fedit_config(authors: dict[str, Any], horizon: int) -> FEditAgentConfig:
     """The qchunk config of an authors' ``agents/fedit.py`` config."""
     return FEditAgentConfig(
-        agent="fedit", horizon=horizon, chunked=bool(authors["action_chunking"]), discount=authors["discount"],
-        tau=authors["tau"], lr=authors["lr"], actor_hidden_dims=tuple(authors["actor_hidden_dims"]),
-        critic_hidden_dims=tuple(authors["value_hidden_dims"]), actor_layer_norm=authors["actor_layer_norm"],
-        critic_layer_norm=authors["value_layer_norm"], num_critics=authors["num_qs"], rho=authors["rho"],
-        flow_steps=authors["flow_steps"], num_samples=authors["best_of_n"], edit_scale=authors["edit_scale"],
-        init_temperature=1.0, target_entropy_per_dim=-authors["edit_target_entropy_multiplier"], q_agg="mean",
-        bc_weighting="chunk")
+        agent="fedit", edit_scale=authors["edit_scale"], init_temperature=1.0,
+        target_entropy_per_dim=-authors["edit_target_entropy_multiplier"], **qam_repo_fields(authors, horizon))
 
 
 def fedit_params(tree: dict[str, Any]) -> dict[str, Any]:

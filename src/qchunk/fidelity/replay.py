@@ -47,6 +47,18 @@ REPLAYERS: dict[str, str] = {
 """``repo:module`` of an authors' agent -> ``module:function`` of its replayer."""
 
 
+def qam_repo_fields(authors: dict[str, Any], horizon: int) -> dict[str, Any]:
+    """The qchunk config fields every agent of the QAM repository shares, from its ``get_config()`` (with the
+    case's overrides): chunking, discount, Polyak rate, learning rate, network sizes and norms, K, rho, T, N, and
+    the QAM code's ensemble mean and BC weighting."""
+    return dict(horizon=horizon, chunked=bool(authors["action_chunking"]), discount=authors["discount"],
+                tau=authors["tau"], lr=authors["lr"], actor_hidden_dims=tuple(authors["actor_hidden_dims"]),
+                critic_hidden_dims=tuple(authors["value_hidden_dims"]), actor_layer_norm=authors["actor_layer_norm"],
+                critic_layer_norm=authors["value_layer_norm"], num_critics=authors["num_qs"], rho=authors["rho"],
+                flow_steps=authors["flow_steps"], num_samples=authors["best_of_n"], q_agg="mean",
+                bc_weighting="chunk")
+
+
 CRITIC_METRICS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "critic/critic_loss": lambda i: i["critic/loss"],
     "critic/q_mean": lambda i: i["critic/q_mean"],
