@@ -8,6 +8,8 @@ No authors' code is imported here; the numbers are facts it computed.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jax
 import numpy as np
 import pytest
@@ -146,3 +148,19 @@ def test_report_refuses_a_missing_fixture_directory_or_page_in_one_line(tmp_path
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("error: ") for line in err)
     assert page.read_text() == "no markers\n"  # nothing written
+
+
+@pytest.mark.parametrize("tool, args", [
+    ("record.py", ["--qam", "{bad}", "--case", "qam"]),
+    ("bench_authors.py", ["--qam", "{bad}", "--agent", "qam"]),
+])
+def test_the_authors_side_tools_refuse_a_path_that_is_no_checkout_in_one_line(tmp_path, tool, args):
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "tools" / "fidelity" / tool
+    argv = [a.replace("{bad}", str(tmp_path)) for a in args]
+    proc = subprocess.run([sys.executable, str(script), *argv], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("error: ")
+    assert list(tmp_path.iterdir()) == []

@@ -35,9 +35,9 @@ class BenchArgs:
         f"Agent ({', '.join(agent_names())}). Alone: benchmark this one agent (default qc); with --suite: only "
         "this agent in the update, eval, seeds and e2e suites."))] = None
     """Agent (a registered name; the help lists them)."""
-    preset: Literal["paper", "quick"] | None = None
-    """Network/optimisation preset: paper (4x512) or quick (2x256). Alone: benchmark one agent (default
-    paper); with --suite update: only this preset."""
+    preset: Literal["paper", "quick", "qam"] | None = None
+    """Network/optimisation preset: paper (4x512), quick (2x256) or qam (the QAM protocol, 4x512, for the agents
+    it runs). Alone: benchmark one agent (default paper); with --suite update: only this preset."""
     domain: Annotated[str, tyro.conf.arg(help=_domain_help())] = "cube-double"
     """Domain whose per-domain settings apply (the help says which agents need another one)."""
     steps: int = 20
