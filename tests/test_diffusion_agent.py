@@ -4,6 +4,7 @@ per-domain values (written out here by hand) and `qchunk train` offline to onlin
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -12,9 +13,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import serialization
 
 from conftest import TINY_TASK
-from qchunk.agents import DiffusionAgent, agent_config, make_agent
+from qchunk.agents import DiffusionAgent, agent_config, agent_config_from_dict, create_agent, make_agent
 from qchunk.agents.diffusion import SamplerNoise, beta_schedule, ddpm_sample, diffusion_schedule, noise_actions
 from qchunk.agents.losses import denoising_loss, diffusion_actor_critic_loss, score_matching_loss
 from qchunk.bench.update import synthetic_batch
@@ -208,17 +210,38 @@ def test_bad_settings_are_refused():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["qsm", "dac"])
 def test_train_offline_then_online_through_the_cli(name, tiny_ogbench_dir, tmp_path):
+    """qsm: one seed, then ``qchunk eval`` of the run; dac: two seeds in one process (``--seeds``)."""
     run = tmp_path / name
+    seeds = ["--seeds", "0,1"] if name == "dac" else []
     args = [QCHUNK, "train", "--agent", name, "--env", TINY_TASK, "--preset", "quick", "--dataset-dir",
             str(tiny_ogbench_dir), "--offline-steps", "150", "--online-steps", "150", "--eval-every", "150",
             "--eval-episodes", "1", "--episode-length", "30", "--start-training", "20", "--log-every", "50",
             "--eval-workers", "1", "--no-progress", "--actor-hidden-dims", "32", "32", "--critic-hidden-dims", "32",
-            "32", "--num-critics", "3", "--diffusion-steps", "4", "--batch-size", "32", "--run-dir", str(run)]
+            "32", "--num-critics", "3", "--diffusion-steps", "4", "--batch-size", "32", "--run-dir", str(run), *seeds]
     done = subprocess.run(args, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr
-    config = json.loads((run / "config.json").read_text())
-    assert config["agent"]["agent"] == name and config["agent"]["diffusion_steps"] == 4
-    rows = read_rows(run / "train.csv", drop=())
-    assert rows and all(math.isfinite(float(r["critic/loss"])) and math.isfinite(float(r["actor/loss"])) for r in rows)
-    evals = read_rows(run / "eval.csv")
-    assert {r["phase"] for r in evals} == {"offline", "online"}
+    for seed_dir in ([run / "seed0", run / "seed1"] if seeds else [run]):
+        config = json.loads((seed_dir / "config.json").read_text())
+        assert config["agent"]["agent"] == name and config["agent"]["diffusion_steps"] == 4
+        rows = read_rows(seed_dir / "train.csv", drop=())
+        assert rows and all(math.isfinite(float(r["critic/loss"])) and math.isfinite(float(r["actor/loss"]))
+                            for r in rows)
+        assert {r["phase"] for r in read_rows(seed_dir / "eval.csv")} == {"offline", "online"}
+    if not seeds:
+        evaluated = subprocess.run([QCHUNK, "eval", str(run), "--episodes", "1", "--workers", "1",
+                                    "--episode-length", "10"], capture_output=True, text=True, timeout=600)
+        assert evaluated.returncode == 0, evaluated.stderr
+
+
+def test_checkpoint_round_trip_resumes_exactly():
+    agent = make_agent("dac", OBS, ACT, "quick", seed=3, **TINY)
+    batch = synthetic_batch(8, 5, OBS, ACT, 0.99, seed=0)
+    agent, _ = agent.update(batch)
+    stored = json.loads(json.dumps(dataclasses.asdict(agent.config)))
+    template = create_agent(agent_config_from_dict(stored), OBS, ACT, seed=99)
+    restored = serialization.from_bytes(template, serialization.to_bytes(agent))
+    next_batch = synthetic_batch(8, 5, OBS, ACT, 0.99, seed=1)
+    (a1, i1), (a2, i2) = agent.update(next_batch), restored.update(next_batch)
+    assert {k: float(v) for k, v in i1.items()} == {k: float(v) for k, v in i2.items()}
+    for x, y in zip(jax.tree_util.tree_leaves(a1.params), jax.tree_util.tree_leaves(a2.params), strict=True):
+        np.testing.assert_array_equal(x, y)
