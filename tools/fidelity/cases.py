@@ -167,7 +167,38 @@ DSRL_CASES = [
 pessimism ``rho``, first-action critic and policy (``action_chunking=False``), LayerNorm in the BC flow (the
 latent actor has none), the target entropy, and h=1 (the mazes)."""
 
-CASES: list[Case] = [*QAM_CASES, *FEDIT_CASES, *FLOW_CASES, *RLPD_CASES, *DSRL_CASES]
+def dcgql_case(name: str, horizon: int = 3, **config: Any) -> Case:
+    """A case of ``agents/dcgql.py`` (QSM with ``actor_loss_type='qsm'``, DAC with ``'dac'``) at small sizes, on
+    chunks as the QAM runs (K=10, 10 diffusion steps, the VP schedule)."""
+    base = {"actor_hidden_dims": SMALL, "value_hidden_dims": SMALL, "action_chunking": True}
+    return Case(name, "qam", "agents.dcgql", "DCGQLAgent", {**base, **config}, horizon)
+
+
+_QSM = {"actor_loss_type": "qsm", "inv_temp": 10.0, "alpha": 10.0, "clip_sampler_before": False,
+        "clip_sampler_after": True}
+_DAC = {"actor_loss_type": "dac", "alpha": 1.0, "clip_sampler_before": True, "clip_sampler_after": False}
+
+DCGQL_CASES = [
+    dcgql_case("qsm", **_QSM),
+    dcgql_case("dac", **_DAC),
+    dcgql_case("qsm-online-critic-grad", **{**_QSM, "use_target_critic_grad": False}),
+    dcgql_case("dac-online-critic-grad", **{**_DAC, "use_target_critic_grad": False}),
+    dcgql_case("qsm-no-clip", **{**_QSM, "clip_sampler_after": False}),
+    dcgql_case("dac-clip-both", **{**_DAC, "clip_sampler_after": True}),
+    dcgql_case("qsm-cosine", **{**_QSM, "beta_schedule": "cosine"}),
+    dcgql_case("dac-linear", **{**_DAC, "beta_schedule": "linear"}),
+    dcgql_case("dac-steps-5", **{**_DAC, "diffusion_steps": 5}),
+    dcgql_case("qsm-rho-0", **{**_QSM, "rho": 0.0}),
+    dcgql_case("qsm-first-action", **{**_QSM, "action_chunking": False}),
+    dcgql_case("dac-h1", horizon=1, **_DAC),
+    dcgql_case("qsm-actor-layer-norm", **{**_QSM, "actor_layer_norm": True}),
+]
+"""QSM and DAC at their QAM-protocol switches (QSM: clip after each step; DAC: clip the one-step estimate before
+it), the critic whose action-gradient drives the actor (``use_target_critic_grad``), the other clip settings, the
+cosine and linear schedules, 5 diffusion steps, the pessimism ``rho``, the first-action critic and policy
+(``action_chunking=False``), h=1 (the mazes) and LayerNorm in the noise network."""
+
+CASES: list[Case] = [*QAM_CASES, *FEDIT_CASES, *FLOW_CASES, *RLPD_CASES, *DSRL_CASES, *DCGQL_CASES]
 """Every case, by name."""
 
 

@@ -53,6 +53,7 @@ from qchunk.agents.config import (
     SacAgentConfig,
     SteeredFlowConfig,
 )
+from qchunk.agents.diffusion_agent import DiffusionAgent, DiffusionAgentConfig
 from qchunk.agents.dsrl import DsrlAgent
 from qchunk.agents.edit import FEditAgent
 from qchunk.agents.flow_agent import FlowAgent, FlowNetworks, build_networks
@@ -70,7 +71,7 @@ from qchunk.agents.registry import AgentSpec, agent_class, agent_names, config_c
 from qchunk.agents.sac_agent import SacAgent, SacNetworks, build_sac_networks
 from qchunk.errors import QchunkError
 
-Agent = FlowAgent | SacAgent | QamAgent | QamFAgent | QamEAgent | FEditAgent | DsrlAgent
+Agent = FlowAgent | SacAgent | QamAgent | QamFAgent | QamEAgent | FEditAgent | DsrlAgent | DiffusionAgent
 """Any built-in agent :func:`make_agent` builds."""
 
 _QC_PAPER = "Q. Li, Z. Zhou, S. Levine 2025, Reinforcement Learning with Action Chunking (arXiv 2507.07969)"
@@ -105,6 +106,13 @@ for _spec in (
     AgentSpec("dsrl", DsrlAgent, DsrlAgentConfig, "DSRL",
               "A. Wagenmaker et al. 2025, Steering Your Diffusion Policy with Latent Space Reinforcement Learning "
               "(arXiv 2506.15799), as the QAM paper runs it", qam_curve="DSRL"),
+    AgentSpec("qsm", DiffusionAgent, DiffusionAgentConfig, "QSM",
+              "M. Psenka, A. Escontrela, P. Abbeel, Y. Ma 2024, Learning a Diffusion Model Policy from Rewards via "
+              "Q-Score Matching (arXiv 2312.11752), as the QAM paper runs it", qam_curve="QSM"),
+    AgentSpec("dac", DiffusionAgent, DiffusionAgentConfig, "DAC",
+              "L. Fang, R. Liu, J. Zhang, W. Wang, B.-Y. Jing 2025, Diffusion Actor-Critic: Formulating Constrained "
+              "Policy Iteration as Diffusion Noise Regression for Offline Reinforcement Learning (arXiv 2405.20555), "
+              "as the QAM paper runs it", qam_curve="DAC"),
 ):
     register(_spec)
 del _spec
@@ -170,6 +178,8 @@ __all__ = [
     "STEERED_AGENT_NAMES",
     "Agent",
     "AgentConfig",
+    "DiffusionAgent",
+    "DiffusionAgentConfig",
     "DsrlAgent",
     "DsrlAgentConfig",
     "FEditAgent",

@@ -134,3 +134,53 @@ def behaviour_log_likelihood(step_log_probs: Array, step_weights: Array) -> Arra
         step_weights: ``(B, h)`` the batch's ``valid`` (0 for steps past an episode end).
     """
     return jnp.mean(jnp.sum(step_weights * jnp.sum(step_log_probs, axis=-1), axis=-1))
+
+
+def dropped_as_one(per_sample: Array, valid: Array) -> Array:
+    """``mean_b (per_sample[b] if valid[b] else 1)``: the QAM authors' diffusion losses weight a sample by raising
+    its loss to the power ``valid`` (0 or 1), so a chunk whose window crosses an episode end adds the constant 1
+    (no gradient) and the mean stays over all ``B``. The gradient is that of dropping the chunk.
+
+    Args:
+        per_sample: ``(B,)`` per-sample losses; valid: ``(B,)`` ``valid[:, -1]`` of the batch.
+    """
+    return jnp.mean(jnp.where(valid > 0, per_sample, 1.0))
+
+
+def denoising_loss(eps_pred: Array, noise: Array, valid: Array) -> Array:
+    """The DDPM behaviour-cloning loss ``mean_b [mean_p (eps - eps_pred)**2]`` (invalid chunks as
+    :func:`dropped_as_one`).
+
+    Args:
+        eps_pred: ``(B, P)`` the network's noise prediction at the noised data; noise: ``(B, P)`` the noise ``eps``.
+        valid: ``(B,)`` ``valid[:, -1]``.
+    """
+    return dropped_as_one(jnp.mean(jnp.square(noise - eps_pred), axis=-1), valid)
+
+
+def score_matching_loss(eps_pred: Array, q_grad: Array, inv_temp: float, valid: Array) -> Array:
+    """Q-score matching (Psenka et al. 2024): the noise prediction regressed onto the scaled action-gradient of
+    the critic, ``mean_b [mean_p (-inv_temp * grad_a Q - eps_pred)**2]`` (invalid chunks as
+    :func:`dropped_as_one`).
+
+    Args:
+        eps_pred: ``(B, P)`` the noise prediction at the noised data chunks ``x_t``.
+        q_grad: ``(B, P)`` ``grad_a mean_k Q_k(s, a)`` at ``a = x_t`` (a constant).
+        inv_temp: the inverse temperature; valid: ``(B,)`` ``valid[:, -1]``.
+    """
+    target = -inv_temp * jax.lax.stop_gradient(q_grad)
+    return dropped_as_one(jnp.mean(jnp.square(target - eps_pred), axis=-1), valid)
+
+
+def diffusion_actor_critic_loss(eps_pred: Array, q_grad: Array, noise_scale: Array, valid: Array) -> Array:
+    """Diffusion actor-critic (Fang et al. 2025): ``mean_b [mean_p sqrt(1 - alpha_hat_t) grad_a Q * eps_pred]``,
+    whose gradient moves the predicted noise against the critic's action-gradient (invalid chunks as
+    :func:`dropped_as_one`).
+
+    Args:
+        eps_pred: ``(B, P)`` the noise prediction at the noised data chunks ``x_t``.
+        q_grad: ``(B, P)`` ``grad_a mean_k Q_k(s, a)`` at ``a = x_t`` (a constant).
+        noise_scale: ``(B, 1)`` ``sqrt(1 - alpha_hat_t)``; valid: ``(B,)`` ``valid[:, -1]``.
+    """
+    guided = noise_scale * jax.lax.stop_gradient(q_grad) * eps_pred
+    return dropped_as_one(jnp.mean(guided, axis=-1), valid)

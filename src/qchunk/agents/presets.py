@@ -26,16 +26,19 @@ from qchunk.agents.config import (
     SacAgentConfig,
     SteeredFlowConfig,
 )
+from qchunk.agents.diffusion_agent import DiffusionAgentConfig
 from qchunk.agents.registry import agent_names, agent_spec, qam_preset_agents
 from qchunk.errors import QchunkError, did_you_mean
 
 FAMILY_BASES: tuple[tuple[str, type[AgentConfig]], ...] = (
     ("qam", QamAgentConfig), ("steered", SteeredFlowConfig), ("sac", SacAgentConfig), ("flow", FlowAgentConfig),
+    ("diffusion", DiffusionAgentConfig),
 )
 """The preset families, most specific first, by the config class their agents' configs derive from: Q-learning
 with adjoint matching and its variants (offline pre-training, then online), the agents that steer a BC flow with a
-tanh-Gaussian actor (likewise), the SAC agents with prior data (online from scratch) and the flow agents (offline
-pre-training, then online). Which per-domain rows below apply to an agent follows from its family."""
+tanh-Gaussian actor (likewise), the SAC agents with prior data (online from scratch), the flow agents (offline
+pre-training, then online) and the diffusion policies trained by a critic's action-gradient (likewise). Which
+per-domain rows below apply to an agent follows from its family."""
 
 _FAMILY_CONSTANTS = {"FLOW_AGENT_NAMES": "flow", "SAC_AGENT_NAMES": "sac", "QAM_AGENT_NAMES": "qam",
                      "STEERED_AGENT_NAMES": "steered"}
@@ -91,6 +94,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # BC flow + tanh-Gaussian edit of its chunk (FEdit) / SAC in its latent noise (DSRL), on chunks.
     "fedit": {"horizon": 5, "chunked": True},
     "dsrl": {"horizon": 5, "chunked": True},
+    # Diffusion policies on chunks: Q-score matching (clip after each reverse step) / diffusion actor-critic (clip
+    # the one-step estimate of the clean chunk), the reproduction script's switches for every domain.
+    "qsm": {"horizon": 5, "chunked": True, "actor_loss": "qsm", "clip_sampler_before": False,
+            "clip_sampler_after": True},
+    "dac": {"horizon": 5, "chunked": True, "actor_loss": "dac", "clip_sampler_before": True,
+            "clip_sampler_after": False},
 }
 """Structure of each variant (which policy, window length, chunked or first-action critic)."""
 
@@ -116,6 +125,9 @@ FAMILY_DEFAULTS: dict[type[AgentConfig], dict[str, Any]] = {
     **{cls: {"num_critics": 10, "q_agg": "mean", "rho": 0.5, "flow_steps": 10, "num_samples": 1,
              "init_temperature": 1.0, "target_entropy_per_dim": -0.5}
        for cls in (FEditAgentConfig, DsrlAgentConfig)},
+    # QSM and DAC as the QAM paper runs them: K=10 critics, target mean - 0.5 std, 10 steps of the VP schedule.
+    DiffusionAgentConfig: {"num_critics": 10, "q_agg": "mean", "rho": 0.5, "diffusion_steps": 10,
+                           "beta_schedule": "vp"},
 }
 """The paper's settings of each agent family that do not depend on the preset or variant."""
 
@@ -250,6 +262,27 @@ the method is QAM with that row's ``inv_temp`` there; qchunk does the same. The 
 could not be read where this was written, so the values are the script's. robomimic is not in the QAM paper: the
 config defaults apply (inv_temp 1, alpha 30, edit_scale 0.2)."""
 
+DIFFUSION_DOMAIN_SETTINGS: dict[str, dict[str, dict[str, float]]] = {
+    "qsm": {
+        "puzzle-3x3": {"inv_temp": 10.0, "alpha": 30.0}, "scene": {"inv_temp": 3.0, "alpha": 30.0},
+        "cube-double": {"inv_temp": 1.0, "alpha": 10.0}, "cube-triple": {"inv_temp": 10.0, "alpha": 10.0},
+        "cube-quadruple": {"inv_temp": 1.0, "alpha": 10.0}, "puzzle-4x4": {"inv_temp": 10.0, "alpha": 1.0},
+        "antmaze-large": {"inv_temp": 10.0, "alpha": 10.0}, "antmaze-giant": {"inv_temp": 10.0, "alpha": 10.0},
+        "humanoidmaze-medium": {"inv_temp": 10.0, "alpha": 30.0},
+        "humanoidmaze-large": {"inv_temp": 10.0, "alpha": 30.0},
+    },
+    "dac": {
+        "puzzle-3x3": {"alpha": 1.0}, "scene": {"alpha": 1.0}, "cube-double": {"alpha": 3.0},
+        "cube-triple": {"alpha": 0.3}, "cube-quadruple": {"alpha": 1.0}, "puzzle-4x4": {"alpha": 1.0},
+        "antmaze-large": {"alpha": 0.3}, "antmaze-giant": {"alpha": 0.3}, "humanoidmaze-medium": {"alpha": 1.0},
+        "humanoidmaze-large": {"alpha": 0.3},
+    },
+}
+"""QSM's ``inv_temp`` and ``alpha`` and DAC's ``alpha`` per domain: the ``QSM`` and ``DAC`` rows of the QAM authors'
+reproduction script (github.com/ColinQiyangLi/qam ``experiments/reproduce.py``, which ran the released results);
+its sampler clips (QSM after each step, DAC before) are the same in every domain and live in :data:`VARIANTS`.
+robomimic is not in the QAM paper: the config defaults apply (inv_temp 1, alpha 0, the authors' defaults)."""
+
 QAM_FQL_ALPHA: dict[str, float] = {
     "puzzle-3x3": 300.0, "scene": 300.0, "cube-double": 300.0, "cube-triple": 30.0, "cube-quadruple": 100.0,
     "puzzle-4x4": 1.0, "antmaze-large": 3.0, "antmaze-giant": 3.0, "humanoidmaze-medium": 30.0,
@@ -275,7 +308,7 @@ def qam_preset_settings(name: str, domain: str) -> dict[str, Any]:
     target ``mean - 0.5 std``, :data:`QAM_PROTOCOL_SETTINGS`), FQL's :data:`QAM_FQL_ALPHA` and the QAM code's
     ``bc_weighting='chunk'``, and RLPD's code (the QAM repo's networks, ``networks='qam'``, and BC mask,
     ``bc_mask='chunk'``); nothing for the
-    QAM agents, fedit and dsrl, whose families follow the QAM protocol under every preset.
+    QAM agents, fedit, dsrl, qsm and dac, whose families follow the QAM protocol under every preset.
 
     Raises:
         QchunkError: ``name`` is not one of :func:`~qchunk.agents.registry.qam_preset_agents` (the registered
@@ -285,7 +318,7 @@ def qam_preset_settings(name: str, domain: str) -> dict[str, Any]:
     if name not in runs:
         raise QchunkError(f"preset qam is the QAM paper's protocol, which runs {', '.join(runs)}; "
                           f"{name} is not among them: use --preset paper (or quick) for {name}")
-    if agent_family(name) in ("qam", "steered"):
+    if agent_family(name) in ("qam", "steered", "diffusion"):
         return {}
     fields: dict[str, Any] = {"num_critics": 10, "q_agg": "mean", "rho": 0.5, **qam_protocol_settings(domain)}
     if name in ("qc-fql", "fql"):
@@ -312,7 +345,8 @@ def config_class(name: str) -> type[AgentConfig]:
 
 def domain_settings(name: str, domain: str) -> dict[str, Any]:
     """The per-domain field values of agent ``name`` in ``domain`` (``alpha`` or ``num_samples`` of the flow
-    agents; qam's :data:`QAM_INV_TEMP`, fedit's / dsrl's :data:`STEERED_DOMAIN_SETTINGS`, and for those the
+    agents; qam's :data:`QAM_INV_TEMP`, fedit's / dsrl's :data:`STEERED_DOMAIN_SETTINGS`, qsm's / dac's
+    :data:`DIFFUSION_DOMAIN_SETTINGS`, and for those the
     protocol's :data:`QAM_PROTOCOL_SETTINGS`; the RLPD family has no per-domain setting). The rows that apply
     follow from the agent's family (:func:`agent_family`) and are keyed by its registered name; an agent without
     a row takes its config's defaults."""
@@ -323,6 +357,8 @@ def domain_settings(name: str, domain: str) -> dict[str, Any]:
         return {**qam_protocol_settings(domain), **inv_temp, **variant}
     if family == "steered":
         return {**qam_protocol_settings(domain), **STEERED_DOMAIN_SETTINGS.get(name, {}).get(domain, {})}
+    if family == "diffusion":
+        return {**qam_protocol_settings(domain), **DIFFUSION_DOMAIN_SETTINGS.get(name, {}).get(domain, {})}
     if family != "flow":
         return {}
     row = DOMAIN_STRENGTHS[domain]

@@ -59,6 +59,16 @@ def vector_field(module: Tree) -> Tree:
     return {"mlp": mlp_layers(_only(module, "mlp"))}
 
 
+def noise_predictor(module: Tree) -> Tree:
+    """The authors' ``DDPM`` (``FourierFeatures_0`` time features, ``MLP_0`` time encoder, ``MLP_1`` noise MLP) as
+    :class:`~qchunk.networks.NoisePredictor` (``time_features``, ``time_mlp``, ``mlp``; the same inputs in the same
+    order)."""
+    if set(module) != {"FourierFeatures_0", "MLP_0", "MLP_1"}:
+        raise QchunkError(f"a DDPM has FourierFeatures_0, MLP_0 and MLP_1, found {sorted(module)}")
+    return {"time_features": _dense(module["FourierFeatures_0"]), "time_mlp": mlp_layers(module["MLP_0"]),
+            "mlp": mlp_layers(module["MLP_1"])}
+
+
 def tanh_normal(module: Tree) -> Tree:
     """The authors' QAM-repo ``TanhNormal`` (an ``MLP`` trunk with the activation after its last layer, heads
     ``OutputDenseMean``, ``OutputDenseLogStd``) as :class:`~qchunk.networks.TanhGaussianPolicy`."""

@@ -1,10 +1,12 @@
-"""Networks: MLPs, the critic ensemble, the flow velocity field, one-step and tanh-Gaussian policies.
+"""Networks: MLPs, the critic ensemble, the flow velocity field, a diffusion noise predictor, one-step and
+tanh-Gaussian policies.
 
 All modules take their inputs separately (state, action or chunk, time) and accept broadcastable
 leading shapes; see :mod:`qchunk.networks.mlp` for why.
 """
 
 from qchunk.networks.critic import CriticEnsemble
+from qchunk.networks.diffusion import FourierTimeFeatures, NoisePredictor, mish
 from qchunk.networks.flow import FlowVelocity, euler_integrate
 from qchunk.networks.gaussian import (
     TanhGaussianPolicy,
@@ -19,12 +21,15 @@ __all__ = [
     "MLP",
     "CriticEnsemble",
     "FlowVelocity",
+    "FourierTimeFeatures",
     "MultiInputDense",
+    "NoisePredictor",
     "OneStepPolicy",
     "TanhGaussianPolicy",
     "concat_inputs",
     "default_init",
     "euler_integrate",
+    "mish",
     "tanh_gaussian_from_noise",
     "tanh_gaussian_log_prob",
     "tanh_gaussian_sample",
