@@ -66,11 +66,12 @@ from qchunk.agents.presets import (
 )
 from qchunk.agents.qam import QamAgent
 from qchunk.agents.qam_variants import QamEAgent, QamFAgent
+from qchunk.agents.rebrac import ReBracAgent, ReBracAgentConfig
 from qchunk.agents.registry import AgentSpec, agent_class, agent_names, config_classes, register
 from qchunk.agents.sac_agent import SacAgent, SacNetworks, build_sac_networks
 from qchunk.errors import QchunkError
 
-Agent = FlowAgent | SacAgent | QamAgent | QamFAgent | QamEAgent | FEditAgent | DsrlAgent
+Agent = FlowAgent | SacAgent | QamAgent | QamFAgent | QamEAgent | FEditAgent | DsrlAgent | ReBracAgent
 """Any built-in agent :func:`make_agent` builds."""
 
 _QC_PAPER = "Q. Li, Z. Zhou, S. Levine 2025, Reinforcement Learning with Action Chunking (arXiv 2507.07969)"
@@ -105,6 +106,9 @@ for _spec in (
     AgentSpec("dsrl", DsrlAgent, DsrlAgentConfig, "DSRL",
               "A. Wagenmaker et al. 2025, Steering Your Diffusion Policy with Latent Space Reinforcement Learning "
               "(arXiv 2506.15799), as the QAM paper runs it", qam_curve="DSRL"),
+    AgentSpec("rebrac", ReBracAgent, ReBracAgentConfig, "ReBRAC",
+              "D. Tarasov, V. Kurenkov, A. Nikulin, S. Kolesnikov 2023, Revisiting the Minimalist Approach to Offline "
+              "Reinforcement Learning (arXiv 2305.09836), as the QAM paper runs it", qam_curve="ReBRAC"),
 ):
     register(_spec)
 del _spec
@@ -183,6 +187,8 @@ __all__ = [
     "QamEAgentConfig",
     "QamFAgent",
     "QamFAgentConfig",
+    "ReBracAgent",
+    "ReBracAgentConfig",
     "SacAgent",
     "SacAgentConfig",
     "SacNetworks",
