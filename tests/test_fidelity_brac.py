@@ -1,6 +1,7 @@
-"""ReBRAC's fidelity fixtures (tools/fidelity, the QAM repo's agents/rebrac.py): the parameter mapping of
+"""ReBRAC's and FBRAC's fidelity fixtures (tools/fidelity, the QAM repo's agents/rebrac.py and agents/fbrac.py): the
+parameter mapping of
 qchunk.fidelity.brac_replay, what the recordings must contain for the switches to be visible, and the mutation
-check. The replay itself is tests/test_fidelity.py's, over every fixture."""
+checks. The replay itself is tests/test_fidelity.py's, over every fixture."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import pytest
 
 from qchunk.agents import create_agent
 from qchunk.fidelity import load_fixture, replay
-from qchunk.fidelity.brac_replay import rebrac_config, rebrac_params, rebrac_targets
+from qchunk.fidelity.brac_replay import fbrac_config, fbrac_params, rebrac_config, rebrac_params, rebrac_targets
 from qchunk.fidelity.fixture import FIXTURE_DIR, fixture_paths
 from qchunk.fidelity.replay import failures, relative_error
 from qchunk.fidelity.transplant import check_same_structure, leaf_paths
 
 REBRAC_FIXTURES = [p for p in fixture_paths() if p.stem == "rebrac" or p.stem.startswith("rebrac-")]
+FBRAC_FIXTURES = [p for p in fixture_paths() if p.stem == "fbrac" or p.stem.startswith("fbrac-")]
 
 
 def _gelu(x):
@@ -62,11 +64,32 @@ def test_every_switch_is_recorded_with_targets_apart_from_the_online_networks():
     assert np.any(np.abs(noise) * 0.5 > 0.3)
 
 
+def test_fbrac_mapping_covers_every_leaf_and_every_switch_is_recorded():
+    fixture = load_fixture(FIXTURE_DIR / "fbrac.npz")
+    config = fbrac_config(fixture.config, fixture.meta["horizon"])
+    agent = create_agent(config, fixture.meta["obs_dim"], fixture.meta["action_dim"])
+    authors = fixture.tree("params")
+    params = fbrac_params(authors)
+    check_same_structure(params, agent.params, "params")
+    target = {"critic": agent.target_params["critic"]}
+    mapped = sum(int(np.prod(s)) for s in {**leaf_paths(params, "p/"), **leaf_paths(target, "t/")}.values())
+    assert mapped == sum(int(np.prod(s)) for s in leaf_paths(authors).values())
+    names = {p.stem for p in FBRAC_FIXTURES}
+    assert {"fbrac", "fbrac-best-of-4", "fbrac-rho-0", "fbrac-first-action", "fbrac-h1",
+            "fbrac-actor-layer-norm"} <= names
+    for path in FBRAC_FIXTURES:
+        params = load_fixture(path).tree("params")
+        assert relative_error(params["modules_target_critic"], params["modules_critic"]) > 1e-4, path.stem
+
+
 MUTATIONS = {  # name: (fixture, config change)
     "targets moved on an update that keeps them": ("rebrac-no-target-step", {"target_every": 1}),
     "no BC penalty": ("rebrac", {"alpha_actor": 0.0}),
     "target noise clipped elsewhere": ("rebrac-noise-clip", {"actor_noise_clip": 0.5}),
     "rho * std dropped": ("rebrac", {"rho": 0.0}),
+    "FBRAC: another alpha": ("fbrac", {"alpha": 2.0}),
+    "FBRAC: flow loss weighted by valid per step": ("fbrac", {"bc_weighting": "step"}),
+    "FBRAC: one Euler step fewer": ("fbrac", {"flow_steps": 9}),
 }
 
 

@@ -55,7 +55,7 @@ STRUCTURE = {  # name: (policy, horizon h, action horizon)
 QAM_STRUCTURE = {"qam": ("best_of_n", 5, 5)}  # name: (policy, horizon h, action horizon); tests/test_qam.py
 QAM_VARIANTS = ("qam-f", "qam-e")  # both presets and structure: tests/test_qam_variants.py
 STEERED_STRUCTURE = {"fedit": (5, 5), "dsrl": (5, 5)}  # name: (horizon h, action horizon); tests/test_dsrl.py
-QAM_METHODS = ("rebrac",)  # presets and per-domain values: tests/test_rebrac.py
+QAM_METHODS = ("rebrac", "fbrac")  # presets and per-domain values: tests/test_rebrac.py, tests/test_fbrac.py
 SAC_STRUCTURE = {  # name: (horizon h, BC coefficient)
     "rlpd": (1, 0.0),
     "rlpd-ac": (5, 0.0),

@@ -194,7 +194,26 @@ REBRAC_CASES = [
 (clipped, and off as on most of the QAM domains), the pessimism ``rho``, first-action critic and actor
 (``action_chunking=False``), h=1 (the mazes) and LayerNorm in the actor."""
 
-CASES: list[Case] = [*QAM_CASES, *FEDIT_CASES, *FLOW_CASES, *RLPD_CASES, *DSRL_CASES, *REBRAC_CASES]
+
+def fbrac_case(name: str, horizon: int = 3, **config: Any) -> Case:
+    """A case of ``agents/fbrac.py`` (FBRAC) at small sizes, on chunks as the QAM runs (K=10, T=10), with ``alpha``
+    1 so that the Q term (``-Q / alpha``) weighs as much as the BC flow loss."""
+    base = {"actor_hidden_dims": SMALL, "value_hidden_dims": SMALL, "action_chunking": True, "alpha": 1.0}
+    return Case(name, "qam", "agents.fbrac", "FBRACAgent", {**base, **config}, horizon)
+
+
+FBRAC_CASES = [
+    fbrac_case("fbrac"),
+    fbrac_case("fbrac-best-of-4", best_of_n=4),
+    fbrac_case("fbrac-rho-0", rho=0.0),
+    fbrac_case("fbrac-first-action", action_chunking=False),
+    fbrac_case("fbrac-h1", horizon=1),
+    fbrac_case("fbrac-actor-layer-norm", actor_layer_norm=True, alpha=30.0),
+]
+"""FBRAC and its switches: best-of-N acting and TD target, the pessimism ``rho``, first-action critic and flow
+(``action_chunking=False``), h=1 (the mazes), LayerNorm in the flow (with a larger ``alpha``)."""
+
+CASES: list[Case] = [*QAM_CASES, *FEDIT_CASES, *FLOW_CASES, *RLPD_CASES, *DSRL_CASES, *REBRAC_CASES, *FBRAC_CASES]
 """Every case, by name."""
 
 

@@ -55,6 +55,7 @@ from qchunk.agents.config import (
 )
 from qchunk.agents.dsrl import DsrlAgent
 from qchunk.agents.edit import FEditAgent
+from qchunk.agents.fbrac import FBracAgent, FBracAgentConfig
 from qchunk.agents.flow_agent import FlowAgent, FlowNetworks, build_networks
 from qchunk.agents.presets import (
     DEFAULT_DOMAIN,
@@ -71,7 +72,7 @@ from qchunk.agents.registry import AgentSpec, agent_class, agent_names, config_c
 from qchunk.agents.sac_agent import SacAgent, SacNetworks, build_sac_networks
 from qchunk.errors import QchunkError
 
-Agent = FlowAgent | SacAgent | QamAgent | QamFAgent | QamEAgent | FEditAgent | DsrlAgent | ReBracAgent
+Agent = FlowAgent | SacAgent | QamAgent | QamFAgent | QamEAgent | FEditAgent | DsrlAgent | ReBracAgent | FBracAgent
 """Any built-in agent :func:`make_agent` builds."""
 
 _QC_PAPER = "Q. Li, Z. Zhou, S. Levine 2025, Reinforcement Learning with Action Chunking (arXiv 2507.07969)"
@@ -109,6 +110,8 @@ for _spec in (
     AgentSpec("rebrac", ReBracAgent, ReBracAgentConfig, "ReBRAC",
               "D. Tarasov, V. Kurenkov, A. Nikulin, S. Kolesnikov 2023, Revisiting the Minimalist Approach to Offline "
               "Reinforcement Learning (arXiv 2305.09836), as the QAM paper runs it", qam_curve="ReBRAC"),
+    AgentSpec("fbrac", FBracAgent, FBracAgentConfig, "FBRAC",
+              f"{_FQL_PAPER}, its flow BRAC baseline, as the QAM paper runs it", qam_curve="FBRAC"),
 ):
     register(_spec)
 del _spec
@@ -176,6 +179,8 @@ __all__ = [
     "AgentConfig",
     "DsrlAgent",
     "DsrlAgentConfig",
+    "FBracAgent",
+    "FBracAgentConfig",
     "FEditAgent",
     "FEditAgentConfig",
     "FlowAgent",

@@ -195,6 +195,17 @@ def integrate_flow(flow: Callable[..., Array], flow_params: Params, obs: Array, 
     return jnp.clip(euler_integrate(velocity, noise, steps), -1.0, 1.0)
 
 
+def flow_policy_q(flow: Callable[..., Array], flow_params: Params, critic: Callable[..., Array],
+                  critic_params: Params, obs: Array, noise: Array, steps: int) -> Array:
+    """The ensemble-mean critic value ``(B,)`` of the flow policy's clipped Euler sample from ``noise (B, P)``
+    (:func:`integrate_flow`, ``steps`` steps), differentiable in ``flow_params`` through every Euler step
+    (backpropagation through time: FBRAC's policy objective). The critic is held fixed (stop-gradient applied
+    here); ``obs (B, D)``."""
+    actions = integrate_flow(flow, flow_params, obs, noise, steps)
+    qs = critic.apply({"params": jax.lax.stop_gradient(critic_params)}, obs, actions)  # (K, B)
+    return jnp.mean(qs, axis=0)
+
+
 def bc_flow_loss(flow: Callable[..., Array], flow_params: Params, batch: Batch, data: Array, steps: int,
                  action_dim: int, noise: Array, times: Array, weighting: Literal["step", "chunk"] = "step") -> Array:
     """The flow-matching behaviour-cloning loss of a velocity field on the data chunks (or first actions), for

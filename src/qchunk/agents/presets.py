@@ -262,11 +262,17 @@ QAM_METHOD_SETTINGS: dict[str, dict[str, dict[str, float]]] = {
         "humanoidmaze-medium": {"alpha_actor": 0.01, "actor_noise": 0.0},
         "humanoidmaze-large": {"alpha_actor": 0.01, "actor_noise": 0.1},
     },
+    "fbrac": {
+        "puzzle-3x3": {"alpha": 0.03}, "scene": {"alpha": 100.0}, "cube-double": {"alpha": 0.1},
+        "cube-triple": {"alpha": 0.03}, "cube-quadruple": {"alpha": 1.0}, "puzzle-4x4": {"alpha": 0.3},
+        "antmaze-large": {"alpha": 0.1}, "antmaze-giant": {"alpha": 0.1}, "humanoidmaze-medium": {"alpha": 30.0},
+        "humanoidmaze-large": {"alpha": 10.0},
+    },
 }
 """The per-domain values of the QAM-table methods outside the families above (their own config classes, every
 default the QAM release's, K=10 and the pessimistic target included), keyed by agent: the rows of the QAM authors'
 reproduction script (github.com/ColinQiyangLi/qam ``experiments/reproduce.py``), ReBRAC's ``alpha_actor`` and
-``actor_noise``. These methods follow the QAM protocol under every preset (the protocol's
+``actor_noise`` and FBRAC's ``alpha``. These methods follow the QAM protocol under every preset (the protocol's
 :data:`QAM_PROTOCOL_SETTINGS` apply too); robomimic is not in the QAM paper (the config defaults apply)."""
 
 QAM_FQL_ALPHA: dict[str, float] = {

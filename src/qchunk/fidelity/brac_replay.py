@@ -1,5 +1,5 @@
-"""Replay of the QAM repository's behaviour-regularised actor-critics in qchunk: its ReBRAC agent module
-in :class:`~qchunk.agents.ReBracAgent`."""
+"""Replay of the QAM repository's behaviour-regularised actor-critics in qchunk: its ReBRAC agent module in
+:class:`~qchunk.agents.ReBracAgent`, its FBRAC agent module in :class:`~qchunk.agents.FBracAgent`."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from qchunk.agents import ReBracAgentConfig, create_agent
+from qchunk.agents import FBracAgentConfig, ReBracAgentConfig, create_agent
 from qchunk.fidelity.fixture import Fixture
 from qchunk.fidelity.replay import CRITIC_METRICS, Check, Replay, compare_update, draw_queue
-from qchunk.fidelity.transplant import check_same_structure, critic_ensemble, deterministic_actor
+from qchunk.fidelity.transplant import check_same_structure, critic_ensemble, deterministic_actor, vector_field
 
 
 def shared_fields(authors: dict[str, Any], horizon: int) -> dict[str, Any]:
@@ -57,7 +57,7 @@ def replay_rebrac(fixture: Fixture, changes: dict[str, Any]) -> list[Check]:
 
     shape = (meta["batch"], config.policy_dim(meta["action_dim"]))
     take = draw_queue(fixture.draws("update"))
-    draws = type(agent.update_draws(agent.rng, meta["batch"]))(next_action=take(shape))  # critic_loss's target noise
+    draws = agent.update_draws(agent.rng, meta["batch"])._replace(next_action=take(shape))  # the TD target's noise
     if take.remaining():
         raise ValueError(f"{fixture.name}: {take.remaining()} recorded draws not used")
     act = draw_queue(fixture.draws("act"))
@@ -76,4 +76,49 @@ def replay_rebrac(fixture: Fixture, changes: dict[str, Any]) -> list[Check]:
     }
     rep = Replay(agent, draws, act_noise, rebrac_params, rebrac_targets, metrics,
                  unmapped=("modules_target_critic", "modules_target_actor"))
+    return compare_update(fixture, rep)
+
+
+def fbrac_config(authors: dict[str, Any], horizon: int) -> FBracAgentConfig:
+    """The qchunk config of an authors' FBRAC config (``get_config()`` with its overrides)."""
+    return FBracAgentConfig(alpha=authors["alpha"], flow_steps=authors["flow_steps"], num_samples=authors["best_of_n"],
+                            bc_weighting="chunk", **shared_fields(authors, horizon))
+
+
+def fbrac_params(tree: dict[str, Any]) -> dict[str, Any]:
+    """qchunk's FBRAC ``params`` from the authors' ``modules_*`` tree (parameters or gradients)."""
+    return {"critic": critic_ensemble(tree["modules_critic"]), "flow": vector_field(tree["modules_actor_flow"])}
+
+
+def replay_fbrac(fixture: Fixture, changes: dict[str, Any]) -> list[Check]:
+    """Every check of an authors' FBRAC fixture."""
+    meta = fixture.meta
+    config = fbrac_config(fixture.config, meta["horizon"]).replace(**changes)
+    agent = create_agent(config, meta["obs_dim"], meta["action_dim"], seed=0)
+    authors = fixture.tree("params")
+    params, targets = fbrac_params(authors), {"critic": critic_ensemble(authors["modules_target_critic"])}
+    check_same_structure(params, agent.params, f"{fixture.name} params")
+    agent = agent.from_params(config, meta["obs_dim"], meta["action_dim"], params, targets, agent.rng)
+
+    batch, width, n = meta["batch"], config.policy_dim(meta["action_dim"]), config.num_samples
+    # The authors' call order: critic_loss (sample_actions at s_{t+h}), then actor_loss (the flow-matching x0 and
+    # t, the start noises of the differentiated samples).
+    take = draw_queue(fixture.draws("update"))
+    draws = agent.update_draws(agent.rng, batch)._replace(  # the agent's draws structure, the recorded numbers
+        next_action=take((batch, n, width)), bc_noise=take((batch, width)), bc_time=take((batch, 1)),
+        actor_noise=take((batch, width)))
+    if take.remaining():
+        raise ValueError(f"{fixture.name}: {take.remaining()} recorded draws not used")
+    act = draw_queue(fixture.draws("act"))
+    act_noise = act((batch, n, width))
+    if act.remaining():
+        raise ValueError(f"{fixture.name}: {act.remaining()} recorded acting draws not used")
+    metrics = {
+        **CRITIC_METRICS,
+        "actor/actor_loss": lambda i: i["actor/loss"],
+        "actor/bc_flow_loss": lambda i: i["actor/bc_flow_loss"],
+    }
+    rep = Replay(agent, draws, act_noise, fbrac_params,
+                 lambda t: {"critic": critic_ensemble(t["modules_target_critic"])}, metrics,
+                 unmapped=("modules_target_critic",))
     return compare_update(fixture, rep)

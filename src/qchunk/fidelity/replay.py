@@ -44,6 +44,7 @@ REPLAYERS: dict[str, str] = {
     "qam:agents.rlpd": "qchunk.fidelity.rlpd_replay:replay_rlpd",
     "qam:agents.dsrl": "qchunk.fidelity.dsrl_replay:replay_dsrl",
     "qam:agents.rebrac": "qchunk.fidelity.brac_replay:replay_rebrac",
+    "qam:agents.fbrac": "qchunk.fidelity.brac_replay:replay_fbrac",
 }
 """``repo:module`` of an authors' agent -> ``module:function`` of its replayer."""
 
