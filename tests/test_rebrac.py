@@ -169,3 +169,6 @@ def test_cli_trains_offline_then_online(tiny_ogbench_dir, tmp_path):
         values = dict(zip(header, r.split(","), strict=True))
         assert all(np.isfinite(float(values[k])) for k in ("critic/loss", "actor/loss"))
     assert json.loads((run / "result.json").read_text())["finished"] is True
+    # the newest checkpoint re-evaluates (the agent rebuilt from config.json)
+    assert main(["eval", str(run), "--episodes", "1", "--workers", "1", "--episode-length", "20"]) == 0
+    assert any((run / "eval").rglob("summary.json"))
