@@ -13,6 +13,7 @@ from qchunk.agents.losses import (
     flow_interpolant,
     flow_matching_loss,
     q_maximisation_loss,
+    squared_bc_loss,
 )
 from qchunk.agents.td import aggregate_ensemble, critic_actions, polyak_update, scan_updates, td_target
 
@@ -107,6 +108,24 @@ def test_q_maximisation_loss_and_normalisation():
     # the scale is a constant: d/dq = -1 / (B * mean|q|)
     g = jax.grad(lambda x: q_maximisation_loss(x, normalize=True))(q)
     np.testing.assert_allclose(np.asarray(g), np.full(4, -1.0 / (4 * 2.0)), rtol=1e-5)
+
+
+def test_q_maximisation_loss_eps_of_the_scale():
+    q = jnp.array([-2.0, -4.0, 0.0, 2.0])
+    np.testing.assert_allclose(float(q_maximisation_loss(q, normalize=True, eps=0.0)), 0.5, rtol=1e-7)
+    np.testing.assert_allclose(float(q_maximisation_loss(q, normalize=True, eps=2.0)), 1.0 / 4.0, rtol=1e-6)
+
+
+def test_squared_bc_loss_sums_dims_weights_samples_and_averages_the_batch():
+    rng = np.random.default_rng(0)
+    a, d = rng.normal(size=(6, 4)), rng.normal(size=(6, 4))
+    w = np.array([1.0, 0.0, 1.0, 1.0, 0.0, 1.0])
+    want = np.mean(w * np.sum((a - d) ** 2, axis=-1))
+    got = squared_bc_loss(jnp.asarray(a, jnp.float32), jnp.asarray(d, jnp.float32), jnp.asarray(w, jnp.float32))
+    np.testing.assert_allclose(float(got), want, rtol=1e-5)
+    g = jax.grad(lambda x: squared_bc_loss(x, jnp.asarray(d, jnp.float32), jnp.asarray(w, jnp.float32)))(
+        jnp.asarray(a, jnp.float32))
+    np.testing.assert_allclose(np.asarray(g), 2 * w[:, None] * (a - d) / 6, rtol=1e-5, atol=1e-7)
 
 
 def test_critic_actions_chunk_or_first_action():

@@ -32,6 +32,9 @@ class Case:
     """``horizon_length`` (the chunk length h and the sampled window)."""
     update_kwargs: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments of ``agent.update`` and ``agent.total_loss`` (e.g. ``full_update``)."""
+    loss_kwargs: dict[str, Any] | None = None
+    """Keyword arguments of ``agent.total_loss`` where they differ from ``update_kwargs`` (None: the same); e.g.
+    ReBRAC's ``update(full_update=False)`` still computes ``total_loss`` with its default ``full_update=True``."""
     seed: int = 0
     """Seed of ``create`` (parameters and the agent's key)."""
     warmup: int = 2
@@ -198,7 +201,50 @@ it), the critic whose action-gradient drives the actor (``use_target_critic_grad
 cosine and linear schedules, 5 diffusion steps, the pessimism ``rho``, the first-action critic and policy
 (``action_chunking=False``), h=1 (the mazes) and LayerNorm in the noise network."""
 
-CASES: list[Case] = [*QAM_CASES, *FEDIT_CASES, *FLOW_CASES, *RLPD_CASES, *DSRL_CASES, *DCGQL_CASES]
+def rebrac_case(name: str, horizon: int = 3, full_update: bool = True, **config: Any) -> Case:
+    """A case of ``agents/rebrac.py`` (ReBRAC) at small sizes, on chunks as the QAM runs (K=10), with a non-zero BC
+    weight. ``full_update``: the step also moves the target networks (the authors' ``i % actor_freq == 0``); the
+    loss is the same either way (``update`` computes ``total_loss`` with its default ``full_update=True``)."""
+    base = {"actor_hidden_dims": SMALL, "value_hidden_dims": SMALL, "action_chunking": True, "alpha_actor": 0.1}
+    return Case(name, "qam", "agents.rebrac", "ReBRACAgent", {**base, **config}, horizon,
+                update_kwargs={"full_update": full_update}, loss_kwargs={})
+
+
+REBRAC_CASES = [
+    rebrac_case("rebrac"),
+    rebrac_case("rebrac-no-target-step", full_update=False),
+    rebrac_case("rebrac-noise-clip", actor_noise=0.5, actor_noise_clip=0.3),
+    rebrac_case("rebrac-noise-0", actor_noise=0.0, alpha_actor=0.01),
+    rebrac_case("rebrac-rho-0", rho=0.0),
+    rebrac_case("rebrac-first-action", action_chunking=False),
+    rebrac_case("rebrac-h1", horizon=1),
+    rebrac_case("rebrac-actor-layer-norm", actor_layer_norm=True),
+]
+"""ReBRAC and its switches: whether the step moves the targets (``full_update``), the TD target's action noise
+(clipped, and off as on most of the QAM domains), the pessimism ``rho``, first-action critic and actor
+(``action_chunking=False``), h=1 (the mazes) and LayerNorm in the actor."""
+
+
+def fbrac_case(name: str, horizon: int = 3, **config: Any) -> Case:
+    """A case of ``agents/fbrac.py`` (FBRAC) at small sizes, on chunks as the QAM runs (K=10, T=10), with ``alpha``
+    1 so that the Q term (``-Q / alpha``) weighs as much as the BC flow loss."""
+    base = {"actor_hidden_dims": SMALL, "value_hidden_dims": SMALL, "action_chunking": True, "alpha": 1.0}
+    return Case(name, "qam", "agents.fbrac", "FBRACAgent", {**base, **config}, horizon)
+
+
+FBRAC_CASES = [
+    fbrac_case("fbrac"),
+    fbrac_case("fbrac-best-of-4", best_of_n=4),
+    fbrac_case("fbrac-rho-0", rho=0.0),
+    fbrac_case("fbrac-first-action", action_chunking=False),
+    fbrac_case("fbrac-h1", horizon=1),
+    fbrac_case("fbrac-actor-layer-norm", actor_layer_norm=True, alpha=30.0),
+]
+"""FBRAC and its switches: best-of-N acting and TD target, the pessimism ``rho``, first-action critic and flow
+(``action_chunking=False``), h=1 (the mazes), LayerNorm in the flow (with a larger ``alpha``)."""
+
+CASES: list[Case] = [*QAM_CASES, *FEDIT_CASES, *FLOW_CASES, *RLPD_CASES, *DSRL_CASES, *REBRAC_CASES, *FBRAC_CASES,
+                     *DCGQL_CASES]
 """Every case, by name."""
 
 

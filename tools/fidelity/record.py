@@ -141,11 +141,12 @@ def record_one(name: str, repo: Path, out: Path) -> None:
             record[f"draws/{tag}/{i:03d}"] = value
             record[f"draws_kind/{tag}/{i:03d}"] = np.array(kind)
 
+    loss_kwargs = case.update_kwargs if case.loss_kwargs is None else case.loss_kwargs
     with jax.disable_jit():
         _, rng = jax.random.split(agent.rng)
 
         def loss_fn(grad_params):
-            return agent.total_loss(batch, grad_params, rng=rng, **case.update_kwargs)
+            return agent.total_loss(batch, grad_params, rng=rng, **loss_kwargs)
 
         with DrawCapture() as loss_draws:
             (loss, info), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
@@ -179,6 +180,8 @@ def record_one(name: str, repo: Path, out: Path) -> None:
             "config": resolved, "horizon": case.horizon, "update_kwargs": case.update_kwargs,
             "obs_dim": OBS_DIM, "action_dim": ACTION_DIM, "batch": BATCH, "seed": case.seed, "warmup": case.warmup,
             "versions": versions}
+    if case.loss_kwargs is not None:
+        meta["loss_kwargs"] = case.loss_kwargs
     record["meta"] = np.array(json.dumps(meta, sort_keys=True, default=str))
     bad = [k for k, v in record.items() if v.dtype == object]
     if bad:

@@ -56,6 +56,7 @@ from qchunk.agents.config import (
 from qchunk.agents.diffusion_agent import DiffusionAgent, DiffusionAgentConfig
 from qchunk.agents.dsrl import DsrlAgent
 from qchunk.agents.edit import FEditAgent
+from qchunk.agents.fbrac import FBracAgent, FBracAgentConfig
 from qchunk.agents.flow_agent import FlowAgent, FlowNetworks, build_networks
 from qchunk.agents.presets import (
     DEFAULT_DOMAIN,
@@ -67,11 +68,13 @@ from qchunk.agents.presets import (
 )
 from qchunk.agents.qam import QamAgent
 from qchunk.agents.qam_variants import QamEAgent, QamFAgent
+from qchunk.agents.rebrac import ReBracAgent, ReBracAgentConfig
 from qchunk.agents.registry import AgentSpec, agent_class, agent_names, config_classes, register
 from qchunk.agents.sac_agent import SacAgent, SacNetworks, build_sac_networks
 from qchunk.errors import QchunkError
 
-Agent = FlowAgent | SacAgent | QamAgent | QamFAgent | QamEAgent | FEditAgent | DsrlAgent | DiffusionAgent
+Agent = (FlowAgent | SacAgent | QamAgent | QamFAgent | QamEAgent | FEditAgent | DsrlAgent | ReBracAgent | FBracAgent
+         | DiffusionAgent)
 """Any built-in agent :func:`make_agent` builds."""
 
 _QC_PAPER = "Q. Li, Z. Zhou, S. Levine 2025, Reinforcement Learning with Action Chunking (arXiv 2507.07969)"
@@ -106,6 +109,11 @@ for _spec in (
     AgentSpec("dsrl", DsrlAgent, DsrlAgentConfig, "DSRL",
               "A. Wagenmaker et al. 2025, Steering Your Diffusion Policy with Latent Space Reinforcement Learning "
               "(arXiv 2506.15799), as the QAM paper runs it", qam_curve="DSRL"),
+    AgentSpec("rebrac", ReBracAgent, ReBracAgentConfig, "ReBRAC",
+              "D. Tarasov, V. Kurenkov, A. Nikulin, S. Kolesnikov 2023, Revisiting the Minimalist Approach to Offline "
+              "Reinforcement Learning (arXiv 2305.09836), as the QAM paper runs it", qam_curve="ReBRAC"),
+    AgentSpec("fbrac", FBracAgent, FBracAgentConfig, "FBRAC",
+              f"{_FQL_PAPER}, its flow BRAC baseline, as the QAM paper runs it", qam_curve="FBRAC"),
     AgentSpec("qsm", DiffusionAgent, DiffusionAgentConfig, "QSM",
               "M. Psenka, A. Escontrela, P. Abbeel, Y. Ma 2024, Learning a Diffusion Model Policy from Rewards via "
               "Q-Score Matching (arXiv 2312.11752), as the QAM paper runs it", qam_curve="QSM"),
@@ -182,6 +190,8 @@ __all__ = [
     "DiffusionAgentConfig",
     "DsrlAgent",
     "DsrlAgentConfig",
+    "FBracAgent",
+    "FBracAgentConfig",
     "FEditAgent",
     "FEditAgentConfig",
     "FlowAgent",
@@ -193,6 +203,8 @@ __all__ = [
     "QamEAgentConfig",
     "QamFAgent",
     "QamFAgentConfig",
+    "ReBracAgent",
+    "ReBracAgentConfig",
     "SacAgent",
     "SacAgentConfig",
     "SacNetworks",

@@ -195,6 +195,17 @@ def integrate_flow(flow: Callable[..., Array], flow_params: Params, obs: Array, 
     return jnp.clip(euler_integrate(velocity, noise, steps), -1.0, 1.0)
 
 
+def flow_policy_q(flow: Callable[..., Array], flow_params: Params, critic: Callable[..., Array],
+                  critic_params: Params, obs: Array, noise: Array, steps: int) -> Array:
+    """The ensemble-mean critic value ``(B,)`` of the flow policy's clipped Euler sample from ``noise (B, P)``
+    (:func:`integrate_flow`, ``steps`` steps), differentiable in ``flow_params`` through every Euler step
+    (backpropagation through time: FBRAC's policy objective). The critic is held fixed (stop-gradient applied
+    here); ``obs (B, D)``."""
+    actions = integrate_flow(flow, flow_params, obs, noise, steps)
+    qs = critic.apply({"params": jax.lax.stop_gradient(critic_params)}, obs, actions)  # (K, B)
+    return jnp.mean(qs, axis=0)
+
+
 def bc_flow_loss(flow: Callable[..., Array], flow_params: Params, batch: Batch, data: Array, steps: int,
                  action_dim: int, noise: Array, times: Array, weighting: Literal["step", "chunk"] = "step") -> Array:
     """The flow-matching behaviour-cloning loss of a velocity field on the data chunks (or first actions), for
@@ -306,13 +317,13 @@ def gradient_step(
 
 
 def apply_gradients(agent: Any, grads: Params) -> tuple[Any, Array]:
-    """``agent`` after one optimizer step with ``grads`` (shaped as ``agent.params``) and the Polyak step of every
-    network in ``target_params`` from the parameters of *before* the step, ``step + 1``; and the gradient's global
-    norm. The key ``agent.rng`` is left to the caller."""
+    """``agent`` after one optimizer step with ``grads`` (shaped as ``agent.params``) and the Polyak step (rate
+    :attr:`AgentBase.target_rate`) of every network in ``target_params`` from the parameters of *before* the step,
+    ``step + 1``; and the gradient's global norm. The key ``agent.rng`` is left to the caller."""
     updates, opt_state = agent.optimizer.update(grads, agent.opt_state, agent.params)
     params = optax.apply_updates(agent.params, updates)
-    targets = {name: polyak_update(agent.params[name], target, agent.config.tau)
-               for name, target in agent.target_params.items()}
+    rate = agent.target_rate
+    targets = {name: polyak_update(agent.params[name], target, rate) for name, target in agent.target_params.items()}
     new_agent = agent.replace(params=params, target_params=targets, opt_state=opt_state, step=agent.step + 1)
     return new_agent, optax.global_norm(grads)
 
@@ -369,6 +380,12 @@ class AgentBase(flax.struct.PyTreeNode):
     def optimizer(self) -> optax.GradientTransformation:
         """The agent's optimizer (its state is :attr:`opt_state`)."""
         return make_optimizer(self.config.lr)
+
+    @property
+    def target_rate(self) -> Any:
+        """The Polyak rate of this update's target step: ``config.tau`` (ReBRAC moves its targets on every
+        ``target_every``-th update only, and 0 on the others)."""
+        return self.config.tau
 
     def as_chunks(self, actions: Array, single: bool) -> Array:
         """Policy outputs ``(B, P)`` as chunks ``(B, H, A)``, or ``(H, A)`` when ``single`` (the

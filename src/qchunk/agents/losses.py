@@ -83,20 +83,34 @@ def distillation_loss(actions: Array, target_actions: Array) -> Array:
     return jnp.mean(jnp.square(actions - target_actions))
 
 
-def q_maximisation_loss(q: Array, normalize: bool = False) -> Array:
+def q_maximisation_loss(q: Array, normalize: bool = False, eps: float = 1e-6) -> Array:
     """Actor term ``-mean_b Q(s_b, mu(s_b, z_b))``.
 
-    With ``normalize`` the term is divided by ``stop_gradient(mean_b |Q|)`` (FQL's optional
-    ``normalize_q_loss``; off in the Q-chunking paper's runs, so ``alpha`` trades off against raw Q).
+    With ``normalize`` the term is divided by ``stop_gradient(mean_b |Q| + eps)`` (FQL's optional
+    ``normalize_q_loss``, off in the Q-chunking paper's runs, so ``alpha`` trades off against raw Q; ReBRAC's
+    actor always, with ``eps = 0`` as the QAM release).
 
     Args:
         q: ``(B,)`` ensemble-aggregated critic values of the policy's (clipped) actions.
         normalize: divide by the mean absolute Q (no gradient through the scale).
+        eps: added to the scale (FQL's 1e-6).
     """
     loss = -jnp.mean(q)
     if normalize:
-        loss = loss / jax.lax.stop_gradient(jnp.mean(jnp.abs(q)) + 1e-6)
+        loss = loss / jax.lax.stop_gradient(jnp.mean(jnp.abs(q)) + eps)
     return loss
+
+
+def squared_bc_loss(actions: Array, data: Array, weights: Array) -> Array:
+    """ReBRAC's behaviour-cloning penalty ``mean_b weights[b] * sum_p (actions - data)[b, p]**2``: the squared
+    distance of the policy's output from the data chunk (or first action), summed over its numbers.
+
+    Args:
+        actions: ``(B, P)`` the policy's outputs (with gradient).
+        data: ``(B, P)`` the flattened data chunks or first actions.
+        weights: ``(B,)`` per-sample weights, ``valid[:, -1]`` (a window crossing an episode end dropped).
+    """
+    return jnp.mean(weights * jnp.sum(jnp.square(actions - data), axis=-1))
 
 
 def sac_actor_loss(log_prob: Array, q: Array, temperature: Array) -> Array:

@@ -262,6 +262,31 @@ the method is QAM with that row's ``inv_temp`` there; qchunk does the same. The 
 could not be read where this was written, so the values are the script's. robomimic is not in the QAM paper: the
 config defaults apply (inv_temp 1, alpha 30, edit_scale 0.2)."""
 
+QAM_METHOD_SETTINGS: dict[str, dict[str, dict[str, float]]] = {
+    "rebrac": {
+        "puzzle-3x3": {"alpha_actor": 0.1, "actor_noise": 0.0}, "scene": {"alpha_actor": 0.03, "actor_noise": 0.0},
+        "cube-double": {"alpha_actor": 0.01, "actor_noise": 0.0},
+        "cube-triple": {"alpha_actor": 0.01, "actor_noise": 0.2},
+        "cube-quadruple": {"alpha_actor": 0.01, "actor_noise": 0.2},
+        "puzzle-4x4": {"alpha_actor": 0.01, "actor_noise": 0.2},
+        "antmaze-large": {"alpha_actor": 0.01, "actor_noise": 0.0},
+        "antmaze-giant": {"alpha_actor": 0.01, "actor_noise": 0.0},
+        "humanoidmaze-medium": {"alpha_actor": 0.01, "actor_noise": 0.0},
+        "humanoidmaze-large": {"alpha_actor": 0.01, "actor_noise": 0.1},
+    },
+    "fbrac": {
+        "puzzle-3x3": {"alpha": 0.03}, "scene": {"alpha": 100.0}, "cube-double": {"alpha": 0.1},
+        "cube-triple": {"alpha": 0.03}, "cube-quadruple": {"alpha": 1.0}, "puzzle-4x4": {"alpha": 0.3},
+        "antmaze-large": {"alpha": 0.1}, "antmaze-giant": {"alpha": 0.1}, "humanoidmaze-medium": {"alpha": 30.0},
+        "humanoidmaze-large": {"alpha": 10.0},
+    },
+}
+"""The per-domain values of the QAM-table methods outside the families above (their own config classes, every
+default the QAM release's, K=10 and the pessimistic target included), keyed by agent: the rows of the QAM authors'
+reproduction script (github.com/ColinQiyangLi/qam ``experiments/reproduce.py``), ReBRAC's ``alpha_actor`` and
+``actor_noise`` and FBRAC's ``alpha``. These methods follow the QAM protocol under every preset (the protocol's
+:data:`QAM_PROTOCOL_SETTINGS` apply too); robomimic is not in the QAM paper (the config defaults apply)."""
+
 DIFFUSION_DOMAIN_SETTINGS: dict[str, dict[str, dict[str, float]]] = {
     "qsm": {
         "puzzle-3x3": {"inv_temp": 10.0, "alpha": 30.0}, "scene": {"inv_temp": 3.0, "alpha": 30.0},
@@ -308,7 +333,8 @@ def qam_preset_settings(name: str, domain: str) -> dict[str, Any]:
     target ``mean - 0.5 std``, :data:`QAM_PROTOCOL_SETTINGS`), FQL's :data:`QAM_FQL_ALPHA` and the QAM code's
     ``bc_weighting='chunk'``, and RLPD's code (the QAM repo's networks, ``networks='qam'``, and BC mask,
     ``bc_mask='chunk'``); nothing for the
-    QAM agents, fedit, dsrl, qsm and dac, whose families follow the QAM protocol under every preset.
+    QAM agents, fedit, dsrl, qsm, dac and the methods of :data:`QAM_METHOD_SETTINGS`, which follow the QAM
+    protocol under every preset.
 
     Raises:
         QchunkError: ``name`` is not one of :func:`~qchunk.agents.registry.qam_preset_agents` (the registered
@@ -318,7 +344,7 @@ def qam_preset_settings(name: str, domain: str) -> dict[str, Any]:
     if name not in runs:
         raise QchunkError(f"preset qam is the QAM paper's protocol, which runs {', '.join(runs)}; "
                           f"{name} is not among them: use --preset paper (or quick) for {name}")
-    if agent_family(name) in ("qam", "steered", "diffusion"):
+    if agent_family(name) in ("qam", "steered", "diffusion") or name in QAM_METHOD_SETTINGS:
         return {}
     fields: dict[str, Any] = {"num_critics": 10, "q_agg": "mean", "rho": 0.5, **qam_protocol_settings(domain)}
     if name in ("qc-fql", "fql"):
@@ -346,11 +372,13 @@ def config_class(name: str) -> type[AgentConfig]:
 def domain_settings(name: str, domain: str) -> dict[str, Any]:
     """The per-domain field values of agent ``name`` in ``domain`` (``alpha`` or ``num_samples`` of the flow
     agents; qam's :data:`QAM_INV_TEMP`, fedit's / dsrl's :data:`STEERED_DOMAIN_SETTINGS`, qsm's / dac's
-    :data:`DIFFUSION_DOMAIN_SETTINGS`, and for those the
+    :data:`DIFFUSION_DOMAIN_SETTINGS`, the other QAM-table methods' :data:`QAM_METHOD_SETTINGS`, and for those the
     protocol's :data:`QAM_PROTOCOL_SETTINGS`; the RLPD family has no per-domain setting). The rows that apply
     follow from the agent's family (:func:`agent_family`) and are keyed by its registered name; an agent without
     a row takes its config's defaults."""
     family = agent_family(name)
+    if name in QAM_METHOD_SETTINGS:
+        return {**qam_protocol_settings(domain), **QAM_METHOD_SETTINGS[name].get(domain, {})}
     if family == "qam":
         inv_temp = {"inv_temp": QAM_INV_TEMP[domain]} if domain in QAM_INV_TEMP else {}
         variant = QAM_VARIANT_SETTINGS.get(name, {}).get(domain, {})

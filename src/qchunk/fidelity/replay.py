@@ -43,6 +43,8 @@ REPLAYERS: dict[str, str] = {
     "qc:agents.acrlpd": "qchunk.fidelity.rlpd_replay:replay_rlpd",
     "qam:agents.rlpd": "qchunk.fidelity.rlpd_replay:replay_rlpd",
     "qam:agents.dsrl": "qchunk.fidelity.dsrl_replay:replay_dsrl",
+    "qam:agents.rebrac": "qchunk.fidelity.brac_replay:replay_rebrac",
+    "qam:agents.fbrac": "qchunk.fidelity.brac_replay:replay_fbrac",
     "qam:agents.dcgql": "qchunk.fidelity.diffusion_replay:replay_diffusion",
 }
 """``repo:module`` of an authors' agent -> ``module:function`` of its replayer."""

@@ -79,6 +79,14 @@ def tanh_normal(module: Tree) -> Tree:
             "mean": _dense(module["OutputDenseMean"]), "log_std": _dense(module["OutputDenseLogStd"])}
 
 
+def deterministic_actor(module: Tree) -> Tree:
+    """The authors' QAM-repo ``Actor`` with a constant std (``actor_net`` trunk, ``mean_net`` head; the mode is
+    all ReBRAC uses) as :class:`~qchunk.networks.DeterministicPolicy` (``trunk``, ``mean``)."""
+    if set(module) != {"actor_net", "mean_net"}:
+        raise QchunkError(f"a constant-std Actor has actor_net and mean_net, found {sorted(module)}")
+    return {"trunk": mlp_layers(module["actor_net"]), "mean": _dense(module["mean_net"])}
+
+
 def log_param(module: Tree, name: str = "log_value") -> np.ndarray:
     """The authors' ``LogParam`` (``log_value``; the QC repo's ``Temperature``: ``name='log_temp'``) as qchunk's
     ``log_temperature`` scalar."""

@@ -15,11 +15,12 @@ from qchunk.networks.gaussian import (
     tanh_gaussian_sample,
 )
 from qchunk.networks.mlp import MLP, MultiInputDense, concat_inputs, default_init
-from qchunk.networks.policy import OneStepPolicy
+from qchunk.networks.policy import DeterministicPolicy, OneStepPolicy
 
 __all__ = [
     "MLP",
     "CriticEnsemble",
+    "DeterministicPolicy",
     "FlowVelocity",
     "FourierTimeFeatures",
     "MultiInputDense",
