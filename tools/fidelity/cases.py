@@ -37,6 +37,9 @@ class Case:
     warmup: int = 2
     """Updates before the recorded one (at most 2): with 2, every target network differs from its online one and
     Adam has state; 0 records the first update after ``create`` (targets equal to the online networks)."""
+    act_per_state: bool = False
+    """Record ``sample_actions`` one state at a time (key ``i`` of ``split(PRNGKey(7), B)`` for state ``i``), for
+    agents whose ``sample_actions`` takes a single state (IFQL's best-of-N)."""
 
 
 def qam_case(name: str, **config: Any) -> Case:
@@ -167,7 +170,24 @@ DSRL_CASES = [
 pessimism ``rho``, first-action critic and policy (``action_chunking=False``), LayerNorm in the BC flow (the
 latent actor has none), the target entropy, and h=1 (the mazes)."""
 
-CASES: list[Case] = [*QAM_CASES, *FEDIT_CASES, *FLOW_CASES, *RLPD_CASES, *DSRL_CASES]
+
+def ifql_case(name: str, horizon: int = 3, **config: Any) -> Case:
+    """A case of ``agents/ifql.py`` (IFQL) at small sizes, on chunks as the QAM runs (K=10, T=10, N=32)."""
+    base = {"actor_hidden_dims": SMALL, "value_hidden_dims": SMALL, "action_chunking": True}
+    return Case(name, "qam", "agents.ifql", "IFQLAgent", {**base, **config}, horizon, act_per_state=True)
+
+
+IFQL_CASES = [
+    ifql_case("ifql"),
+    ifql_case("ifql-kappa-0.7", kappa=0.7, num_samples=4),
+    ifql_case("ifql-rho-0", rho=0.0),
+    ifql_case("ifql-first-action", action_chunking=False),
+    ifql_case("ifql-h1", horizon=1),
+]
+"""IFQL and its switches: the expectile ``kappa`` (with N=4 candidates), the pessimism ``rho`` of the value's
+target, first-action critic and policy (``action_chunking=False``) and h=1 (the mazes)."""
+
+CASES: list[Case] = [*QAM_CASES, *FEDIT_CASES, *FLOW_CASES, *RLPD_CASES, *DSRL_CASES, *IFQL_CASES]
 """Every case, by name."""
 
 

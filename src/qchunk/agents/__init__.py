@@ -56,6 +56,7 @@ from qchunk.agents.config import (
 from qchunk.agents.dsrl import DsrlAgent
 from qchunk.agents.edit import FEditAgent
 from qchunk.agents.flow_agent import FlowAgent, FlowNetworks, build_networks
+from qchunk.agents.ifql import IfqlAgent, IfqlAgentConfig
 from qchunk.agents.presets import (
     DEFAULT_DOMAIN,
     DOMAIN_NAMES,
@@ -70,7 +71,7 @@ from qchunk.agents.registry import AgentSpec, agent_class, agent_names, config_c
 from qchunk.agents.sac_agent import SacAgent, SacNetworks, build_sac_networks
 from qchunk.errors import QchunkError
 
-Agent = FlowAgent | SacAgent | QamAgent | QamFAgent | QamEAgent | FEditAgent | DsrlAgent
+Agent = FlowAgent | SacAgent | QamAgent | QamFAgent | QamEAgent | FEditAgent | DsrlAgent | IfqlAgent
 """Any built-in agent :func:`make_agent` builds."""
 
 _QC_PAPER = "Q. Li, Z. Zhou, S. Levine 2025, Reinforcement Learning with Action Chunking (arXiv 2507.07969)"
@@ -105,6 +106,9 @@ for _spec in (
     AgentSpec("dsrl", DsrlAgent, DsrlAgentConfig, "DSRL",
               "A. Wagenmaker et al. 2025, Steering Your Diffusion Policy with Latent Space Reinforcement Learning "
               "(arXiv 2506.15799), as the QAM paper runs it", qam_curve="DSRL"),
+    AgentSpec("ifql", IfqlAgent, IfqlAgentConfig, "IFQL",
+              "S. Park, Q. Li, S. Levine 2025, Flow Q-Learning (arXiv 2502.02538): IFQL, the flow variant of IDQL "
+              "(P. Hansen-Estruch et al. 2023, arXiv 2304.10573), as the QAM paper runs it", qam_curve="IFQL"),
 ):
     register(_spec)
 del _spec
@@ -177,6 +181,8 @@ __all__ = [
     "FlowAgent",
     "FlowAgentConfig",
     "FlowNetworks",
+    "IfqlAgent",
+    "IfqlAgentConfig",
     "QamAgent",
     "QamAgentConfig",
     "QamEAgent",

@@ -31,6 +31,22 @@ def critic_loss(q: Array, target: Array, weights: Array) -> Array:
     return jnp.mean(weights[None, :] * jnp.square(q - target[None, :]))
 
 
+def expectile_loss(diff: Array, expectile: float, weights: Array | None = None) -> Array:
+    """Asymmetric squared loss of IQL's expectile regression: ``mean_b w_b |expectile - 1[diff_b < 0]| diff_b**2``.
+
+    Minimised over ``v`` by ``diff = q - v``, it makes ``v`` the ``expectile``-expectile of ``q`` (0.5: the
+    mean; towards 1: the maximum). A zero difference counts as positive (weight ``expectile``), as the reference.
+
+    Args:
+        diff: ``(B,)`` differences ``q - v`` (gradient flows through ``v`` only if the caller holds ``q`` fixed).
+        expectile: kappa in (0, 1).
+        weights: optional ``(B,)`` per-sample weights (None: all 1).
+    """
+    weight = jnp.where(diff >= 0, expectile, 1.0 - expectile)
+    per_sample = weight * jnp.square(diff)
+    return jnp.mean(per_sample if weights is None else weights * per_sample)
+
+
 def flow_interpolant(noise: Array, actions: Array, times: Array) -> tuple[Array, Array]:
     """The straight (rectified-flow) path between noise and data and its constant velocity.
 

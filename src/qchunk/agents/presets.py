@@ -4,7 +4,8 @@
 (:data:`FAMILY_DEFAULTS`), the preset's sizes (:data:`PRESETS`), the variant's structure
 (:data:`VARIANTS`), the domain's ``alpha`` / ``N`` for flow agents (:data:`DOMAIN_STRENGTHS`, the table of
 the paper's appendix), ``inv_temp`` for qam (:data:`QAM_INV_TEMP`) or ``edit_scale`` / ``noise_scale`` for
-fedit / dsrl (:data:`STEERED_DOMAIN_SETTINGS`; the QAM agents also take :data:`QAM_PROTOCOL_SETTINGS`),
+fedit / dsrl (:data:`STEERED_DOMAIN_SETTINGS`; the QAM agents also take :data:`QAM_PROTOCOL_SETTINGS`), the QAM
+paper's other baselines' (:data:`QAM_METHOD_SETTINGS`),
 qam-f's / qam-e's (:data:`QAM_VARIANT_SETTINGS`), with ``preset='qam'`` the QAM protocol of
 :func:`qam_preset_settings` (FQL's and RLPD's), then the caller's overrides.
 """
@@ -91,6 +92,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # BC flow + tanh-Gaussian edit of its chunk (FEdit) / SAC in its latent noise (DSRL), on chunks.
     "fedit": {"horizon": 5, "chunked": True},
     "dsrl": {"horizon": 5, "chunked": True},
+    # IQL value and critic on chunks, BC flow, best of N flow samples (IFQL).
+    "ifql": {"horizon": 5, "chunked": True},
 }
 """Structure of each variant (which policy, window length, chunked or first-action critic)."""
 
@@ -224,6 +227,19 @@ released results), tuned per domain by the authors. The paper's own hyperparamet
 where this was written, so no disagreement with it could be checked; the values are the script's.
 robomimic is not in the QAM paper: the config defaults apply (edit_scale 0.2, noise_scale 1.0)."""
 
+QAM_METHOD_SETTINGS: dict[str, dict[str, dict[str, float]]] = {
+    "ifql": {
+        "puzzle-3x3": {"kappa": 0.95}, "scene": {"kappa": 0.9}, "cube-double": {"kappa": 0.9},
+        "cube-triple": {"kappa": 0.95}, "cube-quadruple": {"kappa": 0.95}, "puzzle-4x4": {"kappa": 0.9},
+        "antmaze-large": {"kappa": 0.9}, "antmaze-giant": {"kappa": 0.8}, "humanoidmaze-medium": {"kappa": 0.7},
+        "humanoidmaze-large": {"kappa": 0.8},
+    },
+}
+"""The per-domain values of the QAM paper's other baselines, keyed by agent: IFQL's expectile ``kappa`` (the
+``IFQL`` row of the QAM authors' reproduction script, github.com/ColinQiyangLi/qam ``experiments/reproduce.py``).
+These agents follow the QAM protocol under every preset (:data:`QAM_PROTOCOL_SETTINGS` in every domain; their
+config defaults are its K=10 and rho=0.5); robomimic is not in the QAM paper (the config defaults apply)."""
+
 QAM_VARIANT_SETTINGS: dict[str, dict[str, dict[str, float]]] = {
     "qam-f": {
         "puzzle-3x3": {"inv_temp": 3.0, "alpha": 0.0}, "scene": {"inv_temp": 1.0, "alpha": 300.0},
@@ -275,7 +291,8 @@ def qam_preset_settings(name: str, domain: str) -> dict[str, Any]:
     target ``mean - 0.5 std``, :data:`QAM_PROTOCOL_SETTINGS`), FQL's :data:`QAM_FQL_ALPHA` and the QAM code's
     ``bc_weighting='chunk'``, and RLPD's code (the QAM repo's networks, ``networks='qam'``, and BC mask,
     ``bc_mask='chunk'``); nothing for the
-    QAM agents, fedit and dsrl, whose families follow the QAM protocol under every preset.
+    QAM agents, fedit, dsrl and the agents of :data:`QAM_METHOD_SETTINGS`, which follow the QAM protocol under
+    every preset.
 
     Raises:
         QchunkError: ``name`` is not one of :func:`~qchunk.agents.registry.qam_preset_agents` (the registered
@@ -285,7 +302,7 @@ def qam_preset_settings(name: str, domain: str) -> dict[str, Any]:
     if name not in runs:
         raise QchunkError(f"preset qam is the QAM paper's protocol, which runs {', '.join(runs)}; "
                           f"{name} is not among them: use --preset paper (or quick) for {name}")
-    if agent_family(name) in ("qam", "steered"):
+    if agent_family(name) in ("qam", "steered") or name in QAM_METHOD_SETTINGS:
         return {}
     fields: dict[str, Any] = {"num_critics": 10, "q_agg": "mean", "rho": 0.5, **qam_protocol_settings(domain)}
     if name in ("qc-fql", "fql"):
@@ -313,10 +330,13 @@ def config_class(name: str) -> type[AgentConfig]:
 def domain_settings(name: str, domain: str) -> dict[str, Any]:
     """The per-domain field values of agent ``name`` in ``domain`` (``alpha`` or ``num_samples`` of the flow
     agents; qam's :data:`QAM_INV_TEMP`, fedit's / dsrl's :data:`STEERED_DOMAIN_SETTINGS`, and for those the
-    protocol's :data:`QAM_PROTOCOL_SETTINGS`; the RLPD family has no per-domain setting). The rows that apply
+    protocol's :data:`QAM_PROTOCOL_SETTINGS`, as the agents of :data:`QAM_METHOD_SETTINGS` with their rows; the
+    RLPD family has no per-domain setting). The rows that apply
     follow from the agent's family (:func:`agent_family`) and are keyed by its registered name; an agent without
     a row takes its config's defaults."""
     family = agent_family(name)
+    if name in QAM_METHOD_SETTINGS:
+        return {**qam_protocol_settings(domain), **QAM_METHOD_SETTINGS[name].get(domain, {})}
     if family == "qam":
         inv_temp = {"inv_temp": QAM_INV_TEMP[domain]} if domain in QAM_INV_TEMP else {}
         variant = QAM_VARIANT_SETTINGS.get(name, {}).get(domain, {})

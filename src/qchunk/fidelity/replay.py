@@ -43,6 +43,7 @@ REPLAYERS: dict[str, str] = {
     "qc:agents.acrlpd": "qchunk.fidelity.rlpd_replay:replay_rlpd",
     "qam:agents.rlpd": "qchunk.fidelity.rlpd_replay:replay_rlpd",
     "qam:agents.dsrl": "qchunk.fidelity.dsrl_replay:replay_dsrl",
+    "qam:agents.ifql": "qchunk.fidelity.ifql_replay:replay_ifql",
 }
 """``repo:module`` of an authors' agent -> ``module:function`` of its replayer."""
 

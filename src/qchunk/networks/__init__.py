@@ -1,10 +1,10 @@
-"""Networks: MLPs, the critic ensemble, the flow velocity field, one-step and tanh-Gaussian policies.
+"""Networks: MLPs, the critic ensemble, the state value, the flow velocity field, one-step and tanh-Gaussian policies.
 
 All modules take their inputs separately (state, action or chunk, time) and accept broadcastable
 leading shapes; see :mod:`qchunk.networks.mlp` for why.
 """
 
-from qchunk.networks.critic import CriticEnsemble
+from qchunk.networks.critic import CriticEnsemble, StateValue
 from qchunk.networks.flow import FlowVelocity, euler_integrate
 from qchunk.networks.gaussian import (
     TanhGaussianPolicy,
@@ -21,6 +21,7 @@ __all__ = [
     "FlowVelocity",
     "MultiInputDense",
     "OneStepPolicy",
+    "StateValue",
     "TanhGaussianPolicy",
     "concat_inputs",
     "default_init",
