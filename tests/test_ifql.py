@@ -91,7 +91,7 @@ def test_value_critic_and_flow_each_learn_from_their_own_term():
     assert set(agent.target_params) == {"critic"}
 
 
-@pytest.mark.parametrize("preset", ["quick", "qam"])
+@pytest.mark.parametrize("preset", ["quick", pytest.param("qam", marks=pytest.mark.slow)])  # 4x512, K=10
 def test_create_update_act_are_finite_at_both_presets(preset):
     agent = make_agent("ifql", OBS, ACT, preset, "cube-double", seed=0)
     assert isinstance(agent, IfqlAgent) and set(agent.params) == {"critic", "value", "flow"}

@@ -187,7 +187,24 @@ IFQL_CASES = [
 """IFQL and its switches: the expectile ``kappa`` (with N=4 candidates), the pessimism ``rho`` of the value's
 target, first-action critic and policy (``action_chunking=False``) and h=1 (the mazes)."""
 
-CASES: list[Case] = [*QAM_CASES, *FEDIT_CASES, *FLOW_CASES, *RLPD_CASES, *DSRL_CASES, *IFQL_CASES]
+
+def fawac_case(name: str, horizon: int = 3, seed: int = 0, **config: Any) -> Case:
+    """A case of ``agents/fawac.py`` (FAWAC) at small sizes, on chunks as the QAM runs (K=10, T=10)."""
+    base = {"actor_hidden_dims": SMALL, "value_hidden_dims": SMALL, "action_chunking": True}
+    return Case(name, "qam", "agents.fawac", "FAWACAgent", {**base, **config}, horizon, seed=seed)
+
+
+FAWAC_CASES = [
+    fawac_case("fawac"),
+    fawac_case("fawac-inv-temp-100", inv_temp=100.0),
+    fawac_case("fawac-rho-0", rho=0.0),
+    fawac_case("fawac-first-action", seed=1, action_chunking=False),
+    fawac_case("fawac-h1", seed=1, horizon=1),
+]
+"""FAWAC and its switches: a large ``inv_temp`` (weights reach the clip at 100), the pessimism ``rho``, first-action
+critic and policy (``action_chunking=False``) and h=1 (the mazes)."""
+
+CASES: list[Case] = [*QAM_CASES, *FEDIT_CASES, *FLOW_CASES, *RLPD_CASES, *DSRL_CASES, *IFQL_CASES, *FAWAC_CASES]
 """Every case, by name."""
 
 

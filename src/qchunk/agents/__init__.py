@@ -55,6 +55,7 @@ from qchunk.agents.config import (
 )
 from qchunk.agents.dsrl import DsrlAgent
 from qchunk.agents.edit import FEditAgent
+from qchunk.agents.fawac import FawacAgent, FawacAgentConfig
 from qchunk.agents.flow_agent import FlowAgent, FlowNetworks, build_networks
 from qchunk.agents.ifql import IfqlAgent, IfqlAgentConfig
 from qchunk.agents.presets import (
@@ -71,7 +72,8 @@ from qchunk.agents.registry import AgentSpec, agent_class, agent_names, config_c
 from qchunk.agents.sac_agent import SacAgent, SacNetworks, build_sac_networks
 from qchunk.errors import QchunkError
 
-Agent = FlowAgent | SacAgent | QamAgent | QamFAgent | QamEAgent | FEditAgent | DsrlAgent | IfqlAgent
+Agent = (FlowAgent | SacAgent | QamAgent | QamFAgent | QamEAgent | FEditAgent | DsrlAgent | IfqlAgent
+         | FawacAgent)
 """Any built-in agent :func:`make_agent` builds."""
 
 _QC_PAPER = "Q. Li, Z. Zhou, S. Levine 2025, Reinforcement Learning with Action Chunking (arXiv 2507.07969)"
@@ -109,6 +111,9 @@ for _spec in (
     AgentSpec("ifql", IfqlAgent, IfqlAgentConfig, "IFQL",
               "S. Park, Q. Li, S. Levine 2025, Flow Q-Learning (arXiv 2502.02538): IFQL, the flow variant of IDQL "
               "(P. Hansen-Estruch et al. 2023, arXiv 2304.10573), as the QAM paper runs it", qam_curve="IFQL"),
+    AgentSpec("fawac", FawacAgent, FawacAgentConfig, "FAWAC",
+              "A. Nair, A. Gupta, M. Dalal, S. Levine 2020, AWAC: Accelerating Online Reinforcement Learning with "
+              "Offline Datasets (arXiv 2006.09359), with a flow policy, as the QAM paper runs it", qam_curve="FAWAC"),
 ):
     register(_spec)
 del _spec
@@ -178,6 +183,8 @@ __all__ = [
     "DsrlAgentConfig",
     "FEditAgent",
     "FEditAgentConfig",
+    "FawacAgent",
+    "FawacAgentConfig",
     "FlowAgent",
     "FlowAgentConfig",
     "FlowNetworks",

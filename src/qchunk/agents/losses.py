@@ -63,7 +63,7 @@ def flow_interpolant(noise: Array, actions: Array, times: Array) -> tuple[Array,
 
 
 def flow_matching_loss(velocity: Array, target: Array, valid: Array | None = None,
-                       weighting: Literal["step", "chunk"] = "step") -> Array:
+                       weighting: Literal["step", "chunk"] = "step", sample_weights: Array | None = None) -> Array:
     """Flow-matching behaviour-cloning loss: the squared velocity error, with the steps past an episode end
     weighted as each paper's code weights them.
 
@@ -78,8 +78,12 @@ def flow_matching_loss(velocity: Array, target: Array, valid: Array | None = Non
         valid: ``(B, H)`` the batch's ``valid`` (the whole window; ``step`` reads its first ``h`` steps,
             ``chunk`` its last), or None (all 1).
         weighting: ``step`` or ``chunk``, above.
+        sample_weights: optional ``(B,)`` per-chunk weights (treated as given; advantage-weighted flow matching,
+            FAWAC), multiplied into each chunk's term; None: all 1.
     """
     per_step = jnp.mean(jnp.square(velocity - target), axis=-1)  # (B, h)
+    if sample_weights is not None:
+        per_step = sample_weights[:, None] * per_step
     if valid is None:
         return jnp.mean(per_step)
     if weighting == "chunk":

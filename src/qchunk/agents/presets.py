@@ -94,6 +94,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "dsrl": {"horizon": 5, "chunked": True},
     # IQL value and critic on chunks, BC flow, best of N flow samples (IFQL).
     "ifql": {"horizon": 5, "chunked": True},
+    # Critic, value and an advantage-weighted flow policy on chunks (FAWAC).
+    "fawac": {"horizon": 5, "chunked": True},
 }
 """Structure of each variant (which policy, window length, chunked or first-action critic)."""
 
@@ -234,9 +236,16 @@ QAM_METHOD_SETTINGS: dict[str, dict[str, dict[str, float]]] = {
         "antmaze-large": {"kappa": 0.9}, "antmaze-giant": {"kappa": 0.8}, "humanoidmaze-medium": {"kappa": 0.7},
         "humanoidmaze-large": {"kappa": 0.8},
     },
+    "fawac": {
+        "puzzle-3x3": {"inv_temp": 0.8}, "scene": {"inv_temp": 6.4}, "cube-double": {"inv_temp": 0.8},
+        "cube-triple": {"inv_temp": 0.8}, "cube-quadruple": {"inv_temp": 0.8}, "puzzle-4x4": {"inv_temp": 0.8},
+        "antmaze-large": {"inv_temp": 6.4}, "antmaze-giant": {"inv_temp": 0.8},
+        "humanoidmaze-medium": {"inv_temp": 6.4}, "humanoidmaze-large": {"inv_temp": 0.8},
+    },
 }
-"""The per-domain values of the QAM paper's other baselines, keyed by agent: IFQL's expectile ``kappa`` (the
-``IFQL`` row of the QAM authors' reproduction script, github.com/ColinQiyangLi/qam ``experiments/reproduce.py``).
+"""The per-domain values of the QAM paper's other baselines, keyed by agent: IFQL's expectile ``kappa`` and FAWAC's
+``inv_temp`` (the ``IFQL`` and ``FAWAC`` rows of the QAM authors' reproduction script, github.com/ColinQiyangLi/qam
+``experiments/reproduce.py``).
 These agents follow the QAM protocol under every preset (:data:`QAM_PROTOCOL_SETTINGS` in every domain; their
 config defaults are its K=10 and rho=0.5); robomimic is not in the QAM paper (the config defaults apply)."""
 

@@ -44,6 +44,7 @@ REPLAYERS: dict[str, str] = {
     "qam:agents.rlpd": "qchunk.fidelity.rlpd_replay:replay_rlpd",
     "qam:agents.dsrl": "qchunk.fidelity.dsrl_replay:replay_dsrl",
     "qam:agents.ifql": "qchunk.fidelity.ifql_replay:replay_ifql",
+    "qam:agents.fawac": "qchunk.fidelity.fawac_replay:replay_fawac",
 }
 """``repo:module`` of an authors' agent -> ``module:function`` of its replayer."""
 
