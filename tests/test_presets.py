@@ -55,6 +55,7 @@ STRUCTURE = {  # name: (policy, horizon h, action horizon)
 QAM_STRUCTURE = {"qam": ("best_of_n", 5, 5)}  # name: (policy, horizon h, action horizon); tests/test_qam.py
 QAM_VARIANTS = ("qam-f", "qam-e")  # both presets and structure: tests/test_qam_variants.py
 STEERED_STRUCTURE = {"fedit": (5, 5), "dsrl": (5, 5)}  # name: (horizon h, action horizon); tests/test_dsrl.py
+QAM_METHODS = ("ifql", "fawac")  # the QAM paper's other baselines: tests/test_ifql.py, tests/test_fawac.py
 SAC_STRUCTURE = {  # name: (horizon h, BC coefficient)
     "rlpd": (1, 0.0),
     "rlpd-ac": (5, 0.0),
@@ -64,7 +65,7 @@ SAC_STRUCTURE = {  # name: (horizon h, BC coefficient)
 
 def test_names():
     assert set(AGENT_NAMES) == (set(STRUCTURE) | set(SAC_STRUCTURE) | set(QAM_STRUCTURE) | set(STEERED_STRUCTURE)
-                                | set(QAM_VARIANTS))
+                                | set(QAM_VARIANTS) | set(QAM_METHODS))
     assert set(PRESET_NAMES) == {"paper", "quick", "qam"}  # qam: tests/test_qam_preset.py
     assert set(DOMAIN_NAMES) == set(PAPER_TABLE) | set(QAM_DOMAINS)
 
