@@ -21,7 +21,7 @@ from qchunk.fidelity.transplant import check_same_structure, critic_ensemble, ml
 
 FIXTURES = fixture_paths()
 FAST = {"qam", "qam-f", "qam-e", "fedit", "dsrl", "acfql-qc", "acfql-qc-fql", "qam-fql", "rlpd-ac", "qc-rlpd",
-        "qam-rlpd-ac", "rebrac", "fbrac", "qsm", "dac"}
+        "qam-rlpd-ac", "rebrac", "fbrac", "ifql", "fawac", "qsm", "dac"}
 """The default case of each authors' agent: in the fast tier; every other switch runs in the full suite."""
 
 

@@ -56,7 +56,7 @@ QAM_STRUCTURE = {"qam": ("best_of_n", 5, 5)}  # name: (policy, horizon h, action
 QAM_VARIANTS = ("qam-f", "qam-e")  # both presets and structure: tests/test_qam_variants.py
 STEERED_STRUCTURE = {"fedit": (5, 5), "dsrl": (5, 5)}  # name: (horizon h, action horizon); tests/test_dsrl.py
 DIFFUSION_STRUCTURE = {"qsm": (5, 5), "dac": (5, 5)}  # name: (horizon h, action horizon); tests/test_diffusion_agent.py
-QAM_METHODS = ("rebrac", "fbrac")  # presets and per-domain values: tests/test_rebrac.py, tests/test_fbrac.py
+QAM_METHODS = ("rebrac", "fbrac", "ifql", "fawac")  # their own tests: tests/test_<name>.py
 SAC_STRUCTURE = {  # name: (horizon h, BC coefficient)
     "rlpd": (1, 0.0),
     "rlpd-ac": (5, 0.0),

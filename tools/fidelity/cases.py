@@ -40,6 +40,9 @@ class Case:
     warmup: int = 2
     """Updates before the recorded one (at most 2): with 2, every target network differs from its online one and
     Adam has state; 0 records the first update after ``create`` (targets equal to the online networks)."""
+    act_per_state: bool = False
+    """Record ``sample_actions`` one state at a time (key ``i`` of ``split(PRNGKey(7), B)`` for state ``i``), for
+    agents whose ``sample_actions`` takes a single state (IFQL's best-of-N)."""
 
 
 def qam_case(name: str, **config: Any) -> Case:
@@ -243,8 +246,41 @@ FBRAC_CASES = [
 """FBRAC and its switches: best-of-N acting and TD target, the pessimism ``rho``, first-action critic and flow
 (``action_chunking=False``), h=1 (the mazes), LayerNorm in the flow (with a larger ``alpha``)."""
 
+def ifql_case(name: str, horizon: int = 3, **config: Any) -> Case:
+    """A case of ``agents/ifql.py`` (IFQL) at small sizes, on chunks as the QAM runs (K=10, T=10, N=32)."""
+    base = {"actor_hidden_dims": SMALL, "value_hidden_dims": SMALL, "action_chunking": True}
+    return Case(name, "qam", "agents.ifql", "IFQLAgent", {**base, **config}, horizon, act_per_state=True)
+
+
+IFQL_CASES = [
+    ifql_case("ifql"),
+    ifql_case("ifql-kappa-0.7", kappa=0.7, num_samples=4),
+    ifql_case("ifql-rho-0", rho=0.0),
+    ifql_case("ifql-first-action", action_chunking=False),
+    ifql_case("ifql-h1", horizon=1),
+]
+"""IFQL and its switches: the expectile ``kappa`` (with N=4 candidates), the pessimism ``rho`` of the value's
+target, first-action critic and policy (``action_chunking=False``) and h=1 (the mazes)."""
+
+
+def fawac_case(name: str, horizon: int = 3, seed: int = 0, **config: Any) -> Case:
+    """A case of ``agents/fawac.py`` (FAWAC) at small sizes, on chunks as the QAM runs (K=10, T=10)."""
+    base = {"actor_hidden_dims": SMALL, "value_hidden_dims": SMALL, "action_chunking": True}
+    return Case(name, "qam", "agents.fawac", "FAWACAgent", {**base, **config}, horizon, seed=seed)
+
+
+FAWAC_CASES = [
+    fawac_case("fawac"),
+    fawac_case("fawac-inv-temp-100", inv_temp=100.0),
+    fawac_case("fawac-rho-0", rho=0.0),
+    fawac_case("fawac-first-action", seed=1, action_chunking=False),
+    fawac_case("fawac-h1", seed=1, horizon=1),
+]
+"""FAWAC and its switches: a large ``inv_temp`` (weights reach the clip at 100), the pessimism ``rho``, first-action
+critic and policy (``action_chunking=False``) and h=1 (the mazes)."""
+
 CASES: list[Case] = [*QAM_CASES, *FEDIT_CASES, *FLOW_CASES, *RLPD_CASES, *DSRL_CASES, *REBRAC_CASES, *FBRAC_CASES,
-                     *DCGQL_CASES]
+                     *IFQL_CASES, *FAWAC_CASES, *DCGQL_CASES]
 """Every case, by name."""
 
 

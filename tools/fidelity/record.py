@@ -153,7 +153,12 @@ def record_one(name: str, repo: Path, out: Path) -> None:
         with DrawCapture() as update_draws:
             new_agent, update_info = agent.update(batch, **case.update_kwargs)
         with DrawCapture() as act_draws:
-            actions = agent.sample_actions(batch["observations"], rng=jax.random.PRNGKey(7))
+            if case.act_per_state:  # an agent whose sample_actions takes one state
+                keys = jax.random.split(jax.random.PRNGKey(7), BATCH)
+                actions = jnp.stack([agent.sample_actions(obs, rng=key)
+                                     for obs, key in zip(batch["observations"], keys, strict=True)])
+            else:
+                actions = agent.sample_actions(batch["observations"], rng=jax.random.PRNGKey(7))
 
     if len(loss_draws.calls) != len(update_draws.calls) or any(
             not np.array_equal(a[1], b[1]) for a, b in zip(loss_draws.calls, update_draws.calls, strict=True)):

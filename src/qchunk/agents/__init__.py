@@ -56,8 +56,10 @@ from qchunk.agents.config import (
 from qchunk.agents.diffusion_agent import DiffusionAgent, DiffusionAgentConfig
 from qchunk.agents.dsrl import DsrlAgent
 from qchunk.agents.edit import FEditAgent
+from qchunk.agents.fawac import FawacAgent, FawacAgentConfig
 from qchunk.agents.fbrac import FBracAgent, FBracAgentConfig
 from qchunk.agents.flow_agent import FlowAgent, FlowNetworks, build_networks
+from qchunk.agents.ifql import IfqlAgent, IfqlAgentConfig
 from qchunk.agents.presets import (
     DEFAULT_DOMAIN,
     DOMAIN_NAMES,
@@ -74,7 +76,7 @@ from qchunk.agents.sac_agent import SacAgent, SacNetworks, build_sac_networks
 from qchunk.errors import QchunkError
 
 Agent = (FlowAgent | SacAgent | QamAgent | QamFAgent | QamEAgent | FEditAgent | DsrlAgent | ReBracAgent | FBracAgent
-         | DiffusionAgent)
+         | IfqlAgent | FawacAgent | DiffusionAgent)
 """Any built-in agent :func:`make_agent` builds."""
 
 _QC_PAPER = "Q. Li, Z. Zhou, S. Levine 2025, Reinforcement Learning with Action Chunking (arXiv 2507.07969)"
@@ -114,6 +116,12 @@ for _spec in (
               "Reinforcement Learning (arXiv 2305.09836), as the QAM paper runs it", qam_curve="ReBRAC"),
     AgentSpec("fbrac", FBracAgent, FBracAgentConfig, "FBRAC",
               f"{_FQL_PAPER}, its flow BRAC baseline, as the QAM paper runs it", qam_curve="FBRAC"),
+    AgentSpec("ifql", IfqlAgent, IfqlAgentConfig, "IFQL",
+              "S. Park, Q. Li, S. Levine 2025, Flow Q-Learning (arXiv 2502.02538): IFQL, the flow variant of IDQL "
+              "(P. Hansen-Estruch et al. 2023, arXiv 2304.10573), as the QAM paper runs it", qam_curve="IFQL"),
+    AgentSpec("fawac", FawacAgent, FawacAgentConfig, "FAWAC",
+              "A. Nair, A. Gupta, M. Dalal, S. Levine 2020, AWAC: Accelerating Online Reinforcement Learning with "
+              "Offline Datasets (arXiv 2006.09359), with a flow policy, as the QAM paper runs it", qam_curve="FAWAC"),
     AgentSpec("qsm", DiffusionAgent, DiffusionAgentConfig, "QSM",
               "M. Psenka, A. Escontrela, P. Abbeel, Y. Ma 2024, Learning a Diffusion Model Policy from Rewards via "
               "Q-Score Matching (arXiv 2312.11752), as the QAM paper runs it", qam_curve="QSM"),
@@ -194,9 +202,13 @@ __all__ = [
     "FBracAgentConfig",
     "FEditAgent",
     "FEditAgentConfig",
+    "FawacAgent",
+    "FawacAgentConfig",
     "FlowAgent",
     "FlowAgentConfig",
     "FlowNetworks",
+    "IfqlAgent",
+    "IfqlAgentConfig",
     "QamAgent",
     "QamAgentConfig",
     "QamEAgent",

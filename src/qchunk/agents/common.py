@@ -207,7 +207,8 @@ def flow_policy_q(flow: Callable[..., Array], flow_params: Params, critic: Calla
 
 
 def bc_flow_loss(flow: Callable[..., Array], flow_params: Params, batch: Batch, data: Array, steps: int,
-                 action_dim: int, noise: Array, times: Array, weighting: Literal["step", "chunk"] = "step") -> Array:
+                 action_dim: int, noise: Array, times: Array, weighting: Literal["step", "chunk"] = "step",
+                 sample_weights: Array | None = None) -> Array:
     """The flow-matching behaviour-cloning loss of a velocity field on the data chunks (or first actions), for
     given draws.
 
@@ -225,12 +226,14 @@ def bc_flow_loss(flow: Callable[..., Array], flow_params: Params, batch: Batch, 
         action_dim: width A of one action.
         noise: ``(B, P)`` the path's start ``x0 ~ N(0, I)``; times: ``(B, 1)`` flow times ``u ~ U[0, 1)``.
         weighting: ``step`` or ``chunk`` (:func:`~qchunk.agents.losses.flow_matching_loss`).
+        sample_weights: optional ``(B,)`` weights of the chunks (FAWAC's advantage weights), as given.
     """
     size = data.shape[0]
     x_u, velocity_target = flow_interpolant(noise, data, times)
     velocity = flow.apply({"params": flow_params}, batch["observations"], x_u, times)
     return flow_matching_loss(velocity.reshape(size, steps, action_dim),
-                              velocity_target.reshape(size, steps, action_dim), batch["valid"], weighting)
+                              velocity_target.reshape(size, steps, action_dim), batch["valid"], weighting,
+                              sample_weights)
 
 
 def bc_flow_objective(flow: Callable[..., Array], flow_params: Params, batch: Batch, data: Array, steps: int,

@@ -31,6 +31,22 @@ def critic_loss(q: Array, target: Array, weights: Array) -> Array:
     return jnp.mean(weights[None, :] * jnp.square(q - target[None, :]))
 
 
+def expectile_loss(diff: Array, expectile: float, weights: Array | None = None) -> Array:
+    """Asymmetric squared loss of IQL's expectile regression: ``mean_b w_b |expectile - 1[diff_b < 0]| diff_b**2``.
+
+    Minimised over ``v`` by ``diff = q - v``, it makes ``v`` the ``expectile``-expectile of ``q`` (0.5: the
+    mean; towards 1: the maximum). A zero difference counts as positive (weight ``expectile``), as the reference.
+
+    Args:
+        diff: ``(B,)`` differences ``q - v`` (gradient flows through ``v`` only if the caller holds ``q`` fixed).
+        expectile: kappa in (0, 1).
+        weights: optional ``(B,)`` per-sample weights (None: all 1).
+    """
+    weight = jnp.where(diff >= 0, expectile, 1.0 - expectile)
+    per_sample = weight * jnp.square(diff)
+    return jnp.mean(per_sample if weights is None else weights * per_sample)
+
+
 def flow_interpolant(noise: Array, actions: Array, times: Array) -> tuple[Array, Array]:
     """The straight (rectified-flow) path between noise and data and its constant velocity.
 
@@ -47,7 +63,7 @@ def flow_interpolant(noise: Array, actions: Array, times: Array) -> tuple[Array,
 
 
 def flow_matching_loss(velocity: Array, target: Array, valid: Array | None = None,
-                       weighting: Literal["step", "chunk"] = "step") -> Array:
+                       weighting: Literal["step", "chunk"] = "step", sample_weights: Array | None = None) -> Array:
     """Flow-matching behaviour-cloning loss: the squared velocity error, with the steps past an episode end
     weighted as each paper's code weights them.
 
@@ -62,8 +78,12 @@ def flow_matching_loss(velocity: Array, target: Array, valid: Array | None = Non
         valid: ``(B, H)`` the batch's ``valid`` (the whole window; ``step`` reads its first ``h`` steps,
             ``chunk`` its last), or None (all 1).
         weighting: ``step`` or ``chunk``, above.
+        sample_weights: optional ``(B,)`` per-chunk weights (treated as given; advantage-weighted flow matching,
+            FAWAC), multiplied into each chunk's term; None: all 1.
     """
     per_step = jnp.mean(jnp.square(velocity - target), axis=-1)  # (B, h)
+    if sample_weights is not None:
+        per_step = sample_weights[:, None] * per_step
     if valid is None:
         return jnp.mean(per_step)
     if weighting == "chunk":

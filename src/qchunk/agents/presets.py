@@ -4,7 +4,8 @@
 (:data:`FAMILY_DEFAULTS`), the preset's sizes (:data:`PRESETS`), the variant's structure
 (:data:`VARIANTS`), the domain's ``alpha`` / ``N`` for flow agents (:data:`DOMAIN_STRENGTHS`, the table of
 the paper's appendix), ``inv_temp`` for qam (:data:`QAM_INV_TEMP`) or ``edit_scale`` / ``noise_scale`` for
-fedit / dsrl (:data:`STEERED_DOMAIN_SETTINGS`; the QAM agents also take :data:`QAM_PROTOCOL_SETTINGS`),
+fedit / dsrl (:data:`STEERED_DOMAIN_SETTINGS`; the QAM agents also take :data:`QAM_PROTOCOL_SETTINGS`), the QAM
+paper's other baselines' (:data:`QAM_METHOD_SETTINGS`),
 qam-f's / qam-e's (:data:`QAM_VARIANT_SETTINGS`), with ``preset='qam'`` the QAM protocol of
 :func:`qam_preset_settings` (FQL's and RLPD's), then the caller's overrides.
 """
@@ -94,6 +95,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # BC flow + tanh-Gaussian edit of its chunk (FEdit) / SAC in its latent noise (DSRL), on chunks.
     "fedit": {"horizon": 5, "chunked": True},
     "dsrl": {"horizon": 5, "chunked": True},
+    # IQL value and critic on chunks, BC flow, best of N flow samples (IFQL).
+    "ifql": {"horizon": 5, "chunked": True},
+    # Critic, value and an advantage-weighted flow policy on chunks (FAWAC).
+    "fawac": {"horizon": 5, "chunked": True},
     # Diffusion policies on chunks: Q-score matching (clip after each reverse step) / diffusion actor-critic (clip
     # the one-step estimate of the clean chunk), the reproduction script's switches for every domain.
     "qsm": {"horizon": 5, "chunked": True, "actor_loss": "qsm", "clip_sampler_before": False,
@@ -280,11 +285,24 @@ QAM_METHOD_SETTINGS: dict[str, dict[str, dict[str, float]]] = {
         "antmaze-large": {"alpha": 0.1}, "antmaze-giant": {"alpha": 0.1}, "humanoidmaze-medium": {"alpha": 30.0},
         "humanoidmaze-large": {"alpha": 10.0},
     },
+    "ifql": {
+        "puzzle-3x3": {"kappa": 0.95}, "scene": {"kappa": 0.9}, "cube-double": {"kappa": 0.9},
+        "cube-triple": {"kappa": 0.95}, "cube-quadruple": {"kappa": 0.95}, "puzzle-4x4": {"kappa": 0.9},
+        "antmaze-large": {"kappa": 0.9}, "antmaze-giant": {"kappa": 0.8}, "humanoidmaze-medium": {"kappa": 0.7},
+        "humanoidmaze-large": {"kappa": 0.8},
+    },
+    "fawac": {
+        "puzzle-3x3": {"inv_temp": 0.8}, "scene": {"inv_temp": 6.4}, "cube-double": {"inv_temp": 0.8},
+        "cube-triple": {"inv_temp": 0.8}, "cube-quadruple": {"inv_temp": 0.8}, "puzzle-4x4": {"inv_temp": 0.8},
+        "antmaze-large": {"inv_temp": 6.4}, "antmaze-giant": {"inv_temp": 0.8},
+        "humanoidmaze-medium": {"inv_temp": 6.4}, "humanoidmaze-large": {"inv_temp": 0.8},
+    },
 }
 """The per-domain values of the QAM-table methods outside the families above (their own config classes, every
 default the QAM release's, K=10 and the pessimistic target included), keyed by agent: the rows of the QAM authors'
-reproduction script (github.com/ColinQiyangLi/qam ``experiments/reproduce.py``), ReBRAC's ``alpha_actor`` and
-``actor_noise`` and FBRAC's ``alpha``. These methods follow the QAM protocol under every preset (the protocol's
+reproduction script (github.com/ColinQiyangLi/qam ``experiments/reproduce.py``): ReBRAC's ``alpha_actor`` and
+``actor_noise``, FBRAC's ``alpha``, IFQL's expectile ``kappa`` and FAWAC's ``inv_temp``. These methods follow the
+QAM protocol under every preset (the protocol's
 :data:`QAM_PROTOCOL_SETTINGS` apply too); robomimic is not in the QAM paper (the config defaults apply)."""
 
 DIFFUSION_DOMAIN_SETTINGS: dict[str, dict[str, dict[str, float]]] = {

@@ -46,6 +46,8 @@ REPLAYERS: dict[str, str] = {
     "qam:agents.rebrac": "qchunk.fidelity.brac_replay:replay_rebrac",
     "qam:agents.fbrac": "qchunk.fidelity.brac_replay:replay_fbrac",
     "qam:agents.dcgql": "qchunk.fidelity.diffusion_replay:replay_diffusion",
+    "qam:agents.ifql": "qchunk.fidelity.ifql_replay:replay_ifql",
+    "qam:agents.fawac": "qchunk.fidelity.fawac_replay:replay_fawac",
 }
 """``repo:module`` of an authors' agent -> ``module:function`` of its replayer."""
 

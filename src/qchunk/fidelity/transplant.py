@@ -40,6 +40,12 @@ def critic_ensemble(module: Tree) -> Tree:
     return {"critics": mlp_layers(_only(module, "value_net"))}
 
 
+def state_value(module: Tree) -> Tree:
+    """The authors' ``Value`` with one member and no action (``value_net``, a plain MLP) as
+    :class:`~qchunk.networks.StateValue` (``value``)."""
+    return {"value": mlp_layers(_only(module, "value_net"))}
+
+
 def state_action_ensemble(module: Tree) -> Tree:
     """The QC repo's RLPD critic (``Ensemble`` of ``StateActionValue``: vmapped ``MLP_0`` hidden layers and a
     ``Dense_0`` output head) as :class:`~qchunk.networks.CriticEnsemble` (``critics``; the head is the MLP's

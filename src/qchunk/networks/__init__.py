@@ -1,11 +1,11 @@
-"""Networks: MLPs, the critic ensemble, the flow velocity field, a diffusion noise predictor, one-step and
-tanh-Gaussian policies.
+"""Networks: MLPs, the critic ensemble, the state value, the flow velocity field, a diffusion noise predictor,
+one-step and tanh-Gaussian policies.
 
 All modules take their inputs separately (state, action or chunk, time) and accept broadcastable
 leading shapes; see :mod:`qchunk.networks.mlp` for why.
 """
 
-from qchunk.networks.critic import CriticEnsemble
+from qchunk.networks.critic import CriticEnsemble, StateValue
 from qchunk.networks.diffusion import FourierTimeFeatures, NoisePredictor, mish
 from qchunk.networks.flow import FlowVelocity, euler_integrate
 from qchunk.networks.gaussian import (
@@ -26,6 +26,7 @@ __all__ = [
     "MultiInputDense",
     "NoisePredictor",
     "OneStepPolicy",
+    "StateValue",
     "TanhGaussianPolicy",
     "concat_inputs",
     "default_init",

@@ -1,4 +1,5 @@
-"""An ensemble of K Q-functions over (state, flattened action chunk), as ONE vmapped flax module."""
+"""An ensemble of K Q-functions over (state, flattened action chunk), as ONE vmapped flax module, and a state value
+network V(s) (IFQL, FAWAC)."""
 
 from __future__ import annotations
 
@@ -50,3 +51,24 @@ class CriticEnsemble(nn.Module):
         q = ensemble((*self.hidden_dims, 1), activation=self.activation, layer_norm=self.layer_norm,
                      norm_before_activation=self.norm_before_activation, name="critics")(observations, actions)
         return q[..., 0]
+
+
+class StateValue(nn.Module):
+    """A state value ``V(s)``: one MLP (the critics' layers: ``hidden_dims``, LayerNorm after the activation) with a
+    scalar output, over the state alone (the value network of IFQL and FAWAC).
+
+    Call: ``observations (..., obs_dim)`` -> ``(...)``.
+    """
+
+    hidden_dims: Sequence[int]
+    """Hidden widths, e.g. ``(512, 512, 512, 512)``; a scalar output layer is added."""
+    layer_norm: bool = True
+    """LayerNorm in every hidden layer."""
+    activation: Callable[[Array], Array] = nn.gelu
+    """Hidden nonlinearity."""
+
+    @nn.compact
+    def __call__(self, observations: Array) -> Array:
+        v = MLP((*self.hidden_dims, 1), activation=self.activation, layer_norm=self.layer_norm,
+                name="value")(observations)
+        return v[..., 0]
