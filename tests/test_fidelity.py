@@ -153,6 +153,7 @@ def test_report_refuses_a_missing_fixture_directory_or_page_in_one_line(tmp_path
 @pytest.mark.parametrize("tool, args", [
     ("record.py", ["--qam", "{bad}", "--case", "qam"]),
     ("bench_authors.py", ["--qam", "{bad}", "--agent", "qam"]),
+    ("update_ratios.py", ["--qam", "{bad}", "--authors-python", "{bad}", "--agent", "qam"]),
 ])
 def test_the_authors_side_tools_refuse_a_path_that_is_no_checkout_in_one_line(tmp_path, tool, args):
     import subprocess

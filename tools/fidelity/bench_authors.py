@@ -10,7 +10,7 @@ Each agent is the release's agent file with the reproduction script's settings: 
 ``experiments/reproduce.py`` (K = 10, batch 256, rho 0.5, h = 5) and the method's row for the domain (read
 from the script as data, never executed). ``--sizes qam`` keeps its 4x512 networks, ``quick`` uses 2x256 (what
 ``qchunk bench --preset quick`` builds). The batch comes from the authors' own ``sample_sequence`` on random
-data of the domain's widths (cube-double: states 37, actions 5). One fresh process per agent; the update is
+data of cube-double's widths (states 37, actions 5; as ``qchunk bench``). One fresh process per agent; the update is
 ``agent.update`` under ``jax.jit`` as their ``main.py`` calls it; the first call (compilation) is timed apart,
 then ``--steps`` calls, each waited for. Prints one line per agent and writes JSON with the median step.
 """
@@ -39,7 +39,8 @@ METHODS = {
 #: Where a method's row for cube-double switches part of it off (alpha / edit_scale 0), the domain it is timed on
 #: (as ``qchunk bench``; ``qchunk.agents.registry.AgentSpec.bench_domain``).
 BENCH_DOMAIN = {"qam-f": "cube-triple", "qam-e": "cube-triple"}
-OBS_DIM = {"cube-double": 37, "cube-triple": 46}
+OBS_DIM = 37
+"""State width of the synthetic batch, as ``qchunk bench``'s default (cube-double's), whatever the domain."""
 ACTION_DIM = 5
 HORIZON = 5
 
@@ -91,7 +92,7 @@ def time_one(agent_name: str, repo: Path, sizes: str, domain: str, steps: int) -
     cls = next(getattr(module, n) for n in dir(module) if n.endswith("Agent") and n != "Agent"
                and isinstance(getattr(module, n), type) and hasattr(getattr(module, n), "create"))
     rs = np.random.RandomState(0)
-    n, obs_dim = 10_000, OBS_DIM[domain]
+    n, obs_dim = 10_000, OBS_DIM
     terminals = np.zeros(n, np.float32)
     terminals[999::1000] = 1.0
     obs = rs.normal(size=(n, obs_dim)).astype(np.float32)
