@@ -42,6 +42,8 @@ critic loss is weighted by ``valid[:, -1]``.
 import dataclasses
 from typing import Any
 
+from qchunk.agents.bam import BamAgent, BamAgentConfig
+from qchunk.agents.cgql import CgqlAgent, CgqlAgentConfig
 from qchunk.agents.config import (
     AgentConfig,
     DsrlAgentConfig,
@@ -70,7 +72,7 @@ from qchunk.agents.registry import AgentSpec, agent_class, agent_names, config_c
 from qchunk.agents.sac_agent import SacAgent, SacNetworks, build_sac_networks
 from qchunk.errors import QchunkError
 
-Agent = FlowAgent | SacAgent | QamAgent | QamFAgent | QamEAgent | FEditAgent | DsrlAgent
+Agent = FlowAgent | SacAgent | QamAgent | QamFAgent | QamEAgent | FEditAgent | DsrlAgent | BamAgent | CgqlAgent
 """Any built-in agent :func:`make_agent` builds."""
 
 _QC_PAPER = "Q. Li, Z. Zhou, S. Levine 2025, Reinforcement Learning with Action Chunking (arXiv 2507.07969)"
@@ -105,6 +107,12 @@ for _spec in (
     AgentSpec("dsrl", DsrlAgent, DsrlAgentConfig, "DSRL",
               "A. Wagenmaker et al. 2025, Steering Your Diffusion Policy with Latent Space Reinforcement Learning "
               "(arXiv 2506.15799), as the QAM paper runs it", qam_curve="DSRL"),
+    # BAM: QAM with the fine-tuned flow trained through its sampling chain (the QAM paper's ablation).
+    AgentSpec("bam", BamAgent, BamAgentConfig, "BAM", _QAM_PAPER, qam_curve="BAM"),
+    # CGQL: classifier guidance of the BC flow by grad Q (the QAM paper's baselines), in its three modes.
+    AgentSpec("cgql", CgqlAgent, CgqlAgentConfig, "CGQL", _QAM_PAPER, qam_curve="CGQL"),
+    AgentSpec("cgql-m", CgqlAgent, CgqlAgentConfig, "CGQL-M", _QAM_PAPER, qam_curve="CGQL-M"),
+    AgentSpec("cgql-l", CgqlAgent, CgqlAgentConfig, "CGQL-L", _QAM_PAPER, qam_curve="CGQL-L"),
 ):
     register(_spec)
 del _spec
@@ -170,6 +178,10 @@ __all__ = [
     "STEERED_AGENT_NAMES",
     "Agent",
     "AgentConfig",
+    "BamAgent",
+    "BamAgentConfig",
+    "CgqlAgent",
+    "CgqlAgentConfig",
     "DsrlAgent",
     "DsrlAgentConfig",
     "FEditAgent",
