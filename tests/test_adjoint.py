@@ -12,6 +12,7 @@ from qchunk.agents.adjoint import (
     flow_times,
     lean_adjoint,
     memoryless_sigma,
+    sample_controlled,
     sample_memoryless,
     tilted_velocity,
 )
@@ -52,6 +53,52 @@ def test_sampling_follows_euler_maruyama_with_a_deterministic_base_last_step():
             x = x + h * v_base
     np.testing.assert_allclose(states, np.stack(expected), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(final, x, rtol=1e-5, atol=1e-5)
+
+
+def numpy_controlled(x0, xi, offset, steps):
+    """The controlled chain of :func:`sample_controlled` in float64 numpy: fine = linear field + offset(u)."""
+    h, x, cost = 1 / steps, x0, np.zeros(x0.shape[0])
+    for i in range(steps):
+        u = i * h
+        v_base = x @ (A0 + u * A1).T + (1 - u) * C0
+        if i == steps - 1:
+            return x + h * v_base, cost
+        sigma2 = 2 * (1 - u + h) / (u + h)
+        d = offset[i]
+        cost = cost + np.sum(d ** 2) * 2 / sigma2
+        x = x + h * (2 * (v_base + d) - x / (u + h)) + np.sqrt(h * sigma2) * xi[i]
+
+
+def test_controlled_chain_and_its_cost_match_numpy_and_differentiate_through_every_step():
+    steps = 4
+    rng = np.random.default_rng(1)
+    x0, xi = rng.standard_normal((B, P)), rng.standard_normal((steps - 1, B, P))
+    offset = 0.3 * rng.standard_normal((steps - 1, P))  # the control at each stochastic step: a parameter
+
+    def run(off):
+        def control(x, u):
+            d = off[jnp.minimum(jnp.round(u[0] * steps).astype(jnp.int32), steps - 2)]
+            return linear_field(x, u) + d, jnp.broadcast_to(d, x.shape)
+        return sample_controlled(control, linear_field, jnp.asarray(x0, jnp.float32), jnp.asarray(xi, jnp.float32))
+
+    final, cost = run(jnp.asarray(offset, jnp.float32))
+    want_final, want_cost = numpy_controlled(x0, xi, offset, steps)
+    np.testing.assert_allclose(final, want_final, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(cost, want_cost, rtol=1e-5, atol=1e-6)
+    # with no control the endpoint is that of sample_memoryless with the base field as the fine one
+    _, plain = sample_memoryless(linear_field, linear_field, jnp.asarray(x0, jnp.float32), jnp.asarray(xi, jnp.float32))
+    np.testing.assert_allclose(run(jnp.zeros_like(jnp.asarray(offset, jnp.float32)))[0], plain, rtol=1e-5, atol=1e-6)
+    # d/d(offset) of sum(final) + mean(cost) by the chain rule through the steps = central differences
+    objective = lambda off: jnp.sum(run(off)[0]) + jnp.mean(run(off)[1])  # noqa: E731
+    grad = np.asarray(jax.grad(objective)(jnp.asarray(offset, jnp.float32)))
+    numeric = np.zeros_like(offset)
+    for idx in np.ndindex(offset.shape):
+        bump = np.zeros_like(offset)
+        bump[idx] = 1e-6
+        ends = (numpy_controlled(x0, xi, offset + s * bump, steps) for s in (1, -1))
+        f = [np.sum(a) + np.mean(c) for a, c in ends]
+        numeric[idx] = (f[0] - f[1]) / 2e-6
+    np.testing.assert_allclose(grad, numeric, rtol=1e-3, atol=1e-5)
 
 
 @pytest.mark.parametrize("scheme", ["authors", "exact"])

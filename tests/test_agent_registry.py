@@ -43,7 +43,7 @@ from test_plot_report import make_run
 SRC = Path(qchunk.__file__).resolve().parent
 
 BUILT_IN = ("qc", "qc-fql", "bfn", "bfn-n", "fql", "fql-n", "rlpd", "rlpd-ac", "qc-rlpd", "qam", "qam-f", "qam-e",
-            "fedit", "dsrl", "rebrac", "fbrac", "ifql", "fawac", "qsm", "dac")
+            "fedit", "dsrl", "rebrac", "fbrac", "ifql", "fawac", "bam", "cgql", "cgql-m", "cgql-l", "qsm", "dac")
 
 
 def words(text: str) -> set[str]:
@@ -73,7 +73,7 @@ def test_the_built_in_registrations():
     assert {s.paper_curve for s in specs if s.paper_curve} <= release_methods("paper_curves.json")
     assert {s.qam_curve for s in specs if s.qam_curve} <= release_methods("qam_curves.json")
     assert qam_preset_agents() == ("qc-fql", "fql", "rlpd", "rlpd-ac", "qam", "qam-f", "qam-e", "fedit", "dsrl",
-                                   "rebrac", "fbrac", "ifql", "fawac", "qsm", "dac")
+                                   "rebrac", "fbrac", "ifql", "fawac", "bam", "cgql", "cgql-m", "cgql-l", "qsm", "dac")
     assert {s.name for s in specs if s.online_only} == {"rlpd", "rlpd-ac", "qc-rlpd"}
     assert agents_pkg.AGENT_CLASSES[QamAgentConfig].__name__ == "QamAgent"
     assert all(s.reference and "arXiv" in s.reference for s in specs)

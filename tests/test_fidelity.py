@@ -20,8 +20,8 @@ from qchunk.fidelity.replay import failures, relative_error
 from qchunk.fidelity.transplant import check_same_structure, critic_ensemble, mlp_layers, vector_field
 
 FIXTURES = fixture_paths()
-FAST = {"qam", "qam-f", "qam-e", "fedit", "dsrl", "acfql-qc", "acfql-qc-fql", "qam-fql", "rlpd-ac", "qc-rlpd",
-        "qam-rlpd-ac", "rebrac", "fbrac", "ifql", "fawac", "qsm", "dac"}
+FAST = {"qam", "qam-f", "qam-e", "fedit", "dsrl", "bam", "cgql", "cgql-m", "cgql-l", "acfql-qc", "acfql-qc-fql",
+        "qam-fql", "rlpd-ac", "qc-rlpd", "qam-rlpd-ac", "rebrac", "fbrac", "ifql", "fawac", "qsm", "dac"}
 """The default case of each authors' agent: in the fast tier; every other switch runs in the full suite."""
 
 

@@ -54,6 +54,7 @@ STRUCTURE = {  # name: (policy, horizon h, action horizon)
 }
 QAM_STRUCTURE = {"qam": ("best_of_n", 5, 5)}  # name: (policy, horizon h, action horizon); tests/test_qam.py
 QAM_VARIANTS = ("qam-f", "qam-e")  # both presets and structure: tests/test_qam_variants.py
+QAM_TABLE = ("bam", "cgql", "cgql-m", "cgql-l")  # presets and structure: tests/test_bam.py, tests/test_cgql.py
 STEERED_STRUCTURE = {"fedit": (5, 5), "dsrl": (5, 5)}  # name: (horizon h, action horizon); tests/test_dsrl.py
 DIFFUSION_STRUCTURE = {"qsm": (5, 5), "dac": (5, 5)}  # name: (horizon h, action horizon); tests/test_diffusion_agent.py
 QAM_METHODS = ("rebrac", "fbrac", "ifql", "fawac")  # their own tests: tests/test_<name>.py
@@ -66,7 +67,8 @@ SAC_STRUCTURE = {  # name: (horizon h, BC coefficient)
 
 def test_names():
     assert set(AGENT_NAMES) == (set(STRUCTURE) | set(SAC_STRUCTURE) | set(QAM_STRUCTURE) | set(STEERED_STRUCTURE)
-                                | set(QAM_VARIANTS) | set(DIFFUSION_STRUCTURE) | set(QAM_METHODS))
+                                | set(QAM_VARIANTS) | set(DIFFUSION_STRUCTURE) | set(QAM_METHODS)
+                                | set(QAM_TABLE))
     assert set(PRESET_NAMES) == {"paper", "quick", "qam"}  # qam: tests/test_qam_preset.py
     assert set(DOMAIN_NAMES) == set(PAPER_TABLE) | set(QAM_DOMAINS)
 

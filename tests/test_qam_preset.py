@@ -110,11 +110,12 @@ def test_dry_run_of_qam_e_shows_the_papers_settings_and_writes_nothing(tmp_path,
 def test_qam_main_recipe_is_the_papers_grid(capsys):
     assert main(["sweep", "--recipe", "qam-main", "--dry-run", "--out", "/nonexistent/sweep"]) == 0
     out = capsys.readouterr().out
-    assert "sweep qam-main: 7800 runs" in out and "humanoidmaze-large-navigate-singletask-task5-v0" in out
+    assert "sweep qam-main: 10200 runs" in out and "humanoidmaze-large-navigate-singletask-task5-v0" in out
     plan = plan_sweep(SweepArgs(recipe="qam-main", envs=(("antmaze-giant-navigate-singletask-task1-v0",),),
                                 seeds=(("0",),), out="/nonexistent/sweep"))
     assert sorted(r.label for r in plan.runs) == sorted(["qam", "qam-f", "qam-e", "fedit", "dsrl", "qc-fql", "rlpd-ac",
-                                                         "rebrac", "fbrac", "ifql", "fawac", "qsm", "dac"])
+                                                         "rebrac", "fbrac", "ifql", "fawac", "bam", "cgql", "cgql-m",
+                                                         "cgql-l", "qsm", "dac"])
     fql = next(r.config() for r in plan.runs if r.label == "qc-fql")
     assert fql.preset == "qam"
     resolved = agent_config(fql.agent, fql.preset, "antmaze-giant", **fql.agent_overrides())

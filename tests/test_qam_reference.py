@@ -42,7 +42,7 @@ def test_agents_map_onto_the_release_methods():
     everywhere = {s.name: s.qam_curve for s in agent_specs() if s.qam_curve and len(s.qam_datasets) == 2}
     assert everywhere == {"qam": "QAM", "qam-f": "QAM-F", "qam-e": "QAM-E", "fedit": "FEdit", "dsrl": "DSRL",
                           "rebrac": "ReBRAC", "fbrac": "FBRAC", "ifql": "IFQL", "fawac": "FAWAC", "qsm": "QSM",
-                          "dac": "DAC"}
+                          "dac": "DAC", "bam": "BAM", "cgql": "CGQL", "cgql-m": "CGQL-M", "cgql-l": "CGQL-L"}
     for agent, method in everywhere.items():
         for domain in ("cube-triple", "antmaze-giant", "puzzle-4x4"):
             assert qam_method(agent, domain) == method

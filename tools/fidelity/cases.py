@@ -279,8 +279,46 @@ FAWAC_CASES = [
 """FAWAC and its switches: a large ``inv_temp`` (weights reach the clip at 100), the pessimism ``rho``, first-action
 critic and policy (``action_chunking=False``) and h=1 (the mazes)."""
 
+def bam_case(name: str, **config: Any) -> Case:
+    """A case of ``agents/bam.py`` (basic adjoint matching) at small sizes, the paper's K=10 and T=10."""
+    base = {"actor_hidden_dims": SMALL, "value_hidden_dims": SMALL, "action_chunking": True, "inv_temp": 1.0}
+    return Case(name, "qam", "agents.bam", "BAMAgent", {**base, **config})
+
+
+BAM_CASES = [
+    bam_case("bam"),
+    bam_case("bam-residual", residual=True),
+    bam_case("bam-no-target-actor", target_actor=False),
+    bam_case("bam-best-of-4", best_of_n=4),
+    bam_case("bam-bc-acting", inv_temp=0.0),
+    bam_case("bam-rho-0", rho=0.0),
+]
+"""BAM and its switches: the residual field, the online BC field in the chain (``target_actor`` off), best-of-N
+acting, ``inv_temp`` 0 (acting with the BC flow; no critic term) and the pessimism ``rho`` (TD target and the
+actor's Q)."""
+
+def cgql_case(name: str, **config: Any) -> Case:
+    """A case of ``agents/cgql.py`` (CGQL in its three modes) at small sizes, the paper's K=10 and T=10."""
+    base = {"actor_hidden_dims": SMALL, "value_hidden_dims": SMALL, "action_chunking": True, "inv_temp": 1.0}
+    return Case(name, "qam", "agents.cgql", "CGQLAgent", {**base, **config})
+
+
+CGQL_CASES = [
+    cgql_case("cgql"),
+    cgql_case("cgql-m", mode="mse", noisy_coef=0.1),
+    cgql_case("cgql-l", mode="linex", noisy_coef=0.1),
+    cgql_case("cgql-l-clipped", mode="linex", noisy_coef=0.1, inv_temp=10.0, isd_clip=0.0),
+    cgql_case("cgql-online-guidance", target_guidance=False),
+    cgql_case("cgql-m-best-of-4", mode="mse", noisy_coef=0.1, best_of_n=4),
+    cgql_case("cgql-bc", inv_temp=0.0),
+    cgql_case("cgql-rho-0", rho=0.0),
+]
+"""CGQL's modes (``simple``, ``mse``, ``linex``; LinEx also with its exponential cut off everywhere), the online BC
+field in the guided sampler (``target_guidance`` off), best-of-N acting, ``inv_temp`` 0 (no guidance) and the
+pessimism ``rho``. ``separate=True`` (an unused extra critic) is not recorded: qchunk does not build it."""
+
 CASES: list[Case] = [*QAM_CASES, *FEDIT_CASES, *FLOW_CASES, *RLPD_CASES, *DSRL_CASES, *REBRAC_CASES, *FBRAC_CASES,
-                     *IFQL_CASES, *FAWAC_CASES, *DCGQL_CASES]
+                     *IFQL_CASES, *FAWAC_CASES, *BAM_CASES, *CGQL_CASES, *DCGQL_CASES]
 """Every case, by name."""
 
 

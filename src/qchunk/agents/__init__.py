@@ -42,6 +42,8 @@ critic loss is weighted by ``valid[:, -1]``.
 import dataclasses
 from typing import Any
 
+from qchunk.agents.bam import BamAgent, BamAgentConfig
+from qchunk.agents.cgql import CgqlAgent, CgqlAgentConfig
 from qchunk.agents.config import (
     AgentConfig,
     DsrlAgentConfig,
@@ -76,7 +78,7 @@ from qchunk.agents.sac_agent import SacAgent, SacNetworks, build_sac_networks
 from qchunk.errors import QchunkError
 
 Agent = (FlowAgent | SacAgent | QamAgent | QamFAgent | QamEAgent | FEditAgent | DsrlAgent | ReBracAgent | FBracAgent
-         | IfqlAgent | FawacAgent | DiffusionAgent)
+         | IfqlAgent | FawacAgent | BamAgent | CgqlAgent | DiffusionAgent)
 """Any built-in agent :func:`make_agent` builds."""
 
 _QC_PAPER = "Q. Li, Z. Zhou, S. Levine 2025, Reinforcement Learning with Action Chunking (arXiv 2507.07969)"
@@ -122,6 +124,12 @@ for _spec in (
     AgentSpec("fawac", FawacAgent, FawacAgentConfig, "FAWAC",
               "A. Nair, A. Gupta, M. Dalal, S. Levine 2020, AWAC: Accelerating Online Reinforcement Learning with "
               "Offline Datasets (arXiv 2006.09359), with a flow policy, as the QAM paper runs it", qam_curve="FAWAC"),
+    # BAM: QAM with the fine-tuned flow trained through its sampling chain (the QAM paper's ablation).
+    AgentSpec("bam", BamAgent, BamAgentConfig, "BAM", _QAM_PAPER, qam_curve="BAM"),
+    # CGQL: classifier guidance of the BC flow by grad Q (the QAM paper's baselines), in its three modes.
+    AgentSpec("cgql", CgqlAgent, CgqlAgentConfig, "CGQL", _QAM_PAPER, qam_curve="CGQL"),
+    AgentSpec("cgql-m", CgqlAgent, CgqlAgentConfig, "CGQL-M", _QAM_PAPER, qam_curve="CGQL-M"),
+    AgentSpec("cgql-l", CgqlAgent, CgqlAgentConfig, "CGQL-L", _QAM_PAPER, qam_curve="CGQL-L"),
     AgentSpec("qsm", DiffusionAgent, DiffusionAgentConfig, "QSM",
               "M. Psenka, A. Escontrela, P. Abbeel, Y. Ma 2024, Learning a Diffusion Model Policy from Rewards via "
               "Q-Score Matching (arXiv 2312.11752), as the QAM paper runs it", qam_curve="QSM"),
@@ -194,6 +202,10 @@ __all__ = [
     "STEERED_AGENT_NAMES",
     "Agent",
     "AgentConfig",
+    "BamAgent",
+    "BamAgentConfig",
+    "CgqlAgent",
+    "CgqlAgentConfig",
     "DiffusionAgent",
     "DiffusionAgentConfig",
     "DsrlAgent",

@@ -51,10 +51,14 @@ Velocity = Callable[[Array, Array], Array]
 """``(x (B, P), u (1,)) -> (B, P)``: a velocity field at flow time ``u``."""
 
 __all__ = [
+    "Control",
     "adjoint_matching_loss",
+    "base_last_step",
     "flow_times",
     "lean_adjoint",
     "memoryless_sigma",
+    "memoryless_step",
+    "sample_controlled",
     "sample_memoryless",
     "tilted_velocity",
 ]
@@ -87,17 +91,59 @@ def sample_memoryless(fine: Velocity, base: Velocity, noise: Array, step_noise: 
         ``final (B, P)``, the endpoint ``x_T`` (unclipped).
     """
     steps = step_noise.shape[0] + 1
-    h = 1.0 / steps
 
     def sde_step(x: Array, inputs: tuple[Array, Array]) -> tuple[Array, Array]:
         u, xi = inputs
-        u = u[None]
-        drift = 2.0 * fine(x, u) - x / (u + h)
-        return x + h * drift + jnp.sqrt(h) * memoryless_sigma(u, steps) * xi, x
+        return memoryless_step(x, fine(x, u[None]), u[None], xi, steps), x
 
     last, states = jax.lax.scan(sde_step, noise, (flow_times(steps)[:-1], step_noise))
-    final = last + h * base(last, jnp.full((1,), (steps - 1) * h, noise.dtype))
-    return jnp.concatenate([states, last[None]]), final
+    return jnp.concatenate([states, last[None]]), base_last_step(base, last, steps)
+
+
+def memoryless_step(x: Array, velocity: Array, u: Array, xi: Array, steps: int) -> Array:
+    """One Euler-Maruyama step of the memoryless SDE at grid time ``u``: ``x + h (2 v - x / (u + h)) +
+    sqrt(h) sigma(u) xi`` for ``x, velocity, xi (B, P)`` and ``u (1,)``; returns ``(B, P)``."""
+    h = 1.0 / steps
+    return x + h * (2.0 * velocity - x / (u + h)) + jnp.sqrt(h) * memoryless_sigma(u, steps) * xi
+
+
+def base_last_step(base: Velocity, x: Array, steps: int) -> Array:
+    """The deterministic last step ``x + h v_base(x, u_{T-1})`` of :func:`sample_memoryless`: ``(B, P)``."""
+    h = 1.0 / steps
+    return x + h * base(x, jnp.full((1,), (steps - 1) * h, x.dtype))
+
+
+Control = Callable[[Array, Array], tuple[Array, Array]]
+"""``(x (B, P), u (1,)) -> (v_fine, v_fine - v_base)``, both ``(B, P)``: a fine-tuned velocity and its control."""
+
+
+def sample_controlled(control: Control, base: Velocity, noise: Array, step_noise: Array) -> tuple[Array, Array]:
+    """The endpoint of the fine-tuned memoryless SDE of :func:`sample_memoryless` (same steps, last one with
+    ``base``) and the control cost of the path, both differentiable through every step (backpropagation through
+    the sampling chain, basic adjoint matching's objective).
+
+    The cost is ``sum_{i < T-1} (2 / sigma_i**2) ||v_fine - v_base||**2 (x_i, u_i)`` per sample (the reference
+    code's scaling: the path KL's ``h / 2 * ||2 (v_fine - v_base)||**2 / sigma**2`` without the step ``h``).
+
+    Args:
+        control: the fine-tuned field and its difference from ``base`` (:data:`Control`).
+        base: the behaviour-cloning velocity (last step).
+        noise: ``(B, P)`` the start; step_noise: ``(T - 1, B, P)`` the increments.
+    Returns:
+        ``final (B, P)`` (unclipped) and ``cost (B,)``.
+    """
+    steps = step_noise.shape[0] + 1
+
+    def sde_step(carry: tuple[Array, Array], inputs: tuple[Array, Array]) -> tuple[tuple[Array, Array], None]:
+        x, cost = carry
+        u, xi = inputs
+        v, diff = control(x, u[None])
+        cost = cost + jnp.sum(jnp.square(diff), axis=-1) * 2.0 / jnp.square(memoryless_sigma(u, steps))
+        return (memoryless_step(x, v, u[None], xi, steps), cost), None
+
+    start = (noise, jnp.zeros(noise.shape[:-1], noise.dtype))
+    (last, cost), _ = jax.lax.scan(sde_step, start, (flow_times(steps)[:-1], step_noise))
+    return base_last_step(base, last, steps), cost
 
 
 def lean_adjoint(base: Velocity, states: Array, final_adjoint: Array,

@@ -218,3 +218,22 @@ def diffusion_actor_critic_loss(eps_pred: Array, q_grad: Array, noise_scale: Arr
     """
     guided = noise_scale * jax.lax.stop_gradient(q_grad) * eps_pred
     return dropped_as_one(jnp.mean(guided, axis=-1), valid)
+
+
+def linex_loss(pred: Array, target: Array, weights: Array, inv_temp: float, clip: float) -> Array:
+    """The LinEx (Itakura-Saito) distillation of ``exp(inv_temp * Q)``, weighted and averaged over all entries.
+
+    With ``d = inv_temp * (target - pred)``: ``exp(d) + inv_temp * pred`` where ``d <= clip``, and ``d`` itself
+    where ``d > clip`` (the exponential cut off for stability, as the reference code). Its minimiser in ``pred``
+    is ``target`` (``d = 0``): ``d/dpred = inv_temp * (1 - exp(d))``; over noisy inputs it fits
+    ``log E[exp(inv_temp * target)] / inv_temp``, not the mean.
+
+    Args:
+        pred: ``(K, B)`` the time-conditioned critics at noisy actions (with gradient).
+        target: ``(K, B)`` the target critics at the clean actions (constants).
+        weights: ``(B,)`` per-sample weights (``valid[:, -1]``).
+    """
+    delta = inv_temp * (jax.lax.stop_gradient(target) - pred)
+    above = delta > clip
+    terms = jnp.where(above, delta, jnp.exp(jnp.where(above, clip, delta)) + inv_temp * pred)
+    return jnp.mean(terms * weights[None, :])

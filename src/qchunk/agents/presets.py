@@ -6,7 +6,7 @@
 the paper's appendix), ``inv_temp`` for qam (:data:`QAM_INV_TEMP`) or ``edit_scale`` / ``noise_scale`` for
 fedit / dsrl (:data:`STEERED_DOMAIN_SETTINGS`; the QAM agents also take :data:`QAM_PROTOCOL_SETTINGS`), the QAM
 paper's other baselines' (:data:`QAM_METHOD_SETTINGS`),
-qam-f's / qam-e's (:data:`QAM_VARIANT_SETTINGS`), with ``preset='qam'`` the QAM protocol of
+qam-f's / qam-e's / bam's / the cgql agents' (:data:`QAM_VARIANT_SETTINGS`), with ``preset='qam'`` the QAM protocol of
 :func:`qam_preset_settings` (FQL's and RLPD's), then the caller's overrides.
 """
 
@@ -16,6 +16,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from qchunk.agents.bam import BamAgentConfig
+from qchunk.agents.cgql import CgqlAgentConfig
 from qchunk.agents.config import (
     AgentConfig,
     DsrlAgentConfig,
@@ -92,6 +94,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # QAM + an FQL one-step policy distilled from the fine-tuned flow / + an edit policy on its chunk.
     "qam-f": {"policy": "best_of_n", "horizon": 5, "chunked": True},
     "qam-e": {"policy": "best_of_n", "horizon": 5, "chunked": True},
+    # Basic adjoint matching: QAM's networks, the fine-tuned flow trained through its sampling chain.
+    "bam": {"policy": "best_of_n", "horizon": 5, "chunked": True},
+    # Classifier guidance of the BC flow by the critic's action gradient: at t = 1 (CGQL), or a time-conditioned
+    # critic distilled by squared error (CGQL-M) or by the LinEx loss (CGQL-L).
+    "cgql": {"policy": "best_of_n", "horizon": 5, "chunked": True, "mode": "simple"},
+    "cgql-m": {"policy": "best_of_n", "horizon": 5, "chunked": True, "mode": "mse"},
+    "cgql-l": {"policy": "best_of_n", "horizon": 5, "chunked": True, "mode": "linex"},
     # BC flow + tanh-Gaussian edit of its chunk (FEdit) / SAC in its latent noise (DSRL), on chunks.
     "fedit": {"horizon": 5, "chunked": True},
     "dsrl": {"horizon": 5, "chunked": True},
@@ -122,6 +131,8 @@ FAMILY_DEFAULTS: dict[type[AgentConfig], dict[str, Any]] = {
     # QAM as the paper runs it: K=10 critics, target mean - 0.5 std, T=10 flow steps, one sample (no best-of-N).
     QamAgentConfig: {"num_critics": 10, "q_agg": "mean", "rho": 0.5, "flow_steps": 10, "num_samples": 1},
     QamFAgentConfig: {"num_critics": 10, "q_agg": "mean", "rho": 0.5, "flow_steps": 10, "num_samples": 1},
+    BamAgentConfig: {"num_critics": 10, "q_agg": "mean", "rho": 0.5, "flow_steps": 10, "num_samples": 1},
+    CgqlAgentConfig: {"num_critics": 10, "q_agg": "mean", "rho": 0.5, "flow_steps": 10, "num_samples": 1},
     # QAM-E: QAM's and FEdit's (the edit policy's temperature: initial 1, target entropy -0.5 x chunk dims).
     QamEAgentConfig: {"num_critics": 10, "q_agg": "mean", "rho": 0.5, "flow_steps": 10, "num_samples": 1,
                       "init_temperature": 1.0, "target_entropy_per_dim": -0.5},
@@ -258,6 +269,48 @@ QAM_VARIANT_SETTINGS: dict[str, dict[str, dict[str, float]]] = {
         "humanoidmaze-medium": {"inv_temp": 3.0, "edit_scale": 0.1},
         "humanoidmaze-large": {"inv_temp": 3.0, "edit_scale": 0.1},
     },
+    "bam": {
+        "puzzle-3x3": {"inv_temp": 10.0}, "scene": {"inv_temp": 10.0}, "cube-double": {"inv_temp": 10.0},
+        "cube-triple": {"inv_temp": 30.0}, "cube-quadruple": {"inv_temp": 10.0}, "puzzle-4x4": {"inv_temp": 30.0},
+        "antmaze-large": {"inv_temp": 30.0}, "antmaze-giant": {"inv_temp": 30.0},
+        "humanoidmaze-medium": {"inv_temp": 10.0}, "humanoidmaze-large": {"inv_temp": 30.0},
+    },
+    "cgql": {
+        "puzzle-3x3": {"inv_temp": 10.0, "guidance_coef": 0.1},
+        "scene": {"inv_temp": 10.0, "guidance_coef": 0.1},
+        "cube-double": {"inv_temp": 10.0, "guidance_coef": 0.01},
+        "cube-triple": {"inv_temp": 10.0, "guidance_coef": 0.1},
+        "cube-quadruple": {"inv_temp": 10.0, "guidance_coef": 0.1},
+        "puzzle-4x4": {"inv_temp": 10.0, "guidance_coef": 0.1},
+        "antmaze-large": {"inv_temp": 10.0, "guidance_coef": 0.1},
+        "antmaze-giant": {"inv_temp": 10.0, "guidance_coef": 0.1},
+        "humanoidmaze-medium": {"inv_temp": 10.0, "guidance_coef": 0.01},
+        "humanoidmaze-large": {"inv_temp": 10.0, "guidance_coef": 0.01},
+    },
+    "cgql-m": {
+        "puzzle-3x3": {"inv_temp": 10.0, "guidance_coef": 0.1, "noisy_coef": 0.1},
+        "scene": {"inv_temp": 10.0, "guidance_coef": 0.1, "noisy_coef": 0.1},
+        "cube-double": {"inv_temp": 10.0, "guidance_coef": 0.01, "noisy_coef": 0.001},
+        "cube-triple": {"inv_temp": 10.0, "guidance_coef": 0.1, "noisy_coef": 0.001},
+        "cube-quadruple": {"inv_temp": 10.0, "guidance_coef": 0.01, "noisy_coef": 0.1},
+        "puzzle-4x4": {"inv_temp": 10.0, "guidance_coef": 1.0, "noisy_coef": 0.001},
+        "antmaze-large": {"inv_temp": 10.0, "guidance_coef": 0.1, "noisy_coef": 0.1},
+        "antmaze-giant": {"inv_temp": 10.0, "guidance_coef": 0.1, "noisy_coef": 0.001},
+        "humanoidmaze-medium": {"inv_temp": 10.0, "guidance_coef": 0.1, "noisy_coef": 0.1},
+        "humanoidmaze-large": {"inv_temp": 10.0, "guidance_coef": 0.1, "noisy_coef": 0.1},
+    },
+    "cgql-l": {
+        "puzzle-3x3": {"inv_temp": 10.0, "guidance_coef": 0.1, "noisy_coef": 0.001},
+        "scene": {"inv_temp": 10.0, "guidance_coef": 0.1, "noisy_coef": 0.1},
+        "cube-double": {"inv_temp": 10.0, "guidance_coef": 0.01, "noisy_coef": 0.001},
+        "cube-triple": {"inv_temp": 10.0, "guidance_coef": 0.1, "noisy_coef": 0.001},
+        "cube-quadruple": {"inv_temp": 10.0, "guidance_coef": 0.01, "noisy_coef": 0.1},
+        "puzzle-4x4": {"inv_temp": 10.0, "guidance_coef": 1.0, "noisy_coef": 0.001},
+        "antmaze-large": {"inv_temp": 10.0, "guidance_coef": 0.1, "noisy_coef": 0.001},
+        "antmaze-giant": {"inv_temp": 10.0, "guidance_coef": 0.1, "noisy_coef": 0.001},
+        "humanoidmaze-medium": {"inv_temp": 10.0, "guidance_coef": 0.1, "noisy_coef": 0.1},
+        "humanoidmaze-large": {"inv_temp": 10.0, "guidance_coef": 0.1, "noisy_coef": 0.1},
+    },
 }
 """QAM-F's ``inv_temp`` and ``alpha`` and QAM-E's ``inv_temp`` and ``edit_scale`` per domain: the ``QAM_FQL`` and
 ``QAM_EDIT`` rows of the QAM authors' reproduction script (github.com/ColinQiyangLi/qam
@@ -265,7 +318,10 @@ QAM_VARIANT_SETTINGS: dict[str, dict[str, dict[str, float]]] = {
 cube-double) or ``edit_scale`` 0 (QAM-E on scene and cube-double) the authors' code trains no extra policy, so
 the method is QAM with that row's ``inv_temp`` there; qchunk does the same. The paper's own hyperparameter table
 could not be read where this was written, so the values are the script's. robomimic is not in the QAM paper: the
-config defaults apply (inv_temp 1, alpha 30, edit_scale 0.2)."""
+config defaults apply (inv_temp 1, alpha 30, edit_scale 0.2). BAM's ``inv_temp`` is the script's ``BAM`` row
+(robomimic: the config default 0.3). CGQL's, CGQL-M's and CGQL-L's ``inv_temp``, ``guidance_coef`` and
+``noisy_coef`` are the script's ``CGQL``, ``CGQL_MSE`` and ``CGQL_LINEX`` rows (their ``mode`` is the agent's,
+:data:`VARIANTS`; robomimic: the config defaults 1, 0.1, 0.001)."""
 
 QAM_METHOD_SETTINGS: dict[str, dict[str, dict[str, float]]] = {
     "rebrac": {

@@ -254,10 +254,11 @@ def adjoint_objective(nets: QamNetworks, config: QamAgentConfig, fine_params: Pa
                   "actor/adjoint_abs_max": jnp.max(magnitude), "actor/adjoint_abs_std": jnp.std(magnitude)}
 
 
-def qam_loss(params: Params, agent: QamAgent, batch: Batch, draws: QamDraws) -> tuple[Array, dict[str, Array]]:
+def qam_loss(params: Params, agent: QamAgent, batch: Batch, draws: QamDraws,
+             adjoint: bool = True) -> tuple[Array, dict[str, Array]]:
     """``critic_loss + bc_flow_loss + adjoint_loss`` of one update for given ``draws`` (each term reaches only its
     network); the TD-target action is ``agent.act``'s (QAM's fine-tuned flow, QAM-F's one-step policy, QAM-E's
-    edit)."""
+    edit). ``adjoint=False`` leaves the adjoint-matching term out (BAM trains the fine-tuned flow otherwise)."""
     config, nets = agent.config, agent.networks
     fixed = jax.lax.stop_gradient(params)
     next_actions = agent.act(fixed, batch["next_observations"][:, -1], draws.next_action)
@@ -266,12 +267,14 @@ def qam_loss(params: Params, agent: QamAgent, batch: Batch, draws: QamDraws) -> 
     data = critic_actions(batch["actions"], config.chunked)  # (B, P): flat chunk or first action
     bc_loss = bc_flow_loss(nets.flow, params["flow"], batch, data, config.action_horizon, agent.action_dim,
                            draws.bc_noise, draws.bc_time, config.bc_weighting)
+    info["actor/bc_flow_loss"] = bc_loss
+    if not adjoint:
+        return c_loss + bc_loss, info
     base_params = agent.target_params["flow"] if config.target_actor else fixed["flow"]
     critic_params = agent.target_params["critic"] if config.target_critic_grad else fixed["critic"]
     am_loss, am_info = adjoint_objective(nets, config, params["fine_flow"], fixed, base_params, critic_params,
                                          batch["observations"], draws.start_noise, draws.step_noise)
     info.update(am_info)
-    info["actor/bc_flow_loss"] = bc_loss
     info["actor/loss"] = bc_loss + am_loss
     return c_loss + bc_loss + am_loss, info
 

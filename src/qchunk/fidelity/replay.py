@@ -11,6 +11,7 @@ array (for a tree: over its leaves, each against its own scale), so a tolerance 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -49,7 +50,22 @@ REPLAYERS: dict[str, str] = {
     "qam:agents.ifql": "qchunk.fidelity.ifql_replay:replay_ifql",
     "qam:agents.fawac": "qchunk.fidelity.fawac_replay:replay_fawac",
 }
-"""``repo:module`` of an authors' agent -> ``module:function`` of its replayer."""
+"""``repo:module`` of an authors' agent -> ``module:function`` of its replayer. An agent module ``agents.NAME`` of
+the QAM repository not listed here is replayed by ``qchunk.fidelity.NAME_replay:replay_NAME`` when that module
+exists (:func:`replayer_of`), so a new method adds no line here."""
+
+
+def replayer_of(repo: str, module: str) -> str | None:
+    """``module:function`` of the replayer of the authors' ``repo`` / ``module``: :data:`REPLAYERS`'s entry, or
+    by the naming convention above; None when there is none."""
+    key = f"{repo}:{module}"
+    if key in REPLAYERS:
+        return REPLAYERS[key]
+    name = module.rsplit(".", 1)[-1]
+    if repo != "qam" or not module.startswith("agents.") or importlib.util.find_spec(
+            f"qchunk.fidelity.{name}_replay") is None:
+        return None
+    return f"qchunk.fidelity.{name}_replay:replay_{name}"
 
 
 def qam_repo_fields(authors: dict[str, Any], horizon: int) -> dict[str, Any]:
@@ -243,9 +259,10 @@ def replay(fixture: Fixture, changes: dict[str, Any] | None = None) -> list[Chec
     """Every :class:`Check` of ``fixture``, by the replayer of its authors' module; ``changes`` are applied to the
     qchunk config the replayer derives (a mutation check: a changed computation must fail some check)."""
     key = f"{fixture.meta['repo']}:{fixture.meta['module']}"
-    if key not in REPLAYERS:
+    target = replayer_of(fixture.meta["repo"], fixture.meta["module"])
+    if target is None:
         raise QchunkError(f"{fixture.name}: no replayer for {key}; known: {', '.join(sorted(REPLAYERS))}")
-    module, function = REPLAYERS[key].split(":")
+    module, function = target.split(":")
     return getattr(importlib.import_module(module), function)(fixture, changes or {})
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 from qchunk.networks.mlp import MLP
 
@@ -38,8 +39,18 @@ class CriticEnsemble(nn.Module):
     """Hidden layer order: ``LayerNorm(activation(Dense(x)))`` when False (flow agents),
     ``activation(LayerNorm(Dense(x)))`` when True (RLPD family); see :class:`~qchunk.networks.mlp.MLP`."""
 
+    time_input: bool = False
+    """Time-conditioned critics ``Q_k(s, a, t)`` (classifier guidance of a flow by the critic's action gradient): a
+    third input of width 1, the flow time, after the action (``t = 1``, the noise-free action, when not given)."""
+
     @nn.compact
-    def __call__(self, observations: Array, actions: Array) -> Array:
+    def __call__(self, observations: Array, actions: Array, times: Array | None = None) -> Array:
+        """``times``: ``(..._t, 1)`` broadcastable flow times (only with :attr:`time_input`)."""
+        inputs = (observations, actions)
+        if self.time_input:
+            inputs = (*inputs, jnp.ones((*actions.shape[:-1], 1), actions.dtype) if times is None else times)
+        elif times is not None:
+            raise ValueError("times given to a critic without time_input")
         ensemble = nn.vmap(
             MLP,
             variable_axes={"params": 0},
@@ -49,7 +60,7 @@ class CriticEnsemble(nn.Module):
             axis_size=self.num_critics,
         )
         q = ensemble((*self.hidden_dims, 1), activation=self.activation, layer_norm=self.layer_norm,
-                     norm_before_activation=self.norm_before_activation, name="critics")(observations, actions)
+                     norm_before_activation=self.norm_before_activation, name="critics")(*inputs)
         return q[..., 0]
 
 
