@@ -10,7 +10,7 @@ QCHUNK = str(Path(sys.executable).parent / "qchunk")
 
 
 def run(*args, cwd=None):
-    return subprocess.run([QCHUNK, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+    return subprocess.run([QCHUNK, *args], capture_output=True, text=True, cwd=cwd, timeout=900)
 
 
 def assert_one_line_error(p, match):
