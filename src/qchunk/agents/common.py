@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import flax.struct
 import jax
@@ -37,7 +37,7 @@ from qchunk.agents.td import (
     td_target,
 )
 from qchunk.errors import QchunkError
-from qchunk.networks import CriticEnsemble, FlowVelocity, euler_integrate
+from qchunk.networks import CriticEnsemble, FlowVelocity, StateValue, euler_integrate
 
 Array = jax.Array
 Batch = dict[str, Array]
@@ -174,6 +174,36 @@ def critic_and_flow(config: Any, action_dim: int) -> tuple[CriticEnsemble, FlowV
     width = config.policy_dim(action_dim)
     critic = CriticEnsemble(config.critic_hidden_dims, config.num_critics, config.critic_layer_norm)
     return critic, FlowVelocity(config.actor_hidden_dims, width, config.actor_layer_norm)
+
+
+class ValueFlowNetworks(NamedTuple):
+    """The (stateless) module definitions of the agents with a critic ensemble, a state value and a flow policy
+    (IFQL, FAWAC)."""
+
+    critic: CriticEnsemble
+    """K critics over (state, policy output)."""
+    value: StateValue
+    """The state value ``V(s)`` (the critics' widths and LayerNorm)."""
+    flow: FlowVelocity
+    """The flow velocity field."""
+
+
+@functools.lru_cache(maxsize=64)
+def build_value_flow_networks(config: Any, action_dim: int) -> ValueFlowNetworks:
+    """:class:`ValueFlowNetworks` for ``config`` with per-step action dimension ``action_dim``."""
+    critic, flow = critic_and_flow(config, action_dim)
+    return ValueFlowNetworks(critic, StateValue(config.critic_hidden_dims, config.critic_layer_norm), flow)
+
+
+def init_value_flow(config: Any, observation_dim: int, action_dim: int, seed: int) -> tuple[Array, Params]:
+    """The agent's key and the independently initialised ``critic``, ``value`` and ``flow`` parameters of
+    :func:`build_value_flow_networks` from ``seed``."""
+    nets = build_value_flow_networks(config, int(action_dim))
+    rng, k_critic, k_value, k_flow = seed_keys(seed, 3)
+    obs, act, time = (1, int(observation_dim)), (1, config.policy_dim(int(action_dim))), (1, 1)
+    return rng, {"critic": init_module(nets.critic, k_critic, (obs, act)),
+                 "value": init_module(nets.value, k_value, (obs,)),
+                 "flow": init_module(nets.flow, k_flow, (obs, act, time))}
 
 
 def seed_keys(seed: int, count: int) -> Array:

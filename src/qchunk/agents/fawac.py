@@ -19,7 +19,6 @@ Acting and the TD-target action: one Euler solution (``flow_steps``) of the flow
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -32,21 +31,20 @@ from qchunk.agents.common import (
     Array,
     Batch,
     Params,
+    ValueFlowNetworks,
     agent_critic_objective,
     as_batch,
     bc_flow_loss,
-    critic_and_flow,
+    build_value_flow_networks,
     critic_info,
     draws_loss_fn,
-    init_module,
+    init_value_flow,
     integrate_flow,
     normal,
-    seed_keys,
     uniform,
 )
 from qchunk.agents.config import AgentConfig
 from qchunk.agents.td import critic_actions
-from qchunk.networks import CriticEnsemble, FlowVelocity, StateValue
 
 
 @dataclass(frozen=True)
@@ -82,24 +80,6 @@ class FawacAgentConfig(AgentConfig):
         ]
 
 
-class FawacNetworks(NamedTuple):
-    """The (stateless) flax module definitions of a FAWAC agent."""
-
-    critic: CriticEnsemble
-    """K critics over (state, policy output)."""
-    value: StateValue
-    """The state value ``V(s)`` (the critics' widths and LayerNorm)."""
-    flow: FlowVelocity
-    """The policy's flow velocity field."""
-
-
-@functools.lru_cache(maxsize=64)
-def build_fawac_networks(config: FawacAgentConfig, action_dim: int) -> FawacNetworks:
-    """Module definitions for ``config`` with per-step action dimension ``action_dim``."""
-    critic, flow = critic_and_flow(config, action_dim)
-    return FawacNetworks(critic, StateValue(config.critic_hidden_dims, config.critic_layer_norm), flow)
-
-
 class FawacDraws(NamedTuple):
     """Every random number one FAWAC update uses (``B`` batch, ``P`` policy width)."""
 
@@ -124,18 +104,13 @@ class FawacAgent(AgentBase):
     @classmethod
     def create(cls, config: FawacAgentConfig, observation_dim: int, action_dim: int, seed: int = 0) -> FawacAgent:
         """Initialise the three networks (independently), the target critic (a copy) and Adam from ``seed``."""
-        nets = build_fawac_networks(config, int(action_dim))
-        rng, k_critic, k_value, k_flow = seed_keys(seed, 3)
-        obs, act, time = (1, int(observation_dim)), (1, config.policy_dim(int(action_dim))), (1, 1)
-        params = {"critic": init_module(nets.critic, k_critic, (obs, act)),
-                  "value": init_module(nets.value, k_value, (obs,)),
-                  "flow": init_module(nets.flow, k_flow, (obs, act, time))}
+        rng, params = init_value_flow(config, observation_dim, action_dim, seed)
         return cls.from_params(config, observation_dim, action_dim, params, {"critic": params["critic"]}, rng)
 
     @property
-    def networks(self) -> FawacNetworks:
+    def networks(self) -> ValueFlowNetworks:
         """The flax module definitions."""
-        return build_fawac_networks(self.config, self.action_dim)
+        return build_value_flow_networks(self.config, self.action_dim)
 
     @jax.jit
     def sample_actions(self, observations: Array, rng: Array) -> Array:
@@ -187,4 +162,4 @@ def fawac_loss(params: Params, agent: FawacAgent, batch: Batch, draws: FawacDraw
     return c_loss + v_loss + a_loss, info
 
 
-__all__ = ["FawacAgent", "FawacAgentConfig", "FawacDraws", "FawacNetworks", "build_fawac_networks", "fawac_loss"]
+__all__ = ["FawacAgent", "FawacAgentConfig", "FawacDraws", "fawac_loss"]

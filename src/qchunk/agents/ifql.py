@@ -19,7 +19,6 @@ Acting: ``N = num_samples`` clipped Euler samples of the BC flow per state, the 
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -32,21 +31,20 @@ from qchunk.agents.common import (
     Array,
     Batch,
     Params,
+    ValueFlowNetworks,
     as_batch,
     bc_flow_loss,
-    critic_and_flow,
+    build_value_flow_networks,
     critic_info,
     draws_loss_fn,
-    init_module,
+    init_value_flow,
     integrate_flow,
     normal,
-    seed_keys,
     uniform,
 )
 from qchunk.agents.config import AgentConfig
 from qchunk.agents.losses import critic_loss, expectile_loss
 from qchunk.agents.td import aggregate_ensemble, critic_actions, pessimistic_ensemble, td_target
-from qchunk.networks import CriticEnsemble, FlowVelocity, StateValue
 
 
 @dataclass(frozen=True)
@@ -86,24 +84,6 @@ class IfqlAgentConfig(AgentConfig):
         ]
 
 
-class IfqlNetworks(NamedTuple):
-    """The (stateless) flax module definitions of an IFQL agent."""
-
-    critic: CriticEnsemble
-    """K critics over (state, policy output)."""
-    value: StateValue
-    """The state value ``V(s)`` (the critics' widths and LayerNorm)."""
-    flow: FlowVelocity
-    """The BC flow velocity field."""
-
-
-@functools.lru_cache(maxsize=64)
-def build_ifql_networks(config: IfqlAgentConfig, action_dim: int) -> IfqlNetworks:
-    """Module definitions for ``config`` with per-step action dimension ``action_dim``."""
-    critic, flow = critic_and_flow(config, action_dim)
-    return IfqlNetworks(critic, StateValue(config.critic_hidden_dims, config.critic_layer_norm), flow)
-
-
 class IfqlDraws(NamedTuple):
     """Every random number one IFQL update uses (``B`` batch, ``P`` policy width)."""
 
@@ -126,18 +106,13 @@ class IfqlAgent(AgentBase):
     @classmethod
     def create(cls, config: IfqlAgentConfig, observation_dim: int, action_dim: int, seed: int = 0) -> IfqlAgent:
         """Initialise the three networks (independently), the target critic (a copy) and Adam from ``seed``."""
-        nets = build_ifql_networks(config, int(action_dim))
-        rng, k_critic, k_value, k_flow = seed_keys(seed, 3)
-        obs, act, time = (1, int(observation_dim)), (1, config.policy_dim(int(action_dim))), (1, 1)
-        params = {"critic": init_module(nets.critic, k_critic, (obs, act)),
-                  "value": init_module(nets.value, k_value, (obs,)),
-                  "flow": init_module(nets.flow, k_flow, (obs, act, time))}
+        rng, params = init_value_flow(config, observation_dim, action_dim, seed)
         return cls.from_params(config, observation_dim, action_dim, params, {"critic": params["critic"]}, rng)
 
     @property
-    def networks(self) -> IfqlNetworks:
+    def networks(self) -> ValueFlowNetworks:
         """The flax module definitions."""
-        return build_ifql_networks(self.config, self.action_dim)
+        return build_value_flow_networks(self.config, self.action_dim)
 
     @jax.jit
     def sample_actions(self, observations: Array, rng: Array) -> Array:
@@ -192,4 +167,4 @@ def ifql_loss(params: Params, agent: IfqlAgent, batch: Batch, draws: IfqlDraws) 
     return v_loss + c_loss + bc_loss, info
 
 
-__all__ = ["IfqlAgent", "IfqlAgentConfig", "IfqlDraws", "IfqlNetworks", "build_ifql_networks", "ifql_loss"]
+__all__ = ["IfqlAgent", "IfqlAgentConfig", "IfqlDraws", "ifql_loss"]
