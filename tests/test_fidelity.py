@@ -165,3 +165,22 @@ def test_the_authors_side_tools_refuse_a_path_that_is_no_checkout_in_one_line(tm
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("error: ")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("tool", ["bench_authors.py", "update_ratios.py"])
+def test_the_timing_tools_refuse_to_write_over_a_file_qchunk_did_not_write(tmp_path, tool):
+    import subprocess
+    import sys
+
+    checkout = tmp_path / "qam"
+    (checkout / "agents").mkdir(parents=True)
+    (checkout / "experiments").mkdir()
+    (checkout / "experiments" / "reproduce.py").write_text("")
+    theirs = tmp_path / "results.json"
+    theirs.write_text('{"mine": 1}')
+    script = Path(__file__).resolve().parents[1] / "tools" / "fidelity" / tool
+    extra = ["--authors-python", sys.executable] if tool == "update_ratios.py" else []
+    proc = subprocess.run([sys.executable, str(script), "--qam", str(checkout), *extra, "--agent", "qam", "--json",
+                           str(theirs)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "qchunk did not write it" in proc.stderr
+    assert theirs.read_text() == '{"mine": 1}'

@@ -45,6 +45,29 @@ ACTION_DIM = 5
 HORIZON = 5
 
 
+MARK = "written-by-qchunk"
+"""The ``written_by`` value of every JSON these tools write (qchunk's own mark, ``qchunk.ownership.MARK``)."""
+
+
+def foreign_json(path: Path | None) -> str | None:
+    """An error line when ``path`` exists and is not a JSON document these tools (or qchunk) wrote; else None."""
+    if path is None or not path.exists():
+        return None
+    try:
+        ours = json.loads(path.read_text()).get("written_by") == MARK
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    return None if ours else f"--json {path}: the file exists and qchunk did not write it; choose another path"
+
+
+def write_json(path: Path, doc: dict) -> None:
+    """Write ``doc`` (marked as ours) to ``path`` atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({**doc, "written_by": MARK}, indent=1) + "\n")
+    tmp.replace(path)
+
+
 def literal(node: ast.AST):
     """A literal, where ``dict(k=v, ...)`` calls count as literal mappings."""
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args:
@@ -137,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --qam {args.qam}: not a checkout of github:ColinQiyangLi/qam", file=sys.stderr)
         return 2
     unknown = [a for a in args.agent if a not in METHODS]
+    if foreign_json(args.json):
+        print(f"error: {foreign_json(args.json)}", file=sys.stderr)
+        return 2
     if unknown or not args.agent or args.steps < 1:
         print(f"error: give --agent from {', '.join(METHODS)} and --steps >= 1 (unknown: {unknown})",
               file=sys.stderr)
@@ -167,10 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         out = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": commit, "jax": jax.__version__,
                "cpu_count": os.cpu_count(), "platform": platform.platform(), "load_avg_1m": os.getloadavg()[0],
                "results": results}
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.json.with_suffix(".tmp")
-        tmp.write_text(json.dumps(out, indent=1) + "\n")
-        tmp.replace(args.json)
+        write_json(args.json, out)
     return 0
 
 

@@ -21,7 +21,6 @@ compilation included, for both.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -103,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         problems.append(f"--authors-python {args.authors_python}: not an executable")
     if not all((args.dataset_dir / f"{DATASET}{s}.npz").is_file() for s in ("", "-val")):
         problems.append(f"--dataset-dir {args.dataset_dir}: no {DATASET}.npz and {DATASET}-val.npz")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_authors import foreign_json, write_json
+
+    if foreign_json(args.json):
+        problems.append(foreign_json(args.json))
     if args.steps < 5001:
         problems.append("--steps must exceed 5000 (the start of online training)")
     if problems:
@@ -127,10 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[mainjob] qchunk {qchunk_s / 60:.1f} min vs the authors' {authors_s / 60:.1f} min: "
           f"x{qchunk_s / authors_s:.2f}", flush=True)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.json.with_suffix(".tmp")
-        tmp.write_text(json.dumps(result, indent=1) + "\n")
-        tmp.replace(args.json)
+        write_json(args.json, result)
     return 0
 
 

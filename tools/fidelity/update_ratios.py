@@ -51,7 +51,7 @@ def authors_rate(python: str, qam: Path, agent: str, preset: str, steps: int) ->
 
 def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(HERE))
-    from bench_authors import BENCH_DOMAIN, METHODS
+    from bench_authors import BENCH_DOMAIN, METHODS, foreign_json, write_json
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--qam", type=Path, required=True, help="checkout of github:ColinQiyangLi/qam")
@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.agent or bad or not (args.qam / "experiments" / "reproduce.py").is_file() or args.steps < 1:
         print(f"error: give --agent from {', '.join(METHODS)} (unknown: {bad}), --steps >= 1 and --qam a checkout "
               "of github:ColinQiyangLi/qam", file=sys.stderr)
+        return 2
+    if foreign_json(args.json):
+        print(f"error: {foreign_json(args.json)}", file=sys.stderr)
         return 2
     rows = []
     for preset in args.preset or ["quick", "qam"]:
@@ -86,10 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                "note": "qchunk bench and the authors' update (tools/fidelity/bench_authors.py) alternately, one "
                        "fresh process each, synthetic cube-double batches (cube-triple for qam-f / qam-e)",
                "rows": rows}
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.json.with_suffix(".tmp")
-        tmp.write_text(json.dumps(out, indent=1) + "\n")
-        tmp.replace(args.json)
+        write_json(args.json, out)
     return 0
 
 
