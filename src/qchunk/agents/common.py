@@ -467,3 +467,19 @@ class AgentBase(flax.struct.PyTreeNode):
         if actions.ndim == observations.ndim + 1:
             actions = actions.reshape(*actions.shape[:-2], actions.shape[-2] * actions.shape[-1])
         return self.networks.critic.apply({"params": self.params["critic"]}, observations, actions)
+
+
+class ValueFlowAgent(AgentBase):
+    """The shared part of the agents with a critic ensemble, a state value and a flow policy (IFQL, FAWAC):
+    their networks (:class:`ValueFlowNetworks`) and their creation; subclasses define the loss and acting."""
+
+    @classmethod
+    def create(cls, config: Any, observation_dim: int, action_dim: int, seed: int = 0) -> Any:
+        """Initialise the three networks (independently), the target critic (a copy) and Adam from ``seed``."""
+        rng, params = init_value_flow(config, observation_dim, action_dim, seed)
+        return cls.from_params(config, observation_dim, action_dim, params, {"critic": params["critic"]}, rng)
+
+    @property
+    def networks(self) -> ValueFlowNetworks:
+        """The flax module definitions."""
+        return build_value_flow_networks(self.config, self.action_dim)

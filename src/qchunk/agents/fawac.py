@@ -27,18 +27,15 @@ import jax
 import jax.numpy as jnp
 
 from qchunk.agents.common import (
-    AgentBase,
     Array,
     Batch,
     Params,
-    ValueFlowNetworks,
+    ValueFlowAgent,
     agent_critic_objective,
     as_batch,
     bc_flow_loss,
-    build_value_flow_networks,
     critic_info,
     draws_loss_fn,
-    init_value_flow,
     integrate_flow,
     normal,
     uniform,
@@ -91,7 +88,7 @@ class FawacDraws(NamedTuple):
     """``(B, 1)`` the flow times ``u`` of the flow-matching loss."""
 
 
-class FawacAgent(AgentBase):
+class FawacAgent(ValueFlowAgent):
     """Immutable state of a FAWAC agent; ``update`` and ``sample_actions`` are pure and jitted. Shapes and the batch
     contract are those of :class:`~qchunk.agents.flow_agent.FlowAgent` (``P = action_horizon * A``)."""
 
@@ -100,17 +97,6 @@ class FawacAgent(AgentBase):
 
     loss_fn = staticmethod(draws_loss_fn)
     loss_from_draws = staticmethod(lambda params, agent, batch, draws: fawac_loss(params, agent, batch, draws))
-
-    @classmethod
-    def create(cls, config: FawacAgentConfig, observation_dim: int, action_dim: int, seed: int = 0) -> FawacAgent:
-        """Initialise the three networks (independently), the target critic (a copy) and Adam from ``seed``."""
-        rng, params = init_value_flow(config, observation_dim, action_dim, seed)
-        return cls.from_params(config, observation_dim, action_dim, params, {"critic": params["critic"]}, rng)
-
-    @property
-    def networks(self) -> ValueFlowNetworks:
-        """The flax module definitions."""
-        return build_value_flow_networks(self.config, self.action_dim)
 
     @jax.jit
     def sample_actions(self, observations: Array, rng: Array) -> Array:
