@@ -142,7 +142,9 @@ def sample_controlled(control: Control, base: Velocity, noise: Array, step_noise
         return (memoryless_step(x, v, u[None], xi, steps), cost), None
 
     start = (noise, jnp.zeros(noise.shape[:-1], noise.dtype))
-    (last, cost), _ = jax.lax.scan(sde_step, start, (flow_times(steps)[:-1], step_noise))
+    # unrolled: backpropagating through a rolled scan stores and reloads every step's residuals, which made BAM's
+    # update 1.2-1.5x slower on a CPU (tools/fidelity/update_ratios.py, bam at the quick and qam presets)
+    (last, cost), _ = jax.lax.scan(sde_step, start, (flow_times(steps)[:-1], step_noise), unroll=True)
     return base_last_step(base, last, steps), cost
 
 
