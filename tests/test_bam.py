@@ -117,7 +117,7 @@ def test_each_loss_reaches_only_its_own_network_and_the_chain_is_differentiated(
         return bam_objective(agent.networks, agent.config, p, agent.target_params["flow"], agent.params["critic"],
                              b_obs, draws.start_noise, draws.step_noise)[0]
 
-    full = jax.grad(fixed_chain)(agent.params["fine_flow"])
+    full = jax.jit(jax.grad(fixed_chain))(agent.params["fine_flow"])
     assert any(float(jnp.abs(g).max()) > 0 for g in jax.tree_util.tree_leaves(full))
     np.testing.assert_allclose(
         np.concatenate([np.ravel(g) for g in jax.tree_util.tree_leaves(full)]),
@@ -168,6 +168,7 @@ def check_creates_updates_and_acts(preset, width):
     assert actions.shape == (3, 5, act_dim) and np.all(np.isfinite(actions)) and np.all(np.abs(actions) <= 1)
 
 
+@pytest.mark.slow  # preset-size networks compiled: an end-to-end smoke test
 def test_quick_preset_creates_updates_and_acts():
     check_creates_updates_and_acts("quick", (256, 256))
 

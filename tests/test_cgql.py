@@ -170,19 +170,21 @@ def check_creates_updates_and_acts(name, preset, width):
     assert actions.shape == (3, 5, act_dim) and np.all(np.isfinite(actions)) and np.all(np.abs(actions) <= 1)
 
 
+@pytest.mark.slow  # preset-size networks compiled: an end-to-end smoke test
 @pytest.mark.parametrize("name", NAMES)
 def test_quick_preset_creates_updates_and_acts(name):
     check_creates_updates_and_acts(name, "quick", (256, 256))
 
 
+# CGQL-M and CGQL-L are CGQL with another critic loss on the same networks and sampler: their loss is pinned above
+# and by the authors' fixtures, so the larger preset and the CLI run once, for CGQL.
 @pytest.mark.slow
-@pytest.mark.parametrize("name", NAMES)
-def test_qam_preset_creates_updates_and_acts(name):
-    check_creates_updates_and_acts(name, "qam", (512, 512, 512, 512))
+def test_qam_preset_creates_updates_and_acts():
+    check_creates_updates_and_acts("cgql", "qam", (512, 512, 512, 512))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ["cgql"])
 def test_cli_trains_offline_then_online(name, tiny_ogbench_dir, tmp_path, capsys):
     run = tmp_path / "run"
     args = ["train", "--agent", name, "--env", TINY_TASK, "--preset", "quick", "--dataset-dir",

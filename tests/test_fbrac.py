@@ -97,7 +97,8 @@ def test_best_of_n_acts_with_the_highest_mean_q_sample():
     np.testing.assert_allclose(np.asarray(agent.act(agent.params, obs, noise)), want, atol=1e-5)
 
 
-@pytest.mark.parametrize("preset", ["quick", pytest.param("qam", marks=pytest.mark.slow)])
+@pytest.mark.slow  # preset-size networks compiled: an end-to-end smoke test
+@pytest.mark.parametrize("preset", ["quick", "qam"])
 def test_fbrac_creates_updates_and_acts_at_both_presets(preset):
     agent = make_agent("fbrac", OBS, ACT, preset, "cube-quadruple", seed=0)
     assert isinstance(agent, FBracAgent) and agent.config.num_critics == 10 and agent.config.alpha == 1.0

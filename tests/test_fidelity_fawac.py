@@ -45,6 +45,7 @@ MUTATIONS = {
 }
 
 
+@pytest.mark.slow  # mutation checks: in the full suite, as for every other method
 @pytest.mark.parametrize("name", sorted(MUTATIONS))
 def test_a_changed_computation_fails_the_comparison(name):
     case, change = MUTATIONS[name]

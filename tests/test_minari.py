@@ -74,8 +74,9 @@ def test_minari_dataset_loads_back_as_transitions(in_store):
 def run_train(agent, run_dir, *extra):
     return main(["train", "--agent", agent, "--dataset", f"minari:{DATASET}", "--preset", "quick",
                  "--online-steps", "150", "--start-training", "50", "--eval-every", "150", "--eval-episodes", "3",
-                 "--eval-workers", "1", "--batch-size", "32", "--run-dir", str(run_dir), "--no-progress",
-                 "--no-tensorboard", *extra])
+                 "--eval-workers", "1", "--batch-size", "32", "--actor-hidden-dims", "32", "32",
+                 "--critic-hidden-dims", "32", "32", "--run-dir", str(run_dir), "--no-progress", "--no-tensorboard",
+                 *extra])
 
 
 def eval_rows(run_dir):

@@ -184,6 +184,7 @@ def check_creates_updates_and_acts(name, preset, width):
     assert actions.shape == (3, 5, act_dim) and np.all(np.isfinite(actions)) and np.all(np.abs(actions) <= 1)
 
 
+@pytest.mark.slow  # preset-size networks compiled: an end-to-end smoke test
 @pytest.mark.parametrize("name", ["qam-f", "qam-e"])
 def test_quick_preset_creates_updates_and_acts(name):
     check_creates_updates_and_acts(name, "quick", (256, 256))

@@ -42,7 +42,7 @@ def test_loss_against_numpy_and_each_term_reaches_only_its_network():
     agent, _ = agent.update(_batch(5))
     agent, _ = agent.update(_batch(6))  # the targets have moved once (update 2)
     batch, draws = _batch(1), agent.update_draws(jax.random.PRNGKey(3), 16)
-    (loss, info), grads = jax.value_and_grad(rebrac_loss, has_aux=True)(agent.params, agent, batch, draws)
+    (loss, info), grads = jax.jit(jax.value_and_grad(rebrac_loss, has_aux=True))(agent.params, agent, batch, draws)
     nets, b = agent.networks, {k: np.asarray(v, np.float64) for k, v in batch.items()}
 
     def q(params, obs, actions):
@@ -66,7 +66,7 @@ def test_loss_against_numpy_and_each_term_reaches_only_its_network():
     assert float(info["actor/loss"]) == pytest.approx(actor, rel=1e-4)
     assert float(loss) == pytest.approx(critic + actor, rel=1e-4)
     # the actor term reaches the actor only: the critic's gradient is the TD loss's alone
-    td = jax.grad(lambda c: rebrac_loss({**agent.params, "critic": c}, agent, batch, draws)[1]["critic/loss"])(
+    td = jax.jit(jax.grad(lambda c: rebrac_loss({**agent.params, "critic": c}, agent, batch, draws)[1]["critic/loss"]))(
         agent.params["critic"])
     for x, y in zip(jax.tree_util.tree_leaves(grads["critic"]), jax.tree_util.tree_leaves(td), strict=True):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-7)
@@ -88,7 +88,8 @@ def test_targets_move_on_every_second_update_only():
                                  - every.target_params["actor"]["mean"]["kernel"]))) > 0
 
 
-@pytest.mark.parametrize("preset", ["quick", pytest.param("qam", marks=pytest.mark.slow)])
+@pytest.mark.slow  # preset-size networks compiled: an end-to-end smoke test
+@pytest.mark.parametrize("preset", ["quick", "qam"])
 def test_rebrac_creates_updates_and_acts_at_both_presets(preset):
     agent = make_agent("rebrac", OBS, ACT, preset, "cube-triple", seed=0)
     assert isinstance(agent, ReBracAgent) and agent.config.num_critics == 10 and agent.config.rho == 0.5

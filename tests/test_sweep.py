@@ -171,7 +171,7 @@ def _eval_steps(run):
 @pytest.mark.slow
 def test_sweep_on_local_ray_interrupts_resumes_and_skips(tiny_ogbench_dir, tmp_path, capsys, monkeypatch):
     out = tmp_path / "sweep"
-    longer = ["--set", "online_steps=450", "--set", "eval_every=150"]
+    longer = ["--set", "online_steps=300", "--set", "eval_every=150"]
     args = ["sweep", "--agents", "qc-fql", "--envs", TINY_TASK, "--seeds", "0-1", "--dataset-dir",
             str(tiny_ogbench_dir), "--out", str(out), "--local-cpus", "2", "--refresh", "0.5", *TINY, *longer]
     runs = [out / TINY_TASK / "qc-fql" / f"seed{s}" for s in (0, 1)]
@@ -195,7 +195,7 @@ def test_sweep_on_local_ray_interrupts_resumes_and_skips(tiny_ogbench_dir, tmp_p
     assert "0 already finished, 2 to run of which 2 resume" in printed and "2 finished" in printed
     for r in runs:
         assert json.loads((r / "result.json").read_text())["finished"] is True
-        assert _eval_steps(r) == [30, 180, 330, 480]  # each evaluation once, whatever the interruption
+        assert _eval_steps(r) == [30, 180, 330]  # each evaluation once, whatever the interruption
     manifest = json.loads((out / "sweep.json").read_text())
     assert sorted(r["dir"] for r in manifest["runs"]) == [f"{TINY_TASK}/qc-fql/seed{s}" for s in (0, 1)]
     # 3. once more: both are skipped without starting Ray
