@@ -33,7 +33,7 @@ class BenchArgs:
 
     agent: Annotated[str | None, tyro.conf.arg(help=(
         f"Agent ({', '.join(agent_names())}). Alone: benchmark this one agent (default qc); with --suite: only "
-        "this agent in the update, eval, seeds and e2e suites."))] = None
+        "this agent in the update, eval, seeds, loop and e2e suites."))] = None
     """Agent (a registered name; the help lists them)."""
     preset: Literal["paper", "quick", "qam"] | None = None
     """Network/optimisation preset: paper (4x512), quick (2x256) or qam (the QAM protocol, 4x512, for the agents
