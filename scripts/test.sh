@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: set up .venv if needed, lint with ruff, then run pytest.
 #   bash scripts/test.sh            everything (what CI runs)
-#   bash scripts/test.sh --fast     everything but the slow end-to-end tests (the edit-test loop)
+#   bash scripts/test.sh --fast     the edit-test loop: leaves out the slow tier (end-to-end runs, agents at preset
+#                                   sizes, mutation checks, non-default fidelity switches)
 # Other arguments are passed to pytest.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
