@@ -318,3 +318,18 @@ def test_markdown_summary_renders_every_suite():
     assert "| qc | quick | 5 | 32 | 9.1 |" in text and "**1x**" in text and "update 50%" in text
     assert "| 0.1 | 1.71e+03 |" in text  # the eval modes' peak memory
     assert markdown_summary({}) == ""
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--suite", "loop", "--quick", "--agent", "nope"], "error: unknown agent 'nope'; choose one of: qc, "),
+    (["--suite", "seeds", "--quick", "--seed", "-3"], "error: --seed must be >= 0, got -3"),
+    (["--agent", "qc", "--steps", "0"], "error: --steps and --act-repeats must be >= 1, got 0 and 20"),
+])
+def test_bad_names_and_numbers_are_one_line_before_any_work(argv, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    from qchunk.cli import main as cli_main
+
+    assert cli_main(["bench", *argv, "--out-dir", str(tmp_path / "out"), "--dataset-dir", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(message), err
+    assert list(tmp_path.iterdir()) == []  # no dataset generated, no results written

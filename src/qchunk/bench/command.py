@@ -12,8 +12,10 @@ benchmark (:func:`qchunk.bench.update.run_bench`).
 
 from __future__ import annotations
 
+from qchunk.agents.registry import agent_names
 from qchunk.bench.args import BenchArgs
 from qchunk.bench.update import format_summary, run_bench
+from qchunk.errors import require
 from qchunk.fileio import require_writable
 from qchunk.ownership import refuse_foreign_files
 
@@ -23,9 +25,20 @@ def single_agent_mode(args: BenchArgs) -> bool:
     return args.suite is None and (args.agent is not None or args.preset is not None or args.json is not None)
 
 
+def check_numbers_and_names(args: BenchArgs) -> None:
+    """One-line errors (exit 2) for a bad agent name, seed or count, before any dataset is made or timed."""
+    names = agent_names()
+    require(args.agent is None or args.agent in names,
+            f"unknown agent {args.agent!r}; choose one of: {', '.join(names)}")
+    require(args.seed >= 0, f"--seed must be >= 0, got {args.seed}")
+    require(args.steps >= 1 and args.act_repeats >= 1,
+            f"--steps and --act-repeats must be >= 1, got {args.steps} and {args.act_repeats}")
+
+
 def main(args: BenchArgs) -> int:
     """``qchunk bench``: the suites (see :mod:`qchunk.bench.suites`) or the single-agent benchmark; prints a
-    summary and returns the exit status. Output paths are checked before anything is measured."""
+    summary and returns the exit status. Names, numbers and output paths are checked before anything is measured."""
+    check_numbers_and_names(args)
     if not single_agent_mode(args):
         from qchunk.bench.results import is_suite_document, result_path
         from qchunk.bench.suites import run_suites, selection
