@@ -12,7 +12,7 @@ benchmark (:func:`qchunk.bench.update.run_bench`).
 
 from __future__ import annotations
 
-from qchunk.agents.registry import agent_names
+from qchunk.agents.registry import agent_spec
 from qchunk.bench.args import BenchArgs
 from qchunk.bench.update import format_summary, run_bench
 from qchunk.errors import require
@@ -27,9 +27,8 @@ def single_agent_mode(args: BenchArgs) -> bool:
 
 def check_numbers_and_names(args: BenchArgs) -> None:
     """One-line errors (exit 2) for a bad agent name, seed or count, before any dataset is made or timed."""
-    names = agent_names()
-    require(args.agent is None or args.agent in names,
-            f"unknown agent {args.agent!r}; choose one of: {', '.join(names)}")
+    if args.agent is not None:
+        agent_spec(args.agent)  # the registry's one-line refusal, with the nearest name
     require(args.seed >= 0, f"--seed must be >= 0, got {args.seed}")
     require(args.steps >= 1 and args.act_repeats >= 1,
             f"--steps and --act-repeats must be >= 1, got {args.steps} and {args.act_repeats}")
